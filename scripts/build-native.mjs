@@ -1,0 +1,41 @@
+// Builds the native helper (native/jobexec.c -> native/build/jobexec) at
+// `npm ci` / `npm install` time. The compiler is invoked directly, with an
+// argv array and no shell, so no path or flag is ever re-parsed.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const source = join(root, 'native', 'jobexec.c');
+const output = join(root, 'native', 'build', 'jobexec');
+const cc = process.env.CC || 'gcc';
+
+const flags = [
+  '-std=gnu11',
+  '-O2',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-pedantic-errors',
+  '-D_FORTIFY_SOURCE=2',
+  '-fstack-protector-strong',
+  '-fPIE',
+  '-pie',
+  '-Wl,-z,relro,-z,now',
+];
+
+mkdirSync(dirname(output), { recursive: true });
+const result = spawnSync(cc, [...flags, '-o', output, source], { stdio: 'inherit' });
+if (result.error?.code === 'ENOENT') {
+  console.error(
+    `jobworker: no C compiler (${cc}) found to build the native helper.\n` +
+      `Install one, e.g. 'apt-get install gcc libc6-dev' on Debian/Ubuntu, then run 'npm ci' again.`,
+  );
+  process.exit(1);
+}
+if (result.error) throw result.error;
+if (result.status !== 0) {
+  console.error(`jobworker: building the native helper failed (${cc} exited with ${result.status}).`);
+  process.exit(result.status ?? 1);
+}

@@ -1,0 +1,88 @@
+import type { Readable } from 'node:stream';
+
+/** Resource limits of one job, as applied (defaults filled in, clamped to the server's maxima). */
+export interface Limits {
+  /** CPU bandwidth in thousandths of a core. */
+  readonly cpuMillis: number;
+  /** Memory in bytes (no swap). */
+  readonly memoryBytes: number;
+  /** Read bandwidth in bytes per second on the state directory's block device. */
+  readonly ioReadBps: number;
+  /** Write bandwidth in bytes per second on that device. */
+  readonly ioWriteBps: number;
+  /** Most tasks (processes and threads) at once. */
+  readonly pidsMax: number;
+}
+
+/** What a client may ask for: any subset; zero or absent means the default. */
+export type RequestedLimits = Partial<Limits>;
+
+/** Resources a job used, read from its cgroups after it ended. */
+export interface Usage {
+  /** CPU time of all the job's processes, user and system, in nanoseconds. */
+  readonly cpuTimeNs: number;
+  readonly peakMemoryBytes: number;
+  readonly ioReadBytes: number;
+  readonly ioWriteBytes: number;
+}
+
+/** Everything needed to start one sandboxed command. Validated by the job layer. */
+export interface LaunchSpec {
+  /** Job id, already validated (lowercase base32, 26 characters); used as hostname and cgroup name. */
+  readonly jobId: string;
+  /** Command and arguments; argv[0] is resolved on the PATH of `env` by the helper. */
+  readonly argv: readonly string[];
+  /** The job's complete environment as NAME=VALUE; nothing of the server's is added. */
+  readonly env: readonly string[];
+  /** Absolute working directory inside the job's mount namespace. */
+  readonly cwd: string;
+  /** Limits as resolved by {@link Isolation.resolveLimits}. */
+  readonly limits: Limits;
+  /** Share the host network namespace instead of a fresh one with only `lo`. */
+  readonly hostNetwork: boolean;
+}
+
+/** How a sandboxed job ended, with the data for its exit report. */
+export interface ExitReport {
+  /** Exit code of the command when it exited by itself, else null. */
+  readonly exitCode: number | null;
+  /** Signal number that ended the command, else null. */
+  readonly signal: number | null;
+  /** Whether the kernel OOM-killed any process of the job (from the cgroup's oom_kill counter). */
+  readonly oomKilled: boolean;
+  readonly usage: Usage;
+}
+
+/**
+ * A running sandboxed job. Its owner (the job layer) must consume `stdout`
+ * and `stderr` to their end and await `exited`; `exited` resolves only after
+ * every process of the job is gone and its cgroups are removed, and never
+ * rejects (a failure to read usage is reported as zeros and logged).
+ */
+export interface Sandbox {
+  /** Host pid of the helper process that owns the job. */
+  readonly pid: number;
+  /** The job's standard output (a real pipe inside the job). */
+  readonly stdout: Readable;
+  /** The job's standard error. */
+  readonly stderr: Readable;
+  /** Resolves once the job and all its processes have ended and its cgroups are removed. */
+  readonly exited: Promise<ExitReport>;
+  /** Sends SIGTERM to the job's process group (forwarded by the sandbox's init). Idempotent. */
+  terminate(): void;
+  /** Kills every process in the job's cgroups; resolves when none is left. Idempotent. */
+  kill(): Promise<void>;
+}
+
+/** The one seam between the job library and the kernel. */
+export interface Isolation {
+  /** Fills in defaults and clamps a request to the server's maxima; throws invalid_argument on nonsense. */
+  resolveLimits(requested: RequestedLimits): Limits;
+  /**
+   * Creates the job's cgroups, starts the helper and returns once the command
+   * has been exec'd inside the sandbox. Rejects with a JobworkerError
+   * (`start_failed` for a missing or non-executable command or a bad working
+   * directory, `internal` for a host failure) and then leaves nothing behind.
+   */
+  launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox>;
+}

@@ -1,0 +1,77 @@
+import type { Limits, RequestedLimits, Usage } from '../isolation/index.js';
+
+/** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
+export type JobState = 'running' | 'stopping' | 'finished';
+
+/** Why a job ended (mirrors jobworker.v1.EndReason). */
+export type EndReason =
+  'exited' | 'signaled' | 'oom_killed' | 'stopped' | 'stop_escalated' | 'lost';
+
+/** One of a job's output streams. */
+export type StreamName = 'stdout' | 'stderr';
+
+/** What a client asks to run. Validated by the job layer before anything is created. */
+export interface JobSpec {
+  readonly argv: readonly string[];
+  /** NAME=VALUE strings; the job's whole environment. */
+  readonly env: readonly string[];
+  /** Absolute path; "/" when empty. */
+  readonly cwd: string;
+  readonly limits: RequestedLimits;
+  readonly hostNetwork: boolean;
+}
+
+/** Per-stream output summary. */
+export interface StreamSummary {
+  readonly storedBytes: number;
+  readonly droppedBytes: number;
+  /** SHA-256 of the stored bytes, set once the job has finished. */
+  readonly sha256: Buffer | null;
+}
+
+/** A job's status: a snapshot, safe to hand out (never mutated afterwards). */
+export interface JobStatus {
+  readonly id: string;
+  readonly owner: string;
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly hostNetwork: boolean;
+  readonly state: JobState;
+  readonly endReason: EndReason | null;
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+  readonly oomKilled: boolean;
+  readonly stoppedBy: string | null;
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly limits: Limits;
+  readonly usage: Usage | null;
+  readonly stdout: StreamSummary;
+  readonly stderr: StreamSummary;
+  readonly outputTruncated: boolean;
+}
+
+/** Options of a follower of a job's output. */
+export interface OutputOptions {
+  /** Only this stream; both when absent. */
+  readonly stream?: StreamName;
+  /** Skip stdout bytes before this offset. */
+  readonly stdoutOffset?: number;
+  /** Skip stderr bytes before this offset. */
+  readonly stderrOffset?: number;
+  /** Keep following live output until the job ends. */
+  readonly follow: boolean;
+  /** Ends the follower at once, freeing its file handle, listeners and timers. */
+  readonly signal?: AbortSignal;
+}
+
+/** One event of an output stream. */
+export type OutputEvent =
+  | {
+      readonly type: 'chunk';
+      readonly stream: StreamName;
+      readonly offset: number;
+      readonly data: Buffer;
+    }
+  | { readonly type: 'truncated'; readonly capBytes: number }
+  | { readonly type: 'finished'; readonly job: JobStatus };
