@@ -80,6 +80,15 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
+  {
+    // The install-time build script reports a failed build through its exit code.
+    files: ['scripts/**/*.mjs'],
+    rules: { 'no-restricted-properties': 'off' },
   },
   prettier,
 );

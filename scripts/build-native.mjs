@@ -36,6 +36,8 @@ if (result.error?.code === 'ENOENT') {
 }
 if (result.error) throw result.error;
 if (result.status !== 0) {
-  console.error(`jobworker: building the native helper failed (${cc} exited with ${result.status}).`);
+  console.error(
+    `jobworker: building the native helper failed (${cc} exited with ${result.status}).`,
+  );
   process.exit(result.status ?? 1);
 }

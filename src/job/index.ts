@@ -3,9 +3,12 @@ export type {
   EndReason,
   JobSpec,
   JobState,
+  Jobs,
+  ListFilter,
   JobStatus,
   OutputEvent,
   OutputOptions,
   StreamName,
+  StopOptions,
   StreamSummary,
 } from './types.js';

@@ -75,3 +75,37 @@ export type OutputEvent =
     }
   | { readonly type: 'truncated'; readonly capBytes: number }
   | { readonly type: 'finished'; readonly job: JobStatus };
+
+/** Options of a stop. */
+export interface StopOptions {
+  /** Time between SIGTERM and killing the whole cgroup; 10 s when absent. */
+  readonly graceMs?: number;
+  /** Ends the caller's wait (not the stop itself, which always completes). */
+  readonly signal?: AbortSignal;
+}
+
+/** Filter of {@link Jobs.list}. */
+export interface ListFilter {
+  readonly owner?: string;
+  readonly state?: JobState;
+}
+
+/**
+ * The job library's API, implemented by JobManager. Every method throws only
+ * JobworkerError. Authorization is the caller's business (the API layer);
+ * `owner`/`by` are recorded, not checked.
+ */
+export interface Jobs {
+  /** Validates `spec`, starts the job in its sandbox and returns its status (running). */
+  start(owner: string, spec: JobSpec, signal?: AbortSignal): Promise<JobStatus>;
+  /** Stops a job (SIGTERM, grace, kill the cgroup) and returns its final status; already_finished if it had ended. */
+  stop(id: string, by: string, options?: StopOptions): Promise<JobStatus>;
+  /** The job's current status; not_found if no such job. */
+  get(id: string): JobStatus;
+  /** Jobs matching `filter`, newest first. */
+  list(filter?: ListFilter): JobStatus[];
+  /** The job's output from the requested offsets; see {@link OutputOptions}. not_found if no such job. */
+  output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
+  /** Stops every running job with its grace period and waits until all have ended. */
+  shutdown(signal?: AbortSignal): Promise<void>;
+}
