@@ -2,7 +2,8 @@
 // `npm ci` / `npm install` time. The compiler is invoked directly, with an
 // argv array and no shell, so no path or flag is ever re-parsed.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,6 +11,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'native', 'jobexec.c');
 const output = join(root, 'native', 'build', 'jobexec');
 const cc = process.env.CC || 'gcc';
+
+// The binary embeds the SHA-256 of its source and prints it with --version;
+// the isolation layer compares it with native/jobexec.c at start-up and
+// refuses a stale helper (src/isolation/helper-check.ts).
+const sourceSha256 = createHash('sha256').update(readFileSync(source)).digest('hex');
 
 const flags = [
   '-std=gnu11',
@@ -23,6 +29,7 @@ const flags = [
   '-fPIE',
   '-pie',
   '-Wl,-z,relro,-z,now',
+  `-DJOBEXEC_SOURCE_SHA256="${sourceSha256}"`,
 ];
 
 mkdirSync(dirname(output), { recursive: true });

@@ -8,3 +8,7 @@ export type {
   Sandbox,
   Usage,
 } from './types.js';
+export type { CgroupKind } from './cgroup/detect.js';
+export { createIsolation, NOBODY } from './isolation.js';
+export type { IsolationOptions, JobIsolation } from './isolation.js';
+export { DEFAULT_LIMITS, MAX_PIDS, MAX_MEMORY_SHARE, hostMaxima, resolveLimits } from './limits.js';

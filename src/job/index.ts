@@ -12,3 +12,15 @@ export type {
   StopOptions,
   StreamSummary,
 } from './types.js';
+export {
+  createJobManager,
+  DEFAULT_GRACE_MS,
+  DEFAULT_MAX_RUNNING_JOBS,
+  JobManager,
+  MAX_GRACE_MS,
+  type FollowerStats,
+  type JobManagerOptions,
+} from './manager.js';
+export { isValidJobId, newJobId } from './ids.js';
+export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';
+export { DEFAULT_PATH } from './spec.js';

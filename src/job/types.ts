@@ -49,6 +49,12 @@ export interface JobStatus {
   readonly stdout: StreamSummary;
   readonly stderr: StreamSummary;
   readonly outputTruncated: boolean;
+  /**
+   * A write to the output log failed (e.g. disk full): the output after the
+   * stored bytes is missing. Optional so that producers of statuses written
+   * before it existed still compile; the job library always sets it.
+   */
+  readonly outputIncomplete?: boolean;
 }
 
 /** Options of a follower of a job's output. */

@@ -1,0 +1,56 @@
+/**
+ * The audit log: one JSON line per call, allowed or denied, written with
+ * pino to `<state-dir>/audit.log` (mode 0600) and optionally to stdout.
+ * Destinations are synchronous (no worker thread, nothing lost on exit);
+ * an audit line is small and calls are few compared with the cost of a write.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
+
+/** How a call ended, for the audit log. */
+export type AuditOutcome = 'ok' | 'denied' | 'error' | 'cancelled';
+
+/** One audited call. */
+export interface AuditRecord {
+  /** Certificate CN, when the caller got that far. */
+  readonly identity: string | null;
+  readonly role: string | null;
+  /** Full gRPC method path, e.g. /jobworker.v1.JobService/GetJob. */
+  readonly method: string;
+  readonly jobId: string | null;
+  readonly outcome: AuditOutcome;
+  /** The jobworker error code, when the call failed. */
+  readonly code: ErrorCode | null;
+  /** Remote address of the connection. */
+  readonly peer: string;
+}
+
+/** Where audit records go. */
+export interface AuditLog {
+  record(entry: AuditRecord): void;
+  /** Flushes and closes the destinations. */
+  close(): void;
+}
+
+/** Opens the audit log at `path` (created 0600; appended to), also to stdout when asked. */
+export function openAuditLog(path: string, options: { stdout?: boolean } = {}): AuditLog {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const file = pino.destination({ dest: path, sync: true, mode: 0o600, append: true });
+  const streams: { stream: DestinationStream }[] = [{ stream: file }];
+  if (options.stdout === true) streams.push({ stream: pino.destination({ dest: 1, sync: true }) });
+  const logger: Logger = pino(
+    { base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime },
+    pino.multistream(streams),
+  );
+  return {
+    record(entry) {
+      logger.info({ ...entry }, 'call');
+    },
+    close() {
+      file.flushSync();
+      file.end();
+    },
+  };
+}

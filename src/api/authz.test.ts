@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import type { PeerCertificate } from 'node:tls';
+import { test } from 'node:test';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import type { Jobs, JobStatus, ListFilter } from '../job/index.js';
+import { isHiddenJob, principalOf, scopeJobs } from './authz.js';
+
+const cert = (subject: Record<string, unknown>): PeerCertificate =>
+  ({ subject }) as unknown as PeerCertificate;
+
+test('principal: CN is the user, OU the role', () => {
+  assert.deepEqual(principalOf(cert({ CN: 'alice', OU: 'user' })), { name: 'alice', role: 'user' });
+  assert.deepEqual(principalOf(cert({ CN: 'root_1', OU: 'admin' })), {
+    name: 'root_1',
+    role: 'admin',
+  });
+});
+
+test('principal: refusals', () => {
+  const cases: [PeerCertificate | undefined, ErrorCode, RegExp][] = [
+    [undefined, ErrorCode.Unauthenticated, /no verified client certificate/],
+    [cert({ OU: 'user' }), ErrorCode.Unauthenticated, /common name null/],
+    [cert({ CN: 'Alice', OU: 'user' }), ErrorCode.Unauthenticated, /"Alice"/],
+    [cert({ CN: ['alice', 'bob'], OU: 'user' }), ErrorCode.Unauthenticated, /common name/],
+    [cert({ CN: 'alice', OU: 'root' }), ErrorCode.PermissionDenied, /unknown role "root"/],
+    [cert({ CN: 'alice' }), ErrorCode.PermissionDenied, /unknown role null/],
+    [cert({ CN: 'alice', OU: ['user', 'admin'] }), ErrorCode.PermissionDenied, /unknown role/],
+  ];
+  for (const [c, code, message] of cases) {
+    assert.throws(
+      () => principalOf(c),
+      (err: unknown) =>
+        err instanceof JobworkerError && err.code === code && message.test(err.message),
+    );
+  }
+});
+
+function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
+  const job = { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbe', owner: 'bob' } as JobStatus;
+  const notFound = (id: string) =>
+    new JobworkerError(ErrorCode.NotFound, `no job with id ${id} here`);
+  const fake = {
+    lastFilter: undefined as ListFilter | undefined,
+    start: () => Promise.resolve(job),
+    stop: (id: string) => (id === job.id ? Promise.resolve(job) : Promise.reject(notFound(id))),
+    get: (id: string) => {
+      if (id === job.id) return job;
+      throw notFound(id);
+    },
+    list: (filter?: ListFilter) => {
+      fake.lastFilter = filter;
+      return [job];
+    },
+    output: () => ({
+      async *[Symbol.asyncIterator]() {},
+    }),
+    shutdown: () => Promise.resolve(),
+  };
+  return fake;
+}
+
+test("scoped jobs: another user's job and a missing job fail identically", async () => {
+  const jobs = fakeJobs();
+  const alice = scopeJobs(jobs, { name: 'alice', role: 'user' });
+  const errors: unknown[] = [];
+  for (const id of ['bbbbbbbbbbbbbbbbbbbbbbbbbe', 'cccccccccccccccccccccccccq']) {
+    for (const attempt of [
+      () => alice.get(id),
+      () => alice.stop(id, {}),
+      () => alice.output(id, { follow: false }),
+    ]) {
+      try {
+        await attempt();
+        assert.fail('allowed');
+      } catch (err) {
+        assert.ok(err instanceof JobworkerError);
+        assert.equal(err.code, ErrorCode.NotFound);
+        assert.equal(err.message, `job ${id} not found`);
+        errors.push(err);
+      }
+    }
+  }
+  // Only the audit log can tell them apart.
+  assert.deepEqual(errors.map(isHiddenJob), [true, true, true, false, false, false]);
+  const bob = scopeJobs(jobs, { name: 'bob', role: 'user' });
+  assert.equal(bob.get('bbbbbbbbbbbbbbbbbbbbbbbbbe').owner, 'bob');
+  const admin = scopeJobs(jobs, { name: 'admin', role: 'admin' });
+  assert.equal((await admin.stop('bbbbbbbbbbbbbbbbbbbbbbbbbe', {})).owner, 'bob');
+});
+
+test("scoped jobs: a user's list is forced to their own jobs; an admin's filter is kept", () => {
+  const jobs = fakeJobs();
+  scopeJobs(jobs, { name: 'alice', role: 'user' }).list({ owner: 'bob', state: 'running' });
+  assert.deepEqual(jobs.lastFilter, { owner: 'alice', state: 'running' });
+  scopeJobs(jobs, { name: 'admin', role: 'admin' }).list({});
+  assert.deepEqual(jobs.lastFilter, {});
+});
+
+test('scoped jobs: host_network needs role admin', async () => {
+  const spec = { argv: ['true'], env: [], cwd: '/', limits: {}, hostNetwork: true };
+  const jobs = fakeJobs();
+  await assert.rejects(
+    scopeJobs(jobs, { name: 'alice', role: 'user' }).start(spec, new AbortController().signal),
+    {
+      code: ErrorCode.PermissionDenied,
+    },
+  );
+  await scopeJobs(jobs, { name: 'admin', role: 'admin' }).start(spec, new AbortController().signal);
+});

@@ -1,0 +1,154 @@
+/**
+ * Identity and authorization. Identity comes only from the verified client
+ * certificate: CN = user name, OU = role. Handlers never see the job library
+ * itself, only the {@link ScopedJobs} view built here for the caller, so no
+ * handler can reach a job its caller may not see.
+ */
+import type { PeerCertificate } from 'node:tls';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import type {
+  JobSpec,
+  Jobs,
+  JobStatus,
+  ListFilter,
+  OutputEvent,
+  OutputOptions,
+  StopOptions,
+} from '../job/index.js';
+
+/** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
+export const ROLES = ['user', 'admin'] as const;
+/** One of {@link ROLES}. */
+export type Role = (typeof ROLES)[number];
+
+/** User names (certificate CN): a portable POSIX-like login name. */
+export const USER_NAME = /^[a-z_][a-z0-9_.-]{0,63}$/;
+
+/** The authenticated caller of one call. */
+export interface Principal {
+  readonly name: string;
+  readonly role: Role;
+}
+
+/** The subject attribute `key` when it occurs exactly once, else undefined. */
+function single(
+  subject: PeerCertificate['subject'] | undefined,
+  key: 'CN' | 'OU',
+): string | undefined {
+  const value: unknown = subject?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The caller of a call, from grpc-js's `getAuthContext().sslPeerCertificate`
+ * (present only when the TLS layer verified the chain). Throws
+ * `unauthenticated` without a usable certificate or user name and
+ * `permission_denied` "unknown role" for an OU that is not a role.
+ */
+export function principalOf(cert: PeerCertificate | undefined): Principal {
+  if (cert === undefined) {
+    throw new JobworkerError(ErrorCode.Unauthenticated, 'no verified client certificate');
+  }
+  const name = single(cert.subject, 'CN');
+  if (name === undefined || !USER_NAME.test(name)) {
+    throw new JobworkerError(
+      ErrorCode.Unauthenticated,
+      `client certificate common name ${JSON.stringify(name ?? null)} is not a valid user name`,
+    );
+  }
+  const role = single(cert.subject, 'OU');
+  if (!ROLES.includes(role as Role)) {
+    throw new JobworkerError(
+      ErrorCode.PermissionDenied,
+      `unknown role ${JSON.stringify(role ?? null)}`,
+    );
+  }
+  return { name, role: role as Role };
+}
+
+/** Cause of the not_found given for another owner's job: invisible to the client, visible to the audit log. */
+const HIDDEN_JOB = 'job exists but belongs to another owner';
+
+/** The error for a job that does not exist or that the caller may not see: the client cannot tell which. */
+export function jobNotFound(id: string, hidden = false): JobworkerError {
+  return new JobworkerError(
+    ErrorCode.NotFound,
+    `job ${id} not found`,
+    hidden ? { cause: HIDDEN_JOB } : {},
+  );
+}
+
+/** Whether `err` hid another owner's job (audited as denied, answered as not found). */
+export function isHiddenJob(err: unknown): boolean {
+  return err instanceof JobworkerError && err.cause === HIDDEN_JOB;
+}
+
+/** The job library as one caller may use it. Every method throws JobworkerError. */
+export interface ScopedJobs {
+  readonly principal: Principal;
+  start(spec: JobSpec, signal: AbortSignal): Promise<JobStatus>;
+  stop(id: string, options: StopOptions): Promise<JobStatus>;
+  get(id: string): JobStatus;
+  /** A user's filter is forced to its own jobs. */
+  list(filter: ListFilter): JobStatus[];
+  output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
+}
+
+/** Rewrites any not_found to the one message, so the library's wording cannot tell jobs apart. */
+function sameNotFound(id: string, err: unknown): unknown {
+  return err instanceof JobworkerError && err.code === ErrorCode.NotFound ? jobNotFound(id) : err;
+}
+
+/** Builds the view of `jobs` that `principal` may use. */
+export function scopeJobs(jobs: Jobs, principal: Principal): ScopedJobs {
+  const isAdmin = principal.role === 'admin';
+  const visible = (id: string): JobStatus => {
+    let job: JobStatus;
+    try {
+      job = jobs.get(id);
+    } catch (err) {
+      throw sameNotFound(id, err);
+    }
+    if (!isAdmin && job.owner !== principal.name) throw jobNotFound(id, true);
+    return job;
+  };
+  return {
+    principal,
+    start(spec, signal) {
+      if (spec.hostNetwork && !isAdmin) {
+        return Promise.reject(
+          new JobworkerError(
+            ErrorCode.PermissionDenied,
+            `host_network requires role admin; ${principal.name} has role ${principal.role}`,
+          ),
+        );
+      }
+      return jobs.start(principal.name, spec, signal);
+    },
+    async stop(id, options) {
+      visible(id);
+      try {
+        return await jobs.stop(id, principal.name, options);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      }
+    },
+    get: visible,
+    list(filter) {
+      return jobs.list(isAdmin ? filter : { ...filter, owner: principal.name });
+    },
+    output(id, options) {
+      visible(id);
+      const source = jobs.output(id, options);
+      return {
+        async *[Symbol.asyncIterator]() {
+          try {
+            yield* source;
+          } catch (err) {
+            throw sameNotFound(id, err);
+          }
+        },
+      };
+    },
+  };
+}

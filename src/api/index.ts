@@ -1,0 +1,19 @@
+/** Public entry of the API layer: what the CLI (and tests) may use. */
+export { openAuditLog, type AuditLog, type AuditOutcome, type AuditRecord } from './audit.js';
+export { ROLES, USER_NAME, type Principal, type Role } from './authz.js';
+export {
+  createCa,
+  DEV_CLIENTS,
+  Eku,
+  initCertsDir,
+  issue,
+  issueServer,
+  type Issuer,
+  type LeafOptions,
+  type PemPair,
+} from './certs.js';
+export { connect, createClient, DEFAULT_ADDRESS } from './client.js';
+export { devPaths, type DevPaths } from './dev.js';
+export { createServer, parseAddress, type JobworkerServer, type ServerOptions } from './server.js';
+export { ERROR_CODE_KEY, fromServiceError, GRPC_STATUS, toStatus } from './status-map.js';
+export { clientCredentials, loadIdentity, type TlsIdentity } from './tls.js';

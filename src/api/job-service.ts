@@ -1,0 +1,55 @@
+/**
+ * The JobService handlers. Each is a row of the table {@link bindService}
+ * wraps: it gets a request already past authentication, role check and job
+ * id validation, and a scoped job library that enforces ownership.
+ */
+import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
+import { ROLES } from './authz.js';
+import { toProtoJob, toStreamResponse } from './convert.js';
+import type { Handlers } from './seam.js';
+import { listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
+
+/** Every role may call every JobService method; what it may see is decided by `ctx.jobs`. */
+const ANY_ROLE = ROLES;
+
+/** The JobService handler table. */
+export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
+  startJob: {
+    roles: ANY_ROLE,
+    async handle(request, ctx) {
+      const job = await ctx.jobs.start(startSpec(request), ctx.signal);
+      ctx.noteJob(job.id);
+      return { job: toProtoJob(job) };
+    },
+  },
+  stopJob: {
+    roles: ANY_ROLE,
+    async handle(request, ctx) {
+      const job = await ctx.jobs.stop(request.jobId, stopOptions(request, ctx.signal));
+      return { job: toProtoJob(job) };
+    },
+  },
+  getJob: {
+    roles: ANY_ROLE,
+    handle(request, ctx) {
+      return Promise.resolve({ job: toProtoJob(ctx.jobs.get(request.jobId)) });
+    },
+  },
+  listJobs: {
+    roles: ANY_ROLE,
+    handle(request, ctx) {
+      return Promise.resolve({ jobs: ctx.jobs.list(listFilter(request)).map(toProtoJob) });
+    },
+  },
+  streamOutput: {
+    roles: ANY_ROLE,
+    async handle(request, ctx, send) {
+      for await (const event of ctx.jobs.output(
+        request.jobId,
+        outputOptions(request, ctx.signal),
+      )) {
+        await send(toStreamResponse(event));
+      }
+    },
+  },
+};

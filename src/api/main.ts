@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * jobworkerd: the job worker server. Parses the command line, starts the
+ * server and owns the process: signals and the exit code (the only module of
+ * the API layer that may exit).
+ *
+ *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+ *   jobworkerd certs init --dir DIR
+ *   jobworkerd dev
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { initCertsDir } from './certs.js';
+import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
+
+const USAGE = `Usage:
+  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+      Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
+      DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
+  jobworkerd certs init --dir DIR
+      Create a development CA, a server certificate (localhost, 127.0.0.1, ::1)
+      and client certificates alice, bob (role user) and admin (role admin).
+  jobworkerd dev
+      What 'npm start' runs: development certificates on first run, then serve
+      on ${DEFAULT_LISTEN} with state under $XDG_STATE_HOME/jobworker/dev.
+`;
+
+/** sysexits.h EX_USAGE, as jobctl. */
+const EXIT_USAGE = 64;
+/** Could not start (EX_UNAVAILABLE / EX_CONFIG collapsed into one: the message says which). */
+const EXIT_START = 69;
+
+class UsageError extends Error {}
+
+function parse(
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+): { values: Record<string, unknown> } {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** Waits for SIGTERM/SIGINT, shuts down gracefully; a second signal exits at once. */
+function exitOnSignals(running: Running): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      running.log.warn({ signal }, 'second signal: exiting now, jobs may be left running');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    running.log.info({ signal }, 'graceful shutdown');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parse(rest, {
+        listen: { type: 'string', default: DEFAULT_LISTEN },
+        'state-dir': { type: 'string' },
+        certs: { type: 'string' },
+        'audit-stdout': { type: 'boolean', default: false },
+      });
+      const running = await startServe({
+        listen: required(values, 'listen'),
+        stateDir: required(values, 'state-dir'),
+        certsDir: required(values, 'certs'),
+        auditStdout: values['audit-stdout'] === true,
+      });
+      exitOnSignals(running);
+      return;
+    }
+    case 'certs': {
+      const [sub, ...flags] = rest;
+      if (sub !== 'init')
+        throw new UsageError(`unknown certs command ${JSON.stringify(sub ?? '')}; expected init`);
+      const { values } = parse(flags, { dir: { type: 'string' } });
+      const written = await initCertsDir(required(values, 'dir'));
+      process.stdout.write(`${written.join('\n')}\n`);
+      return;
+    }
+    case 'dev': {
+      parse(rest, {});
+      const { running, hint } = await startDev();
+      process.stdout.write(`${hint}\n`);
+      exitOnSignals(running);
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+      process.stdout.write(USAGE);
+      if (command === undefined) process.exit(EXIT_USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`jobworkerd: ${err.message}\n${USAGE}`);
+    process.exit(EXIT_USAGE);
+  }
+  process.stderr.write(`jobworkerd: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(EXIT_START);
+});

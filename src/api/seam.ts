@@ -1,0 +1,343 @@
+/**
+ * The one seam every call passes through. {@link bindService} turns a table
+ * of handlers into a grpc-js service implementation; for each method of the
+ * service definition it
+ *
+ * 1. refuses calls while the server shuts down (UNAVAILABLE);
+ * 2. reads the verified peer certificate once and derives the principal
+ *    (UNAUTHENTICATED / PERMISSION_DENIED "unknown role");
+ * 3. checks the caller's role against the handler's `roles` (deny by
+ *    default: an empty list admits nobody);
+ * 4. validates a `jobId` field, if the request has one, before anything else;
+ * 5. runs the handler with a {@link CallContext}: the principal, the job
+ *    library scoped to it, and an AbortSignal that aborts when the client
+ *    cancels, the deadline passes or the server shuts down;
+ * 6. maps any error to one gRPC status (status-map.ts) and writes one audit line.
+ *
+ * The handler table's type is derived from the service definition, so a
+ * method added to the proto without a handler does not compile, and
+ * `bindService` also refuses at start-up a definition method with no handler.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import type { Jobs } from '../job/index.js';
+import type { AuditLog, AuditOutcome } from './audit.js';
+import {
+  isHiddenJob,
+  principalOf,
+  scopeJobs,
+  type Principal,
+  type Role,
+  type ScopedJobs,
+} from './authz.js';
+import { toStatus } from './status-map.js';
+import { checkJobId } from './validate.js';
+import { once } from 'node:events';
+
+/** What every handler gets besides its request. */
+export interface CallContext {
+  readonly principal: Principal;
+  /** The job library as this caller may use it. */
+  readonly jobs: ScopedJobs;
+  /** Aborted (reason: a JobworkerError) on client cancel, deadline or server shutdown. */
+  readonly signal: AbortSignal;
+  /** Records the id of a job the call created, for the audit line (requests with a job_id are recorded by the seam). */
+  noteJob(id: string): void;
+}
+
+/** A unary method's handler. */
+export interface UnaryHandler<Req, Res> {
+  /** Roles allowed to call the method at all; ownership is enforced by `ctx.jobs`. */
+  readonly roles: readonly Role[];
+  handle(request: Req, ctx: CallContext): Promise<Res>;
+}
+
+/** A server-streaming method's handler; `send` resolves once the message may be followed by another (backpressure). */
+export interface StreamHandler<Req, Res> {
+  readonly roles: readonly Role[];
+  handle(request: Req, ctx: CallContext, send: (message: Res) => Promise<void>): Promise<void>;
+}
+
+/** The shape of a generated grpc-js service definition. */
+type Definition = Record<
+  string,
+  {
+    readonly path: string;
+    readonly responseStream: boolean;
+    readonly requestDeserialize: (bytes: Buffer) => unknown;
+    readonly responseSerialize: (value: never) => Buffer;
+  }
+>;
+type RequestOf<M extends Definition[string]> = ReturnType<M['requestDeserialize']>;
+type ResponseOf<M extends Definition[string]> = Parameters<M['responseSerialize']>[0];
+
+/** One handler per method of `D`, of the right kind and message types. */
+export type Handlers<D extends Definition> = {
+  readonly [K in keyof D]: D[K]['responseStream'] extends true
+    ? StreamHandler<RequestOf<D[K]>, ResponseOf<D[K]>>
+    : UnaryHandler<RequestOf<D[K]>, ResponseOf<D[K]>>;
+};
+
+/** What the seam needs from the server. */
+export interface SeamDeps {
+  readonly jobs: Jobs;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  /** Aborted when the server starts shutting down; its reason ends every open call. */
+  readonly shutdown: AbortSignal;
+  /** Counts calls inside the seam (for leak checks and shutdown diagnostics). */
+  readonly calls: CallTracker;
+}
+
+/** Counts the calls inside the seam and tells when none is left. */
+export class CallTracker {
+  #active = 0;
+  #idle: (() => void)[] = [];
+
+  /** Calls being handled now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  enter(): void {
+    this.#active++;
+  }
+
+  leave(): void {
+    this.#active--;
+    if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Resolves once no call is being handled (at once if none is). */
+  whenIdle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+}
+
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+/** Links the call's cancellation, deadline and the server's shutdown into one signal; returns it and its cleanup. */
+function callSignal(
+  call: AnyCall,
+  shutdown: AbortSignal,
+): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onCancelled = (): void => {
+    const deadline = call.getDeadline();
+    const expired =
+      deadline instanceof Date
+        ? deadline.getTime() <= Date.now()
+        : Number.isFinite(deadline) && deadline <= Date.now();
+    controller.abort(
+      expired
+        ? new JobworkerError(ErrorCode.DeadlineExceeded, 'deadline exceeded')
+        : new JobworkerError(ErrorCode.Cancelled, 'call cancelled by the client'),
+    );
+  };
+  const onShutdown = (): void => {
+    controller.abort(shutdown.reason);
+  };
+  call.once('cancelled', onCancelled);
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+  if (shutdown.aborted) onShutdown();
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      call.off('cancelled', onCancelled);
+      shutdown.removeEventListener('abort', onShutdown);
+    },
+  };
+}
+
+function outcomeOf(err: JobworkerError): AuditOutcome {
+  if (
+    err.code === ErrorCode.PermissionDenied ||
+    err.code === ErrorCode.Unauthenticated ||
+    isHiddenJob(err)
+  ) {
+    return 'denied';
+  }
+  if (err.code === ErrorCode.Cancelled || err.code === ErrorCode.DeadlineExceeded)
+    return 'cancelled';
+  return 'error';
+}
+
+/** Runs one call through the checks; `body` does the handler's work and sends the response. */
+async function runCall(
+  deps: SeamDeps,
+  path: string,
+  roles: readonly Role[],
+  call: AnyCall,
+  body: (ctx: CallContext) => Promise<void>,
+  fail: (status: ReturnType<typeof toStatus>) => void,
+): Promise<void> {
+  let principal: Principal | null = null;
+  let jobId: string | null = null;
+  const { signal, dispose } = callSignal(call, deps.shutdown);
+  deps.calls.enter();
+  try {
+    if (deps.shutdown.aborted) throw deps.shutdown.reason;
+    // Built anew by grpc-js on each access: read once.
+    const cert = call.getAuthContext().sslPeerCertificate;
+    principal = principalOf(cert);
+    if (!roles.includes(principal.role)) {
+      throw new JobworkerError(
+        ErrorCode.PermissionDenied,
+        `${path} is not allowed for role ${principal.role}`,
+      );
+    }
+    const request: unknown = call.request;
+    if (request instanceof Undecodable)
+      throw new JobworkerError(ErrorCode.InvalidArgument, request.message);
+    if (typeof request === 'object' && request !== null && 'jobId' in request) {
+      jobId = checkJobId(request.jobId);
+    }
+    await body({
+      principal,
+      jobs: scopeJobs(deps.jobs, principal),
+      signal,
+      noteJob: (id) => {
+        jobId = id;
+      },
+    });
+    record(deps, call, path, principal, jobId, 'ok', null);
+  } catch (caught) {
+    // An aborted call fails with the abort's reason, whatever the library threw on the way out.
+    const err = toJobworkerError(signal.aborted ? signal.reason : caught);
+    if (err.code === ErrorCode.Internal)
+      deps.log.error({ err: caught, method: path }, 'internal error');
+    record(deps, call, path, principal, jobId, outcomeOf(err), err.code);
+    // After a client cancel or an expired deadline grpc-js has already ended the call.
+    if (!call.cancelled) fail(toStatus(err));
+  } finally {
+    dispose();
+    deps.calls.leave();
+  }
+}
+
+function record(
+  deps: SeamDeps,
+  call: AnyCall,
+  method: string,
+  principal: Principal | null,
+  jobId: string | null,
+  outcome: AuditOutcome,
+  code: ErrorCode | null,
+): void {
+  deps.audit.record({
+    identity: principal?.name ?? null,
+    role: principal?.role ?? null,
+    method,
+    jobId,
+    outcome,
+    code,
+    peer: call.getPeer(),
+  });
+}
+
+/** Stands in for a request the generated decoder rejected, so the seam can answer INVALID_ARGUMENT. */
+class Undecodable {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/**
+ * `definition` with request decoders that do not throw. grpc-js answers a
+ * throwing decoder with INTERNAL; ts-proto's throws for a 64-bit integer
+ * above 2^53 (e.g. limits.memory_bytes), which is the client's error.
+ */
+export function withSafeDecoding<D extends Definition>(definition: D): D {
+  const safe: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    safe[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          return new Undecodable(
+            `request could not be decoded: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+      },
+    };
+  }
+  return safe as D;
+}
+
+/** Writes `message`, waiting for 'drain' when grpc-js's buffer is full; the wait ends when `signal` aborts. */
+async function write<Res>(
+  call: grpc.ServerWritableStream<unknown, Res>,
+  message: Res,
+  signal: AbortSignal,
+): Promise<void> {
+  signal.throwIfAborted();
+  if (!call.write(message)) {
+    // grpc-js never emits 'drain' after a cancel: the signal ends the wait (and removes the listener).
+    await once(call, 'drain', { signal });
+  }
+}
+
+/** Builds the grpc-js implementation of `definition` from `handlers`, every method behind the seam. */
+export function bindService<D extends Definition>(
+  definition: D,
+  handlers: Handlers<D>,
+  deps: SeamDeps,
+): grpc.UntypedServiceImplementation {
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = (
+      handlers as Record<
+        string,
+        UnaryHandler<unknown, unknown> | StreamHandler<unknown, unknown> | undefined
+      >
+    )[name];
+    if (handler === undefined)
+      throw new JobworkerError(ErrorCode.Internal, `no handler for ${method.path}`);
+    if (method.responseStream) {
+      const streaming = handler as StreamHandler<unknown, unknown>;
+      implementation[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        void runCall(
+          deps,
+          method.path,
+          streaming.roles,
+          call,
+          async (ctx) => {
+            await streaming.handle(call.request, ctx, (message) =>
+              write(call, message, ctx.signal),
+            );
+            call.end();
+          },
+          (status) => call.emit('error', status),
+        );
+      };
+    } else {
+      const unary = handler as UnaryHandler<unknown, unknown>;
+      implementation[name] = (
+        call: grpc.ServerUnaryCall<unknown, unknown>,
+        callback: grpc.sendUnaryData<unknown>,
+      ) => {
+        void runCall(
+          deps,
+          method.path,
+          unary.roles,
+          call,
+          async (ctx) => {
+            const response = await unary.handle(call.request, ctx);
+            // A response computed after a cancel or deadline is not sent.
+            ctx.signal.throwIfAborted();
+            callback(null, response);
+          },
+          (status) => {
+            callback(status);
+          },
+        );
+      };
+    }
+  }
+  return implementation;
+}

@@ -1,0 +1,115 @@
+/**
+ * `jobworkerd serve` and `jobworkerd dev`: the checks before anything starts,
+ * then the wiring of isolation, job library, audit log and server.
+ */
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { createJobManager } from '../job/index.js';
+import { createIsolation } from '../isolation/index.js';
+import { openAuditLog, type AuditLog } from './audit.js';
+import { initCertsDir } from './certs.js';
+import { devPaths } from './dev.js';
+import { createServer, type JobworkerServer } from './server.js';
+import { loadIdentity } from './tls.js';
+
+/** Settings of `serve`. */
+export interface ServeOptions {
+  readonly listen: string;
+  readonly stateDir: string;
+  readonly certsDir: string;
+  readonly auditStdout: boolean;
+}
+
+/** A started server and what must be closed after it. */
+export interface Running {
+  readonly server: JobworkerServer;
+  readonly port: number;
+  readonly log: Logger;
+  /** Graceful shutdown (jobs stopped), then the audit log flushed. */
+  stop(signal?: AbortSignal): Promise<void>;
+}
+
+function refuse(message: string, cause?: unknown): JobworkerError {
+  return new JobworkerError(ErrorCode.Unavailable, message, cause === undefined ? {} : { cause });
+}
+
+/** Checks the host and the certificates, builds everything and listens. Throws one clear error otherwise. */
+export async function startServe(options: ServeOptions): Promise<Running> {
+  if (process.getuid?.() !== 0) {
+    throw refuse('jobworkerd must run as root: it creates cgroups and namespaces for jobs');
+  }
+  // Certificates first: the commonest mistake, and the error names the file.
+  const identity = await loadIdentity(options.certsDir, 'server');
+  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const log = pino(
+    { base: null, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  const isolation = await createIsolation({
+    stateDir: options.stateDir,
+    onWarning: (err) => {
+      log.warn({ code: err.code }, err.message);
+    },
+  }).catch((err: unknown) => {
+    throw refuse(
+      `cannot set up job isolation: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
+  });
+  const swept = await isolation.sweepLeftovers();
+  if (swept > 0) log.warn({ swept }, 'removed job cgroups left by a previous run');
+  const jobs = createJobManager({ stateDir: options.stateDir, isolation });
+  const audit: AuditLog = openAuditLog(join(options.stateDir, 'audit.log'), {
+    stdout: options.auditStdout,
+  });
+  const server = createServer({ jobs, audit, log, identity });
+  let port: number;
+  try {
+    port = await server.listen(options.listen);
+  } catch (err) {
+    await jobs.shutdown();
+    audit.close();
+    throw err;
+  }
+  log.info({ listen: options.listen, port, cgroups: isolation.cgroupKind }, 'jobworkerd listening');
+  return {
+    server,
+    port,
+    log,
+    async stop(signal) {
+      await server.shutdown(signal);
+      audit.close();
+    },
+  };
+}
+
+/** Default listen address. */
+export const DEFAULT_LISTEN = '127.0.0.1:50051';
+
+/** `jobworkerd dev`: development certificates on first run, then serve; returns what to print. */
+export async function startDev(): Promise<{ running: Running; hint: string }> {
+  const paths = devPaths();
+  const exists = await access(join(paths.certs, 'ca.crt')).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await initCertsDir(paths.certs);
+  const running = await startServe({
+    listen: DEFAULT_LISTEN,
+    stateDir: paths.state,
+    certsDir: paths.certs,
+    auditStdout: false,
+  });
+  const hint = [
+    `jobworkerd (development) is listening on ${DEFAULT_LISTEN}`,
+    `  certificates: ${paths.certs}${exists ? '' : ' (created now)'}`,
+    `  state and audit log: ${paths.state}`,
+    'In another terminal, run a first job as alice:',
+    '  node dist/src/cli/main.js run -- echo hello',
+    '  node dist/src/cli/main.js --user bob list    # bob sees only his jobs; --user admin all',
+    'Stop the server with Ctrl-C (running jobs are stopped).',
+  ].join('\n');
+  return { running, hint };
+}

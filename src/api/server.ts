@@ -1,0 +1,142 @@
+/**
+ * jobworkerd's server, built separately from listening so that tests can
+ * bind port 0: JobService and Health over grpc-js, behind the TLS listener
+ * (listener.ts) and the authorization seam (seam.ts).
+ */
+import * as grpc from '@grpc/grpc-js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { HealthService } from '../gen/grpc/health/v1/health.js';
+import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
+import type { Jobs } from '../job/index.js';
+import type { AuditLog } from './audit.js';
+import { HealthState, healthHandlers } from './health.js';
+import { jobServiceHandlers } from './job-service.js';
+import { createTlsListener } from './listener.js';
+import { bindService, CallTracker, withSafeDecoding, type SeamDeps } from './seam.js';
+import type { TlsIdentity } from './tls.js';
+
+/** What the server is built from. */
+export interface ServerOptions {
+  readonly jobs: Jobs;
+  readonly audit: AuditLog;
+  /** Server log (handshake refusals, internal errors, shutdown). */
+  readonly log: Logger;
+  /** CA to verify clients with, and the server's certificate and key. */
+  readonly identity: TlsIdentity;
+}
+
+/** A built server. */
+export interface JobworkerServer {
+  /** Listens on `host:port` (port 0: any free port); resolves with the port. Once only. */
+  listen(address: string): Promise<number>;
+  /**
+   * Graceful shutdown, idempotent: health NOT_SERVING, stop accepting, end
+   * open calls with UNAVAILABLE "server shutting down", stop every job with
+   * its grace period (`jobs.shutdown`), close connections. `signal` cuts the
+   * wait for the jobs short.
+   */
+  shutdown(signal?: AbortSignal): Promise<void>;
+  /** Open client connections, for leak checks. */
+  readonly connectionCount: number;
+  /** Calls being handled now, for leak checks. */
+  readonly activeCalls: number;
+  /** Resolves once no call is being handled. */
+  whenIdle(): Promise<void>;
+}
+
+/** How long shutdown waits for clients to let their connections close before cutting them. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/** Splits "host:port", "[v6]:port". */
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new JobworkerError(
+      ErrorCode.InvalidArgument,
+      `listen address ${JSON.stringify(address)} is not HOST:PORT`,
+    );
+  }
+  return { host, port };
+}
+
+/** Builds the server; nothing listens until `listen`. */
+export function createServer(options: ServerOptions): JobworkerServer {
+  const stopping = new AbortController();
+  const health = new HealthState();
+  const grpcServer = new grpc.Server({
+    // TODO(configuration system): these bounds are hard-coded defaults.
+    'grpc.max_concurrent_streams': 1000,
+    'grpc.max_receive_message_length': 1024 * 1024,
+  });
+  const calls = new CallTracker();
+  const deps: SeamDeps = {
+    jobs: options.jobs,
+    audit: options.audit,
+    log: options.log,
+    shutdown: stopping.signal,
+    calls,
+  };
+  grpcServer.addService(
+    withSafeDecoding(JobServiceService),
+    bindService(JobServiceService, jobServiceHandlers, deps),
+  );
+  grpcServer.addService(
+    withSafeDecoding(HealthService),
+    bindService(HealthService, healthHandlers(health), deps),
+  );
+  const listener = createTlsListener(grpcServer, options.identity, options.log);
+  let shutdownDone: Promise<void> | null = null;
+
+  const shutdown = async (signal?: AbortSignal): Promise<void> => {
+    options.log.info('shutting down');
+    health.setNotServing();
+    listener.stopAccepting();
+    // Let health watchers send NOT_SERVING before their calls are ended.
+    await nextTurn();
+    stopping.abort(new JobworkerError(ErrorCode.Unavailable, 'server shutting down'));
+    try {
+      await options.jobs.shutdown(signal);
+    } catch (err) {
+      options.log.error({ err: toJobworkerError(err) }, 'stopping jobs failed');
+    }
+    // Every call's signal is aborted: wait until each has been answered, then
+    // close the HTTP/2 sessions gracefully (GOAWAY, statuses flushed) and,
+    // should a peer not let go, force them after a bound.
+    await calls.whenIdle();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        options.log.warn('connections still open after 5 s: closing them');
+        grpcServer.forceShutdown();
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+      grpcServer.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    await listener.close();
+    options.log.info('shut down');
+  };
+
+  return {
+    async listen(address) {
+      const { host, port } = parseAddress(address);
+      return listener.listen(host, port);
+    },
+    shutdown(signal) {
+      shutdownDone ??= shutdown(signal);
+      return shutdownDone;
+    },
+    get connectionCount() {
+      return listener.connectionCount;
+    },
+    get activeCalls() {
+      return calls.active;
+    },
+    whenIdle: () => calls.whenIdle(),
+  };
+}

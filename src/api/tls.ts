@@ -1,0 +1,158 @@
+/**
+ * TLS for both ends. The server terminates TLS in its own `tls.Server` (see
+ * listener.ts) with the options below, so that it sees every handshake
+ * failure with its reason and can apply the checks OpenSSL does not make
+ * (clientAuth EKU present, key type). Clients use {@link clientCredentials}.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TLSSocket, TlsOptions } from 'node:tls';
+import { createSecureContext } from 'node:tls';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { Eku } from './certs.js';
+
+/** TLS 1.3 AEAD suites only (RFC 8446 B.4, without the CCM ones). */
+export const TLS_CIPHERS =
+  'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+/** Key exchange groups. */
+export const TLS_GROUPS = 'X25519:P-256';
+/**
+ * Signature algorithms offered and accepted, for handshake signatures and
+ * certificate chains: ECDSA P-256 and Ed25519 keys only. An RSA or P-384
+ * client key cannot sign a CertificateVerify the server accepts.
+ */
+export const TLS_SIGALGS = 'ecdsa_secp256r1_sha256:ed25519';
+
+/** The PEM material of one end: the CA to verify the peer with, and its own certificate and key. */
+export interface TlsIdentity {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+async function readPem(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new JobworkerError(ErrorCode.InvalidArgument, `cannot read ${path}: ${code}`, {
+      cause: err,
+    });
+  }
+}
+
+function parseCert(path: string, pem: Buffer): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new JobworkerError(ErrorCode.InvalidArgument, `${path} is not a PEM certificate`, {
+      cause: err,
+    });
+  }
+}
+
+/** Throws unless `cert` (read from `path`) is valid now. */
+function checkValidity(path: string, cert: X509Certificate, now = new Date()): void {
+  if (new Date(cert.validFrom) > now) {
+    throw new JobworkerError(
+      ErrorCode.InvalidArgument,
+      `${path} is not valid before ${cert.validFrom}`,
+    );
+  }
+  if (new Date(cert.validTo) < now) {
+    throw new JobworkerError(ErrorCode.InvalidArgument, `${path} expired on ${cert.validTo}`);
+  }
+}
+
+/**
+ * Reads `<dir>/ca.crt` and `<dir>/<name>.crt|key` and checks them: each file
+ * parses, the certificates are valid now, the key matches the certificate and
+ * the CA signed it. Every error names the file at fault.
+ */
+export async function loadIdentity(dir: string, name: string): Promise<TlsIdentity> {
+  const caPath = join(dir, 'ca.crt');
+  const certPath = join(dir, `${name}.crt`);
+  const keyPath = join(dir, `${name}.key`);
+  const [ca, cert, key] = await Promise.all([readPem(caPath), readPem(certPath), readPem(keyPath)]);
+  const caCert = parseCert(caPath, ca);
+  const leaf = parseCert(certPath, cert);
+  checkValidity(caPath, caCert);
+  checkValidity(certPath, leaf);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new JobworkerError(ErrorCode.InvalidArgument, `${keyPath} is not a PEM private key`, {
+      cause: err,
+    });
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new JobworkerError(ErrorCode.InvalidArgument, `${keyPath} does not match ${certPath}`);
+  }
+  if (!leaf.checkIssued(caCert) || !leaf.verify(caCert.publicKey)) {
+    throw new JobworkerError(ErrorCode.InvalidArgument, `${certPath} is not signed by ${caPath}`);
+  }
+  return { ca, cert, key };
+}
+
+/** Options of the server's `tls.Server`: TLS 1.3 only, client certificate required and verified. */
+export function serverTlsOptions(identity: TlsIdentity): TlsOptions {
+  return {
+    ca: identity.ca,
+    cert: identity.cert,
+    key: identity.key,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ciphers: TLS_CIPHERS,
+    ecdhCurve: TLS_GROUPS,
+    sigalgs: TLS_SIGALGS,
+    requestCert: true,
+    rejectUnauthorized: true,
+    // gRPC runs over HTTP/2 only; a client that cannot negotiate it is refused (listener.ts).
+    ALPNProtocols: ['h2'],
+    // A client that connects and never finishes its handshake holds a socket; bound it.
+    handshakeTimeout: 10_000,
+  };
+}
+
+/**
+ * Checks OpenSSL does not make on a verified client certificate; returns why
+ * it is refused, or null. OpenSSL's "ssl_client" purpose check (which gives
+ * `INVALID_PURPOSE` at the handshake) passes a certificate that has no EKU
+ * extension at all; this project requires clientAuth to be present.
+ */
+export function refuseClientCertificate(socket: TLSSocket): string | null {
+  if (!socket.authorized)
+    return `client certificate not verified: ${String(socket.authorizationError)}`;
+  if (socket.alpnProtocol !== 'h2') return 'client did not negotiate HTTP/2 (ALPN h2)';
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return 'no client certificate';
+  // X509Certificate.keyUsage is the extended key usage list (undefined when absent).
+  const eku = cert.keyUsage as string[] | undefined;
+  if (eku?.includes(Eku.clientAuth) !== true)
+    return 'client certificate lacks the clientAuth extended key usage';
+  const keyType = cert.publicKey.asymmetricKeyType;
+  const curve = cert.publicKey.asymmetricKeyDetails?.namedCurve;
+  if (!(keyType === 'ed25519' || (keyType === 'ec' && curve === 'prime256v1'))) {
+    return `client key type ${String(keyType)}${curve === undefined ? '' : `/${curve}`} is not ECDSA P-256 or Ed25519`;
+  }
+  return null;
+}
+
+/**
+ * gRPC channel credentials for a client: TLS 1.3, the server verified against
+ * `ca` (chain and name; dial a host name such as `localhost`, which the
+ * development server certificate carries).
+ */
+export function clientCredentials(identity: TlsIdentity): grpc.ChannelCredentials {
+  const context = createSecureContext({
+    ca: identity.ca,
+    cert: identity.cert,
+    key: identity.key,
+    minVersion: 'TLSv1.3',
+    ciphers: TLS_CIPHERS,
+  });
+  return grpc.credentials.createFromSecureContext(context);
+}

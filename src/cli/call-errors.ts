@@ -1,0 +1,123 @@
+/**
+ * Translates a failed gRPC call into a JobworkerError with a message a user
+ * can act on. The server's own code travels in the trailing metadata key
+ * `jobworker-error-code`; without it (the call never reached jobworkerd) the
+ * gRPC status and grpc-js's details text tell a refused connection, a
+ * refused handshake and an unverifiable server apart.
+ */
+import type { ServiceError } from '@grpc/grpc-js';
+import { ErrorCode, JobworkerError, isErrorCode } from '../errors.js';
+
+/** What the message needs to name: where we dialed and with which certificate. */
+export interface CallContext {
+  readonly server: string;
+  readonly certFile: string;
+}
+
+/** The trailing metadata key carrying the server's ErrorCode. */
+export const errorCodeKey = 'jobworker-error-code';
+
+// grpc-js status numbers (@grpc/grpc-js Status), spelled out so that this
+// module does not load grpc-js.
+const byStatus: Readonly<Record<number, ErrorCode>> = {
+  1: ErrorCode.Cancelled,
+  3: ErrorCode.InvalidArgument,
+  4: ErrorCode.DeadlineExceeded,
+  5: ErrorCode.NotFound,
+  7: ErrorCode.PermissionDenied,
+  8: ErrorCode.ResourceExhausted,
+  9: ErrorCode.AlreadyFinished,
+  14: ErrorCode.Unavailable,
+  16: ErrorCode.Unauthenticated,
+};
+
+/** The subset of a grpc-js ServiceError this module reads. */
+export type CallFailure = Pick<ServiceError, 'code' | 'details'> & {
+  readonly metadata?: Pick<ServiceError['metadata'], 'get'> | undefined;
+};
+
+/** Maps a failed call to a JobworkerError; `err` is kept as the cause. */
+export function fromCallError(err: CallFailure, context: CallContext): JobworkerError {
+  const sent = err.metadata?.get(errorCodeKey)[0];
+  const details = err.details || 'no details';
+  if (isErrorCode(sent)) {
+    // jobworkerd answered: its message already names the bad value.
+    return new JobworkerError(sent, serverMessage(sent, details), { cause: err });
+  }
+  const code = byStatus[err.code] ?? ErrorCode.Internal;
+  return new JobworkerError(code, transportMessage(code, details, context), { cause: err });
+}
+
+function serverMessage(code: ErrorCode, details: string): string {
+  switch (code) {
+    case ErrorCode.Unavailable:
+      return `jobworkerd is unavailable: ${details}; retry later`;
+    case ErrorCode.PermissionDenied:
+      return `permission denied: ${details}`;
+    case ErrorCode.Unauthenticated:
+      return `not authenticated: ${details}`;
+    default:
+      return details;
+  }
+}
+
+function transportMessage(
+  code: ErrorCode,
+  details: string,
+  { server, certFile }: CallContext,
+): string {
+  switch (code) {
+    case ErrorCode.Unavailable:
+      return unavailableMessage(details, server, certFile);
+    case ErrorCode.DeadlineExceeded:
+      return `jobworkerd at ${server} did not answer in time (${details})`;
+    case ErrorCode.Cancelled:
+      return `call to jobworkerd at ${server} cancelled`;
+    case ErrorCode.Unauthenticated:
+    case ErrorCode.PermissionDenied:
+      return `jobworkerd at ${server} refused the call: ${details}`;
+    default:
+      return `call to jobworkerd at ${server} failed: ${details}`;
+  }
+}
+
+function unavailableMessage(details: string, server: string, certFile: string): string {
+  if (/ECONNREFUSED/.test(details)) {
+    return `cannot reach jobworkerd at ${server}: connection refused; is it running?`;
+  }
+  if (/Name resolution failed|ENOTFOUND|EAI_AGAIN/.test(details)) {
+    return `cannot resolve the host of ${server}; check --server`;
+  }
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(details)) {
+    return `cannot reach jobworkerd at ${server}: ${lastError(details)}; check --server and the network`;
+  }
+  // Node's TLS verification of the server's certificate (wrong CA, name).
+  if (
+    /certificate|self[- ]signed|altnames|Hostname\/IP|UNABLE_TO_VERIFY|ERR_TLS_CERT/i.test(details)
+  ) {
+    return (
+      `cannot verify the certificate of jobworkerd at ${server}: ${lastError(details)}; ` +
+      `check --ca (and --tls-server-name when dialing an address the certificate does not name)`
+    );
+  }
+  // With TLS 1.3 the client believes its handshake complete before the server
+  // checks the client certificate; a refusal then shows only as a connection
+  // closed at once ("Failed to connect", a reset, or a TLS alert).
+  if (
+    /Failed to connect|ECONNRESET|Connection dropped|socket hang up|alert|EPIPE|closed/i.test(
+      details,
+    )
+  ) {
+    return (
+      `jobworkerd at ${server} refused the TLS handshake: it does not accept the certificate ${certFile} ` +
+      `(not signed by its CA, or not for client authentication?); check --certs/--user or --cert/--key`
+    );
+  }
+  return `cannot reach jobworkerd at ${server}: ${lastError(details)}`;
+}
+
+// grpc-js wraps the cause: "No connection established. Last error: Error: X. Resolution note: ".
+function lastError(details: string): string {
+  const match = /Last error: (?:Error: )?(.*?)(?:\. Resolution note:.*)?$/s.exec(details);
+  return (match?.[1] ?? details).trim();
+}

@@ -1,0 +1,30 @@
+/**
+ * The shape every subcommand module has, so that main.ts can load only the
+ * one asked for (a dynamic import per subcommand keeps start-up light).
+ */
+import type { Writable } from 'node:stream';
+
+/** What a command may touch of the process; tests pass their own. */
+export interface Io {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  readonly env: NodeJS.ProcessEnv;
+  /** Emits 'SIGINT' on Ctrl-C (the process itself in production). */
+  readonly signals: {
+    on(event: 'SIGINT', listener: () => void): unknown;
+    off(event: 'SIGINT', listener: () => void): unknown;
+  };
+}
+
+/** A subcommand: parses its arguments, does its work and returns the exit status. Throws only to report a failure. */
+export interface CommandModule {
+  /** The text of `jobctl CMD --help`, with an example. */
+  readonly help: string;
+  /** Runs the command with its arguments (everything after the command name, global flags included). */
+  main(args: readonly string[], io: Io): Promise<number>;
+}
+
+/** Writes `text` and a newline. Short human output; streams of job output use output.ts. */
+export function println(sink: Writable, text: string): void {
+  sink.write(`${text}\n`);
+}

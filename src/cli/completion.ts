@@ -1,0 +1,147 @@
+/**
+ * `jobctl completion bash|zsh`: prints a completion script. Job ids are
+ * completed from `jobctl list -q`, so they follow the same JOBCTL_*
+ * environment as the command being completed.
+ */
+import { helpOption, parseFlags } from './args.js';
+import { println, type CommandModule, type Io } from './command.js';
+import { UsageError } from './failures.js';
+
+/** A parsed `completion`. */
+export type CompletionCommand =
+  { readonly kind: 'help' } | { readonly kind: 'completion'; readonly shell: 'bash' | 'zsh' };
+
+/** Parses `completion` arguments. */
+export function parseCompletion(args: readonly string[]): CompletionCommand {
+  const { values, positionals } = parseFlags('completion', args, helpOption, true);
+  if (values.help === true) return { kind: 'help' };
+  const [shell, ...extra] = positionals;
+  if ((shell !== 'bash' && shell !== 'zsh') || extra.length > 0) {
+    throw new UsageError(
+      `completion: ${shell === undefined ? 'missing the shell' : `unsupported shell ${JSON.stringify(positionals.join(' '))}`}; use bash or zsh`,
+    );
+  }
+  return { kind: 'completion', shell };
+}
+
+const connectionFlags = '--server --tls-server-name --certs --user --cert --key --ca';
+const jobFlags = '--cpu --memory --io-read --io-write --pids --env -e --cwd --network';
+
+/** The bash script: `source <(jobctl completion bash)`. */
+export const bashScript = `# bash completion for jobctl. Load it with: source <(jobctl completion bash)
+_jobctl_ids() {
+  COMPREPLY=($(compgen -W "$(jobctl list -q "$@" 2>/dev/null)" -- "$cur"))
+}
+_jobctl() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmd="" i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case "\${COMP_WORDS[i]}" in
+      --server|--tls-server-name|--certs|--user|--cert|--key|--ca) ((i++)) ;;
+      -*) ;;
+      *) cmd="\${COMP_WORDS[i]}"; break ;;
+    esac
+  done
+  case "$prev" in
+    --certs|--cwd) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --cert|--key|--ca) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --state) COMPREPLY=($(compgen -W "running stopping finished" -- "$cur")); return ;;
+    --network) COMPREPLY=($(compgen -W "host loopback" -- "$cur")); return ;;
+    --server|--tls-server-name|--user|--cpu|--memory|--io-read|--io-write|--pids|--env|-e|--grace) return ;;
+  esac
+  local global="${connectionFlags} --help"
+  case "$cmd" in
+    "") COMPREPLY=($(compgen -W "start run stop status list logs completion --version $global" -- "$cur")) ;;
+    start|run)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "${jobFlags} $global" -- "$cur"))
+      else COMPREPLY=($(compgen -c -- "$cur")); fi ;;
+    stop)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--grace $global" -- "$cur"))
+      else _jobctl_ids --state running; fi ;;
+    status)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json $global" -- "$cur")); else _jobctl_ids; fi ;;
+    logs)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --follow --stdout --stderr $global" -- "$cur"))
+      else _jobctl_ids; fi ;;
+    list) COMPREPLY=($(compgen -W "--state --json -q --quiet $global" -- "$cur")) ;;
+    completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
+  esac
+}
+complete -F _jobctl jobctl`;
+
+/** The zsh script: `source <(jobctl completion zsh)`, or save it as _jobctl on $fpath. */
+export const zshScript = `#compdef jobctl
+# zsh completion for jobctl. Load it with: source <(jobctl completion zsh)
+_jobctl_ids() {
+  local -a ids
+  ids=(\${(f)"$(jobctl list -q "$@" 2>/dev/null)"})
+  _describe 'job id' ids
+}
+_jobctl() {
+  local state
+  local -a global commands job
+  global=(
+    '--server[server address]:host\\:port:'
+    '--tls-server-name[name to verify the server certificate against]:name:'
+    '--certs[certificates directory]:directory:_files -/'
+    '--user[user whose certificate to use]:user:'
+    '--cert[client certificate file]:file:_files'
+    '--key[client private key file]:file:_files'
+    '--ca[CA certificate file]:file:_files'
+    '(-h --help)'{-h,--help}'[show help]'
+  )
+  commands=(
+    'start:start a job and print its id'
+    'run:run a job, stream its output, exit with its status'
+    'stop:stop a job'
+    'status:show the exit report of a job'
+    'list:list jobs'
+    'logs:print the output of a job'
+    'completion:print a shell completion script'
+  )
+  job=(
+    '--cpu[CPU in cores]:cores:'
+    '--memory[memory limit]:size:'
+    '--io-read[read bandwidth]:bytes per second:'
+    '--io-write[write bandwidth]:bytes per second:'
+    '--pids[most processes]:count:'
+    '*'{-e,--env}'[environment variable]:NAME=VALUE:'
+    '--cwd[working directory]:directory:'
+    '--network[network mode]:mode:(host loopback)'
+  )
+  _arguments -C $global '--version[print the version]' '1:command:->command' '*::argument:->argument'
+  case $state in
+    command) _describe 'command' commands ;;
+    argument)
+      case $words[1] in
+        start|run) _arguments $global $job '*::command:_normal' ;;
+        stop) _arguments $global '--grace[grace period]:duration:' '1:job id:{_jobctl_ids --state running}' ;;
+        status) _arguments $global '--json[print protobuf JSON]' '1:job id:_jobctl_ids' ;;
+        logs) _arguments $global '(-f --follow)'{-f,--follow}'[follow until the job ends]' \\
+          '(--stderr)--stdout[only standard output]' '(--stdout)--stderr[only standard error]' '1:job id:_jobctl_ids' ;;
+        list) _arguments $global '--state[only jobs in this state]:state:(running stopping finished)' \\
+          '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' ;;
+        completion) _arguments '1:shell:(bash zsh)' ;;
+      esac ;;
+  esac
+}
+if [[ $funcstack[1] == _jobctl ]]; then _jobctl "$@"; else compdef _jobctl jobctl; fi`;
+
+const help = `Usage: jobctl completion bash|zsh
+
+Print a shell completion script for commands, flags and job ids.
+
+Example:
+  source <(jobctl completion bash)    # in ~/.bashrc
+  source <(jobctl completion zsh)     # in ~/.zshrc, after compinit`;
+
+function main(args: readonly string[], io: Io): Promise<number> {
+  const command = parseCompletion(args);
+  println(
+    io.stdout,
+    command.kind === 'help' ? help : command.shell === 'bash' ? bashScript : zshScript,
+  );
+  return Promise.resolve(0);
+}
+
+/** The `completion` command. */
+export const command: CommandModule = { help, main };

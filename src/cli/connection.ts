@@ -1,0 +1,181 @@
+/**
+ * The mTLS connection to jobworkerd and the calls the commands make, as
+ * promises and async iterables that throw only JobworkerError. Loaded only by
+ * commands that talk to the server, because grpc-js is most of jobctl's
+ * start-up time.
+ */
+import { credentials, Metadata, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
+import { createSecureContext } from 'node:tls';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import {
+  JobServiceClient,
+  type GetJobResponse,
+  type Job,
+  type ListJobsRequest,
+  type ListJobsResponse,
+  type StartJobResponse,
+  type StopJobResponse,
+  type StartJobRequest,
+  type StreamOutputRequest,
+  type StreamOutputResponse,
+} from '../gen/jobworker/v1/job_service.js';
+import type { ConnectionFlags } from './args.js';
+import { fromCallError, type CallContext } from './call-errors.js';
+import { loadCredentials, resolveTarget } from './identity.js';
+
+/**
+ * How long a unary call may take before jobctl gives up (StopJob adds its
+ * grace period). TODO(no user asked yet): a --timeout flag.
+ */
+export const callTimeoutMs = 30_000;
+
+/** A client for one command; {@link Connection.close} ends its channel. */
+export class Connection {
+  readonly #client: JobServiceClient;
+  readonly #context: CallContext;
+
+  private constructor(client: JobServiceClient, context: CallContext) {
+    this.#client = client;
+    this.#context = context;
+  }
+
+  /** Resolves the target from flags and environment, loads and checks the certificates, and creates the channel. */
+  static async open(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Promise<Connection> {
+    const target = resolveTarget(flags, env);
+    const pem = await loadCredentials(target);
+    let secureContext;
+    try {
+      secureContext = createSecureContext({ ...pem, minVersion: 'TLSv1.3' });
+    } catch (err) {
+      // A key that does not match the certificate, or a malformed PEM.
+      throw new JobworkerError(
+        ErrorCode.Unauthenticated,
+        `cannot use ${target.certFile} with ${target.keyFile}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const options: Partial<ClientOptions> = {};
+    if (target.tlsServerName !== undefined) {
+      options['grpc.ssl_target_name_override'] = target.tlsServerName;
+      options['grpc.default_authority'] = target.tlsServerName;
+    }
+    const client = new JobServiceClient(
+      target.server,
+      credentials.createFromSecureContext(secureContext),
+      options,
+    );
+    return new Connection(client, { server: target.server, certFile: target.certFile });
+  }
+
+  /** Ends the channel; pending calls fail with CANCELLED. */
+  close(): void {
+    this.#client.close();
+  }
+
+  /** Starts a job and returns it, running. */
+  async startJob(request: StartJobRequest, signal?: AbortSignal): Promise<Job> {
+    const response = await this.#unary<StartJobResponse>(
+      (md, o, cb) => this.#client.startJob(request, md, o, cb),
+      signal,
+    );
+    return required(response.job, 'StartJob');
+  }
+
+  /** Stops a job with `graceMs` (the server's default when undefined) and returns it, finished. */
+  async stopJob(jobId: string, graceMs: number | undefined, signal?: AbortSignal): Promise<Job> {
+    const gracePeriod =
+      graceMs === undefined
+        ? undefined
+        : { seconds: Math.floor(graceMs / 1000), nanos: (graceMs % 1000) * 1e6 };
+    // The server waits for the grace period (default 10 s) before answering.
+    const timeout = callTimeoutMs + (graceMs ?? 10_000);
+    const response = await this.#unary<StopJobResponse>(
+      (md, o, cb) => this.#client.stopJob({ jobId, gracePeriod }, md, o, cb),
+      signal,
+      timeout,
+    );
+    return required(response.job, 'StopJob');
+  }
+
+  /** The job's current status. */
+  async getJob(jobId: string, signal?: AbortSignal): Promise<Job> {
+    const response = await this.#unary<GetJobResponse>(
+      (md, o, cb) => this.#client.getJob({ jobId }, md, o, cb),
+      signal,
+    );
+    return required(response.job, 'GetJob');
+  }
+
+  /** The jobs the caller may see, newest first. */
+  async listJobs(request: ListJobsRequest, signal?: AbortSignal): Promise<Job[]> {
+    const response = await this.#unary<ListJobsResponse>(
+      (md, o, cb) => this.#client.listJobs(request, md, o, cb),
+      signal,
+    );
+    return response.jobs;
+  }
+
+  /**
+   * The job's output as an async iterable with backpressure: the next message
+   * is read only when the consumer asks for it. Aborting `signal` cancels the
+   * call; the iteration then throws the signal's reason.
+   */
+  async *streamOutput(
+    request: StreamOutputRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<StreamOutputResponse> {
+    signal.throwIfAborted();
+    const call = this.#client.streamOutput(request, new Metadata());
+    const cancel = (): void => {
+      call.cancel();
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const message of call as AsyncIterable<StreamOutputResponse>) yield message;
+    } catch (err) {
+      signal.throwIfAborted();
+      throw fromCallError(err as ServiceError, this.#context);
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      // Ends the call when the consumer stops early (break, throw).
+      call.cancel();
+    }
+  }
+
+  #unary<T>(
+    invoke: (
+      metadata: Metadata,
+      options: { deadline: Date },
+      callback: (error: ServiceError | null, response: T) => void,
+    ) => { cancel(): void },
+    signal: AbortSignal | undefined,
+    timeoutMs = callTimeoutMs,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted === true) {
+        reject(signal.reason as Error);
+        return;
+      }
+      const onAbort = (): void => {
+        call.cancel();
+      };
+      const call = invoke(
+        new Metadata(),
+        { deadline: new Date(Date.now() + timeoutMs) },
+        (error, response) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (signal?.aborted === true) reject(signal.reason as Error);
+          else if (error !== null) reject(fromCallError(error, this.#context));
+          else resolve(response);
+        },
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+function required(job: Job | undefined, method: string): Job {
+  if (job === undefined)
+    throw new JobworkerError(ErrorCode.Internal, `${method} answered without a job`);
+  return job;
+}

@@ -1,0 +1,160 @@
+/**
+ * Where jobctl connects and as whom: flags, then JOBCTL_* environment
+ * variables, then the development setup of `npm start` (localhost:50051 as
+ * alice). The client certificate's validity is checked locally before
+ * dialing, because a server refuses an expired certificate with nothing more
+ * than a closed connection.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import type { ConnectionFlags } from './args.js';
+import { ConfigError, UsageError } from './failures.js';
+
+/** The default server: a hostname, so that the server's certificate name is verified without an IP SAN. */
+export const defaultServer = 'localhost:50051';
+
+/** The default identity: the first user of the development certificates. */
+export const defaultUser = 'alice';
+
+/**
+ * The development certificates directory written by `npm start`
+ * (`${XDG_STATE_HOME:-$HOME/.local/state}/jobworker/dev/certs`). It must
+ * match the API's devPaths(); the CLI does not import it because that module
+ * loads the whole server. tests/integration/cli-*.test.ts checks they agree.
+ */
+export function devCertsDir(env: NodeJS.ProcessEnv): string {
+  // The XDG spec says to ignore a relative XDG_STATE_HOME.
+  const xdg = env['XDG_STATE_HOME'];
+  const state =
+    xdg?.startsWith('/') === true ? xdg : join(env['HOME'] ?? homedir(), '.local', 'state');
+  return join(state, 'jobworker', 'dev', 'certs');
+}
+
+/** Resolved connection settings: the target and the paths of the PEM files. */
+export interface Target {
+  /** HOST:PORT as dialed. */
+  readonly server: string;
+  /** Name to verify the server's certificate against, when not the host of `server`. */
+  readonly tlsServerName: string | undefined;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+}
+
+/** Applies the environment and defaults to `flags`; validates the server address and user name. */
+export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Target {
+  const server = flags.server ?? nonEmpty(env['JOBCTL_SERVER']) ?? defaultServer;
+  checkServer(server);
+  const dir = flags.certs ?? nonEmpty(env['JOBCTL_CERTS']) ?? devCertsDir(env);
+  const user = flags.user ?? nonEmpty(env['JOBCTL_USER']) ?? defaultUser;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(user)) {
+    throw new UsageError(
+      `--user ${JSON.stringify(user)} is not a user name (letters, digits, '.', '_', '-')`,
+    );
+  }
+  // A flag beats any environment variable: `--certs DIR` on the command line
+  // wins over a JOBCTL_CERT left in the environment.
+  const fromEnv = (name: string): string | undefined =>
+    flags.certs === undefined && flags.user === undefined ? nonEmpty(env[name]) : undefined;
+  return {
+    server,
+    tlsServerName: flags.tlsServerName ?? nonEmpty(env['JOBCTL_TLS_SERVER_NAME']),
+    certFile: flags.cert ?? fromEnv('JOBCTL_CERT') ?? join(dir, `${user}.crt`),
+    keyFile: flags.key ?? fromEnv('JOBCTL_KEY') ?? join(dir, `${user}.key`),
+    caFile: flags.ca ?? fromEnv('JOBCTL_CA') ?? join(dir, 'ca.crt'),
+  };
+}
+
+/** The PEM contents of a {@link Target}'s files. */
+export interface Credentials {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca: Buffer;
+}
+
+/**
+ * Reads the three PEM files and checks that the client certificate is
+ * currently valid. A missing or unreadable file is a {@link ConfigError}
+ * naming it; an expired certificate is `unauthenticated`.
+ */
+export async function loadCredentials(target: Target, now = new Date()): Promise<Credentials> {
+  // All three are read at once; a failure is reported for the first in this
+  // order, so that the message does not depend on which read lost the race.
+  const [cert, key, ca] = (
+    await Promise.allSettled([
+      readPem(target.certFile, 'certificate'),
+      readPem(target.keyFile, 'private key'),
+      readPem(target.caFile, 'CA certificate'),
+    ])
+  ).map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  }) as [Buffer, Buffer, Buffer];
+  checkValidity(target.certFile, cert, now);
+  return { cert, key, ca };
+}
+
+/** Throws unless the PEM certificate in `pem` is valid at `now`. */
+export function checkValidity(file: string, pem: Buffer, now: Date): void {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(pem);
+  } catch (err) {
+    throw new ConfigError(
+      `${file} is not a PEM certificate; pass the client certificate with --cert`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const notAfter = new Date(x509.validTo);
+  const notBefore = new Date(x509.validFrom);
+  if (notAfter.getTime() < now.getTime()) {
+    throw new JobworkerError(
+      ErrorCode.Unauthenticated,
+      `certificate ${file} expired on ${notAfter.toISOString()}; get a new one from the server's administrator`,
+    );
+  }
+  if (notBefore.getTime() > now.getTime()) {
+    throw new JobworkerError(
+      ErrorCode.Unauthenticated,
+      `certificate ${file} is not valid before ${notBefore.toISOString()}; check this machine's clock`,
+    );
+  }
+}
+
+async function readPem(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'is not readable'
+          : `cannot be read (${code ?? 'error'})`;
+    throw new ConfigError(
+      `${what} ${file} ${problem}; pass --certs DIR --user NAME or --cert/--key/--ca, or run 'npm start' for the development certificates`,
+      { cause: err },
+    );
+  }
+}
+
+function checkServer(server: string): void {
+  // HOST:PORT or [IPv6]:PORT.
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):(\d{1,5})$/.exec(server);
+  const port = Number(match?.[2]);
+  if (match === null || port < 1 || port > 65_535) {
+    throw new UsageError(
+      `--server ${JSON.stringify(server)} is not HOST:PORT (e.g. localhost:50051)`,
+    );
+  }
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

@@ -1,0 +1,92 @@
+/**
+ * The flags shared by `start` and `run`: limits, environment, working
+ * directory and network, turned into a StartJobRequest. The command to run
+ * is every word after the options (or after `--`), passed on untouched.
+ */
+import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
+import {
+  connectionFlags,
+  connectionOptions,
+  helpOption,
+  parseFlags,
+  splitAtPositional,
+  type ConnectionFlags,
+} from './args.js';
+import { UsageError } from './failures.js';
+import { parseCount, parseCpu, parseSize } from './units.js';
+
+/** parseArgs options of `start` and `run`. */
+export const jobOptions = {
+  ...connectionOptions,
+  ...helpOption,
+  cpu: { type: 'string' },
+  memory: { type: 'string' },
+  'io-read': { type: 'string' },
+  'io-write': { type: 'string' },
+  pids: { type: 'string' },
+  env: { type: 'string', short: 'e', multiple: true },
+  cwd: { type: 'string' },
+  network: { type: 'string' },
+} as const;
+
+/** A parsed `start` or `run`. */
+export type JobCommand =
+  | { readonly kind: 'help' }
+  | {
+      readonly kind: 'job';
+      readonly request: StartJobRequest;
+      readonly connection: ConnectionFlags;
+    };
+
+/** Text of the job flags for both commands' help. */
+export const jobFlagsHelp = `Flags (limits take the server's defaults when absent):
+      --cpu CORES        CPU bandwidth in cores: 0.5, 2, or millicores 500m
+      --memory SIZE      memory limit, no swap: 256M, 1.5G (binary units)
+      --io-read BPS      read bandwidth on the server's disk: 10M (per second)
+      --io-write BPS     write bandwidth on the server's disk
+      --pids N           most processes and threads at once
+  -e, --env K=V          environment variable (repeatable); the job gets only these
+      --cwd DIR          absolute working directory (default /)
+      --network host     share the host's network (admin only; default: loopback only)`;
+
+/** Parses `start`/`run` arguments: options up to the first positional or `--`, then the command. */
+export function parseJobCommand(command: string, args: readonly string[]): JobCommand {
+  const { head, rest } = splitAtPositional(args, jobOptions);
+  const { values } = parseFlags(command, head, jobOptions, false);
+  if (values.help === true) return { kind: 'help' };
+  if (rest.length === 0 || rest[0] === '') {
+    throw new UsageError(
+      `${command}: missing the command to run; usage: jobctl ${command} [flags] -- CMD [ARG...]`,
+    );
+  }
+  const network = values.network ?? 'loopback';
+  if (network !== 'host' && network !== 'loopback') {
+    throw new UsageError(
+      `--network ${JSON.stringify(network)} is not a network mode; use host or loopback`,
+    );
+  }
+  const cwd = values.cwd ?? '';
+  if (cwd !== '' && !cwd.startsWith('/')) {
+    throw new UsageError(`--cwd ${JSON.stringify(cwd)} must be an absolute path on the server`);
+  }
+  const env = values.env ?? [];
+  for (const pair of env) {
+    if (!/^[^=]+=/.test(pair))
+      throw new UsageError(`--env ${JSON.stringify(pair)} is not NAME=VALUE`);
+  }
+  const request: StartJobRequest = {
+    command: rest,
+    env,
+    workingDir: cwd,
+    hostNetwork: network === 'host',
+    limits: {
+      cpuMillis: values.cpu === undefined ? 0 : parseCpu('--cpu', values.cpu),
+      memoryBytes: values.memory === undefined ? 0 : parseSize('--memory', values.memory),
+      ioReadBps: values['io-read'] === undefined ? 0 : parseSize('--io-read', values['io-read']),
+      ioWriteBps:
+        values['io-write'] === undefined ? 0 : parseSize('--io-write', values['io-write']),
+      pidsMax: values.pids === undefined ? 0 : parseCount('--pids', values.pids),
+    },
+  };
+  return { kind: 'job', request, connection: connectionFlags(values) };
+}

@@ -1,0 +1,141 @@
+/**
+ * Human units on the command line: sizes (`256M`, `1.5G`), durations
+ * (`500ms`, `1m30s`) and CPU (`0.5` cores, `500m`), parsed strictly with a
+ * message naming the flag and the value, and formatted back for reports.
+ */
+import { UsageError } from './failures.js';
+
+/** Binary multiples, as docker and nomad read `--memory 256M`. */
+const sizeUnits: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * Parses a size such as `1024`, `512K`, `256M`, `1.5G` (binary multiples;
+ * a trailing `/s` is allowed for bandwidths) into a positive whole number of
+ * bytes. Throws a {@link UsageError} naming `flag` and `value`.
+ */
+export function parseSize(flag: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)(?:\/s)?$/i.exec(value.trim());
+  const unit = sizeUnits[(match?.[2] ?? '').toLowerCase()];
+  if (match === null || unit === undefined) {
+    throw new UsageError(
+      `${flag} ${quote(value)} is not a size; use bytes or K, M, G, T (e.g. 256M, 1.5G)`,
+    );
+  }
+  const bytes = Math.round(Number(match[1]) * unit);
+  if (bytes < 1) throw new UsageError(`${flag} ${quote(value)} must be at least 1 byte`);
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${flag} ${quote(value)} is too large`);
+  return bytes;
+}
+
+const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * Parses a duration such as `500ms`, `10s`, `1m30s`, `1.5h` into whole
+ * milliseconds (`0` alone is allowed). A unit is required, as in Go's
+ * time.ParseDuration, because a bare `10` is ambiguous.
+ */
+export function parseDuration(flag: string, value: string): number {
+  const text = value.trim();
+  if (text === '0') return 0;
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let ms = 0;
+  let end = 0;
+  for (let m = part.exec(text); m !== null; m = part.exec(text)) {
+    ms += Number(m[1]) * (durationUnits[m[2] ?? ''] ?? Number.NaN);
+    end = part.lastIndex;
+  }
+  if (end === 0 || end !== text.length || !Number.isFinite(ms)) {
+    throw new UsageError(`${flag} ${quote(value)} is not a duration; use e.g. 500ms, 10s, 1m30s`);
+  }
+  const rounded = Math.round(ms);
+  if (!Number.isSafeInteger(rounded)) throw new UsageError(`${flag} ${quote(value)} is too long`);
+  return rounded;
+}
+
+/**
+ * Parses CPU as cores (`0.5`, `2`) or millicores (`500m`, as kubectl) into
+ * thousandths of a core, the unit of ResourceLimits.cpu_millis.
+ */
+export function parseCpu(flag: string, value: string): number {
+  const text = value.trim();
+  const cores = /^\d+(?:\.\d+)?$/.test(text) ? Number(text) * 1000 : Number.NaN;
+  const millis = /^\d+m$/.test(text) ? Number(text.slice(0, -1)) : Math.round(cores);
+  if (!Number.isFinite(millis)) {
+    throw new UsageError(
+      `${flag} ${quote(value)} is not a CPU amount; use cores (0.5, 2) or millicores (500m)`,
+    );
+  }
+  if (millis < 1) throw new UsageError(`${flag} ${quote(value)} must be at least 0.001 cores`);
+  if (millis > 0xffff_ffff) throw new UsageError(`${flag} ${quote(value)} is too large`);
+  return millis;
+}
+
+/** Parses a positive whole number no larger than `max` (uint32 by default). */
+export function parseCount(flag: string, value: string, max = 0xffff_ffff): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(n >= 1 && n <= max)) {
+    throw new UsageError(`${flag} ${quote(value)} must be a whole number from 1 to ${max}`);
+  }
+  return n;
+}
+
+/** Formats bytes with binary units: `0 B`, `512 B`, `1.5 KiB`, `256 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  // Three significant digits at most, without a trailing ".0".
+  const text = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return `${text.replace(/\.?0+$/, '')} ${units[i] ?? ''}`;
+}
+
+/** Formats milliseconds for people: `0s`, `750ms`, `1.2s`, `2m05s`, `3h10m`, `2d4h`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${trimZero((ms / 1000).toFixed(ms < 10_000 ? 2 : 1))}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad2(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad2(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86_400)}d${Math.floor(s / 3600) % 24}h`;
+}
+
+/** Formats an age as `docker ps` does, coarsely: `5s`, `3m`, `2h`, `4d`. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+function trimZero(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value);
+}

@@ -1,0 +1,108 @@
+/**
+ * createIsolation: checks the helper, detects the cgroup layout and builds the
+ * cgroup manager once; the returned object launches sandboxes.
+ */
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { blockDeviceOf } from './cgroup/block-device.js';
+import { type CgroupKind, type CgroupLayout, detectLayout } from './cgroup/detect.js';
+import { type CgroupFs, nodeCgroupFs } from './cgroup/fs.js';
+import { createManager } from './cgroup/manager.js';
+import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
+import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
+import { launch } from './sandbox.js';
+import type { Isolation, Limits } from './types.js';
+
+/** The unprivileged user and group jobs run as by default ("nobody"/"nogroup"). */
+export const NOBODY = 65534;
+
+/** Options of {@link createIsolation}. */
+export interface IsolationOptions {
+  /** The server's state directory: its block device is the one IO limits apply to. */
+  readonly stateDir: string;
+  /** The native helper; default native/build/jobexec of this package. */
+  readonly helperPath?: string;
+  /** Its source for the staleness check; null skips the hash comparison. */
+  readonly helperSource?: string | null;
+  /** Directory name of the job cgroups below the server's own cgroup; default "jobworker". */
+  readonly cgroupGroup?: string;
+  /** uid/gid of jobs; default 65534. */
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly defaults?: Limits;
+  readonly maxima?: Limits;
+  /** Whether a job may share the host network namespace; default true. */
+  readonly allowHostNetwork?: boolean;
+  /** For tests: another cgroup file system (a fake) and its layout. */
+  readonly cgroupFs?: CgroupFs;
+  readonly layout?: CgroupLayout;
+  /** Non-fatal failures (usage unreadable, a cgroup not removable); default process.emitWarning. */
+  readonly onWarning?: (err: JobworkerError) => void;
+}
+
+/** The isolation layer as the server sees it. */
+export interface JobIsolation extends Isolation {
+  /** The host's cgroup layout, detected once. */
+  readonly cgroupKind: CgroupKind;
+  /** `<own cgroup>/<group>` in every hierarchy used (for diagnostics and tests). */
+  readonly cgroupGroupDirs: readonly string[];
+  /** Kills and removes job cgroups left by a previous run; returns how many. Call at server start. */
+  sweepLeftovers(): Promise<number>;
+}
+
+/** Builds the isolation layer; refuses (internal) when the helper or cgroups are unusable. */
+export async function createIsolation(options: IsolationOptions): Promise<JobIsolation> {
+  const helper = options.helperPath ?? DEFAULT_HELPER_PATH;
+  await checkHelper(
+    helper,
+    options.helperSource !== undefined
+      ? options.helperSource
+      : options.helperPath === undefined
+        ? DEFAULT_HELPER_SOURCE
+        : null,
+  );
+  const layout = options.layout ?? (await detectLayout());
+  const group = options.cgroupGroup ?? 'jobworker';
+  if (!/^[A-Za-z0-9._-]+$/.test(group) || group.startsWith('.')) {
+    throw new JobworkerError(
+      ErrorCode.InvalidArgument,
+      `cgroupGroup: "${group}" is not a plain name`,
+    );
+  }
+  const manager = await createManager(layout, {
+    fs: options.cgroupFs ?? nodeCgroupFs,
+    group,
+    context: { ioDevice: await blockDeviceOf(options.stateDir) },
+    selfPid: process.pid,
+  });
+  const defaults = options.defaults ?? DEFAULT_LIMITS;
+  const maxima = options.maxima ?? hostMaxima();
+  const allowHostNetwork = options.allowHostNetwork ?? true;
+  const ctx = {
+    helper,
+    manager,
+    uid: options.uid ?? NOBODY,
+    gid: options.gid ?? NOBODY,
+    warn:
+      options.onWarning ??
+      ((err: JobworkerError) => {
+        process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
+      }),
+  };
+  return {
+    cgroupKind: layout.kind,
+    cgroupGroupDirs: manager.groupDirs,
+    resolveLimits: (requested) => resolveLimits(requested, defaults, maxima),
+    launch(spec, signal) {
+      if (spec.hostNetwork && !allowHostNetwork) {
+        return Promise.reject(
+          new JobworkerError(
+            ErrorCode.PermissionDenied,
+            'hostNetwork: this server does not allow the host network',
+          ),
+        );
+      }
+      return launch(ctx, spec, signal);
+    },
+    sweepLeftovers: () => manager.sweep(),
+  };
+}

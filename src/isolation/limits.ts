@@ -1,0 +1,76 @@
+/**
+ * Default limits and server maxima, and the resolution of a client's request
+ * against them. TODO(configuration): defaults and maxima are constants until
+ * the server gets a config file; createIsolation already takes overrides.
+ */
+import { availableParallelism, totalmem } from 'node:os';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import type { Limits, RequestedLimits } from './types.js';
+
+const MiB = 1024 * 1024;
+
+/** Limits of a job that asks for none: one core, 512 MiB, 1024 tasks, IO unlimited (0). */
+export const DEFAULT_LIMITS: Limits = {
+  cpuMillis: 1000,
+  memoryBytes: 512 * MiB,
+  ioReadBps: 0,
+  ioWriteBps: 0,
+  pidsMax: 1024,
+};
+
+/** Share of the host's memory one job may get at most. */
+export const MAX_MEMORY_SHARE = 0.8;
+/** Most tasks one job may get. */
+export const MAX_PIDS = 32768;
+
+/**
+ * Smallest values the kernel accepts or a job can live with: CFS rejects a
+ * quota below 1 ms (10 millicores of a 100 ms period); below a few MiB even
+ * the helper's init is OOM-killed.
+ */
+export const MIN_LIMITS: Limits = {
+  cpuMillis: 10,
+  memoryBytes: 4 * MiB,
+  ioReadBps: 0,
+  ioWriteBps: 0,
+  pidsMax: 1,
+};
+
+/** The server maxima of this host: all cores, 80% of memory, 32768 tasks, IO not capped (0). */
+export function hostMaxima(): Limits {
+  return {
+    cpuMillis: availableParallelism() * 1000,
+    memoryBytes: Math.floor((totalmem() * MAX_MEMORY_SHARE) / 4096) * 4096,
+    ioReadBps: 0,
+    ioWriteBps: 0,
+    pidsMax: MAX_PIDS,
+  };
+}
+
+const FIELDS = ['cpuMillis', 'memoryBytes', 'ioReadBps', 'ioWriteBps', 'pidsMax'] as const;
+
+/**
+ * Fills in defaults (absent or 0) and clamps to [minimum, maximum] (a maximum
+ * of 0 means uncapped). Rejects negative, fractional, NaN or infinite values
+ * with invalid_argument naming the field.
+ */
+export function resolveLimits(
+  requested: RequestedLimits,
+  defaults: Limits = DEFAULT_LIMITS,
+  maxima: Limits = hostMaxima(),
+): Limits {
+  const out: Record<(typeof FIELDS)[number], number> = { ...defaults };
+  for (const field of FIELDS) {
+    const value = requested[field];
+    if (value === undefined || value === 0) continue;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new JobworkerError(
+        ErrorCode.InvalidArgument,
+        `limits.${field}: ${String(value)} is not a non-negative integer`,
+      );
+    }
+    const max = maxima[field];
+    out[field] = Math.max(MIN_LIMITS[field], max > 0 ? Math.min(value, max) : value);
+  }
+  return out;
+}

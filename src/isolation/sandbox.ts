@@ -1,0 +1,242 @@
+/**
+ * One launch: create the job's cgroups (limits written), spawn the helper,
+ * wait for `started` or a failure, then own the helper until the job is gone,
+ * its usage read and its cgroups removed.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import { Readable } from 'node:stream';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
+import { type HelperEvent, helperError, readStatus, spawnHelper } from './helper.js';
+import type { ExitReport, LaunchSpec, Sandbox } from './types.js';
+
+/** What a launch needs from the isolation instance. */
+export interface LaunchContext {
+  readonly helper: string;
+  readonly manager: CgroupManager;
+  readonly uid: number;
+  readonly gid: number;
+  /** Reports a failure that must not fail the job (usage unreadable, cgroup not removable). */
+  readonly warn: (err: JobworkerError) => void;
+}
+
+// How long to wait for the unified cgroup to report `populated 0` after the
+// helper exited (processes killed with the PID namespace are still being torn
+// down). A bound, not a synchronisation: removal then retries EBUSY.
+const EMPTY_WAIT_MS = 10_000;
+
+const ZERO_USAGE = { cpuTimeNs: 0, peakMemoryBytes: 0, ioReadBytes: 0, ioWriteBytes: 0 };
+
+/** The helper process and what it reported, with one promise for its end. */
+class HelperRun {
+  readonly child: ChildProcess;
+  first: HelperEvent | null = null;
+  last: HelperEvent | null = null;
+  spawnError: Error | null = null;
+  /** Resolves once the helper has exited and its status channel has closed. */
+  readonly done: Promise<void>;
+  private onFirst: (() => void) | null = null;
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+    let exited = false;
+    let statusEnded = child.stdio[3] == null;
+    let resolveDone = () => {};
+    this.done = new Promise<void>((resolve) => (resolveDone = resolve));
+    const check = () => {
+      if (exited && statusEnded) {
+        this.onFirst?.();
+        resolveDone();
+      }
+    };
+    child.once('exit', () => {
+      exited = true;
+      check();
+    });
+    child.once('error', (err) => {
+      // spawn failed (EAGAIN, ENOMEM): no 'exit' follows.
+      this.spawnError = err;
+      exited = true;
+      statusEnded = true;
+      check();
+    });
+    const status = child.stdio[3];
+    if (status instanceof Readable) {
+      readStatus(
+        status,
+        (event) => {
+          this.first ??= event;
+          this.last = event;
+          this.onFirst?.();
+        },
+        () => {
+          statusEnded = true;
+          check();
+        },
+      );
+    }
+  }
+
+  /** Resolves at the first status event or at the helper's end. */
+  firstEvent(): Promise<void> {
+    if (this.first !== null) return Promise.resolve();
+    return Promise.race([this.done, new Promise<void>((resolve) => (this.onFirst = resolve))]);
+  }
+}
+
+function abortError(signal: AbortSignal): JobworkerError {
+  const reason: unknown = signal.reason;
+  return reason instanceof JobworkerError
+    ? reason
+    : new JobworkerError(ErrorCode.Cancelled, `launch cancelled: ${String(reason)}`);
+}
+
+/** Waits for the cgroups to empty, bounded by EMPTY_WAIT_MS; the timer is always cleared. */
+async function waitEmptyBounded(cgroups: JobCgroups): Promise<void> {
+  const bound = new AbortController();
+  const timer = setTimeout(() => {
+    bound.abort();
+  }, EMPTY_WAIT_MS);
+  try {
+    await cgroups.waitEmpty(bound.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Kills what is left, then removes the cgroups; errors are warnings. */
+async function cleanUp(ctx: LaunchContext, cgroups: JobCgroups): Promise<void> {
+  await cgroups.kill().catch((err: unknown) => {
+    ctx.warn(toJobworkerError(err, 'cleaning up job cgroups'));
+  });
+  await waitEmptyBounded(cgroups);
+  await cgroups.remove().catch((err: unknown) => {
+    ctx.warn(toJobworkerError(err, 'removing job cgroups'));
+  });
+}
+
+/** See {@link Isolation.launch}. */
+export async function launch(
+  ctx: LaunchContext,
+  spec: LaunchSpec,
+  signal?: AbortSignal,
+): Promise<Sandbox> {
+  if (signal?.aborted) throw abortError(signal);
+  const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
+  let run: HelperRun;
+  try {
+    run = new HelperRun(
+      spawnHelper(ctx.helper, spec, {
+        cgroup1Dirs: cgroups.cgroup1Dirs,
+        cgroup2Dir: cgroups.cgroup2Dir,
+        uid: ctx.uid,
+        gid: ctx.gid,
+      }),
+    );
+  } catch (err) {
+    await cleanUp(ctx, cgroups);
+    throw toJobworkerError(err, `spawning the sandbox helper ${ctx.helper}`);
+  }
+  // A cancelled launch kills the helper; its init and the namespace follow
+  // through the parent-death signal.
+  const onAbort = () => run.child.kill('SIGKILL');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort(); // aborted while the cgroups were being created
+  try {
+    await run.firstEvent();
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  const first = run.first;
+  // Aborted but started anyway (the kill lost the race with the helper):
+  // still a cancelled launch, and the helper is already being killed.
+  if (first?.type !== 'started' || signal?.aborted) {
+    run.child.kill('SIGKILL');
+    // Nobody will read these: destroy them, or their fds stay open.
+    run.child.stdout?.destroy();
+    run.child.stderr?.destroy();
+    await run.done;
+    await cleanUp(ctx, cgroups);
+    if (signal?.aborted) throw abortError(signal);
+    if (first?.type === 'error') throw helperError(first, spec);
+    const how = run.spawnError?.message ?? `exit code ${String(run.child.exitCode)}`;
+    throw new JobworkerError(
+      ErrorCode.Internal,
+      `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${how}`,
+    );
+  }
+  return startedSandbox(ctx, spec, run, cgroups);
+}
+
+function startedSandbox(
+  ctx: LaunchContext,
+  spec: LaunchSpec,
+  run: HelperRun,
+  cgroups: JobCgroups,
+): Sandbox {
+  const { child } = run;
+  let finished = false;
+  let terminated = false;
+  let killing: Promise<void> | null = null;
+
+  const exited = (async (): Promise<ExitReport> => {
+    await run.done;
+    finished = true;
+    await waitEmptyBounded(cgroups);
+    let data = { oomKilled: false, usage: ZERO_USAGE };
+    try {
+      data = await cgroups.report();
+    } catch (err) {
+      ctx.warn(toJobworkerError(err, `reading usage of job ${spec.jobId}`));
+    }
+    // Empty already (waited above, or the helper's exit on pure v1): no kill needed.
+    await cgroups.remove().catch((err: unknown) => {
+      ctx.warn(toJobworkerError(err, `removing the cgroups of job ${spec.jobId}`));
+    });
+    const last = run.last;
+    if (last?.type === 'exit') return { exitCode: last.code, signal: null, ...data };
+    if (last?.type === 'signal') return { exitCode: null, signal: last.signal, ...data };
+    // The helper itself failed or was killed: the job is gone, how is unknown.
+    ctx.warn(
+      new JobworkerError(
+        ErrorCode.Internal,
+        `sandbox helper of job ${spec.jobId} ended without the job's status: ${
+          last?.type === 'error' ? `${last.stage} ${last.syscall} errno ${last.errno}` : 'no report'
+        }`,
+      ),
+    );
+    return { exitCode: null, signal: constants.signals.SIGKILL, ...data };
+  })();
+
+  return {
+    pid: child.pid ?? 0,
+    // stdio 'pipe' guarantees both streams.
+    stdout: child.stdout ?? fail('stdout'),
+    stderr: child.stderr ?? fail('stderr'),
+    exited,
+    terminate() {
+      if (finished || terminated) return;
+      terminated = true;
+      child.kill('SIGTERM'); // the helper forwards it to init, init to the job's group
+    },
+    kill() {
+      killing ??= (async () => {
+        if (!finished) {
+          try {
+            await cgroups.kill();
+          } catch (err) {
+            ctx.warn(toJobworkerError(err, `killing job ${spec.jobId}`));
+            child.kill('SIGKILL'); // backstop: init dies with it, and the namespace with init
+          }
+        }
+        await run.done;
+      })();
+      return killing;
+    },
+  };
+}
+
+function fail(what: string): never {
+  throw new JobworkerError(ErrorCode.Internal, `sandbox helper has no ${what} pipe`);
+}

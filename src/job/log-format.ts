@@ -1,0 +1,88 @@
+/**
+ * The on-disk format of a job's output log: one append-only file of framed
+ * records, so that stdout and stderr keep their own offsets and their
+ * interleaving, and so that a restarted server can rebuild the per-stream
+ * counts from the file alone (issue 7).
+ *
+ * Every record is a 16-byte header followed by its payload:
+ *
+ * | bytes | field                                                       |
+ * |-------|-------------------------------------------------------------|
+ * | 0     | magic 0x4a ('J'), also the format version                   |
+ * | 1     | type: 1 DATA, 2 TRUNCATED                                   |
+ * | 2     | stream: 1 stdout, 2 stderr (0 for TRUNCATED)                |
+ * | 3     | reserved, 0                                                 |
+ * | 4-7   | payload length, u32 little endian                           |
+ * | 8-15  | DATA: offset of the payload's first byte in its stream;     |
+ * |       | TRUNCATED: the output cap in bytes; u64 little endian       |
+ *
+ * A TRUNCATED record has no payload and appears at most once: where the job
+ * reached the cap across both streams. Bytes after it are counted, not stored.
+ *
+ * TODO(issue 7): the dropped-byte counts and the exit report live only in the
+ * job record; a restarted server rebuilds stored counts and digests by
+ * scanning the log, and a torn last record (crash mid-write) is cut off there.
+ */
+import type { StreamName } from './types.js';
+
+/** Size of a record header in bytes. */
+export const HEADER_BYTES = 16;
+/** First byte of every record (format version 1). */
+export const MAGIC = 0x4a;
+/** Record type of output bytes. */
+export const TYPE_DATA = 1;
+/** Record type of the truncation marker. */
+export const TYPE_TRUNCATED = 2;
+
+/** A decoded record header. */
+export type RecordHeader =
+  | {
+      readonly type: 'data';
+      readonly stream: StreamName;
+      readonly length: number;
+      readonly offset: number;
+    }
+  | { readonly type: 'truncated'; readonly length: number; readonly capBytes: number };
+
+const STREAM_CODES: Record<StreamName, number> = { stdout: 1, stderr: 2 };
+
+/** Header of a DATA record. */
+export function dataHeader(stream: StreamName, length: number, offset: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header.writeUInt8(MAGIC, 0);
+  header.writeUInt8(TYPE_DATA, 1);
+  header.writeUInt8(STREAM_CODES[stream], 2);
+  header.writeUInt8(0, 3);
+  header.writeUInt32LE(length, 4);
+  header.writeBigUInt64LE(BigInt(offset), 8);
+  return header;
+}
+
+/** The TRUNCATED record, header only. */
+export function truncatedHeader(capBytes: number): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt8(MAGIC, 0);
+  header.writeUInt8(TYPE_TRUNCATED, 1);
+  header.writeBigUInt64LE(BigInt(capBytes), 8);
+  return header;
+}
+
+/**
+ * Decodes the header at `buf[at..at+16)`. Returns a description of the
+ * damage instead of a header when the bytes are not a valid header.
+ */
+export function decodeHeader(buf: Buffer, at: number): RecordHeader | string {
+  const magic = buf.readUInt8(at);
+  if (magic !== MAGIC) return `bad magic 0x${magic.toString(16)}`;
+  const type = buf.readUInt8(at + 1);
+  const length = buf.readUInt32LE(at + 4);
+  const value = Number(buf.readBigUInt64LE(at + 8));
+  if (type === TYPE_TRUNCATED) return { type: 'truncated', length, capBytes: value };
+  if (type !== TYPE_DATA) return `unknown record type ${type}`;
+  const code = buf.readUInt8(at + 2);
+  if (code === STREAM_CODES.stdout)
+    return { type: 'data', stream: 'stdout', length, offset: value };
+  if (code === STREAM_CODES.stderr)
+    return { type: 'data', stream: 'stderr', length, offset: value };
+  return `unknown stream ${code}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * Followers of a job's output log. Each follower opens the log read-only and
+ * reads it with positioned reads of at most READ_BUFFER_BYTES, only up to
+ * the writer's committed length, so it never sees a half-written record and
+ * never holds more than one read buffer. Caught up, it sleeps on the job's
+ * notifier (no timer, no CPU) until the writer commits more or the job
+ * finishes. A slow follower therefore only falls behind on disk; it never
+ * holds back the writer or the other followers.
+ *
+ * Each read goes into a fresh Buffer, and the chunks yielded are views of
+ * it that are never written again: the consumer may keep them without
+ * copying.
+ */
+import { open } from 'node:fs/promises';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { decodeHeader, HEADER_BYTES } from './log-format.js';
+import { checkAborted, type Notifier } from './notifier.js';
+import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
+
+/** Size of a follower's read buffer: the most it reads (and holds) at once. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+
+/** What a follower needs from a job. */
+export interface LogSource {
+  readonly jobId: string;
+  /** Path of the output log. */
+  readonly path: string;
+  /** Bytes of the log that are completely written. Grows; only at record boundaries. */
+  committedLength(): number;
+  /** The final status once the job has finished and its log is closed (committed length final); null before. */
+  finishedStatus(): JobStatus | null;
+  /** Notified when the committed length grows or the job finishes. */
+  readonly notifier: Notifier;
+  /** Called when a follower opens and when it ends (counting them finds leaks). */
+  followerCount(delta: 1 | -1): void;
+}
+
+interface OpenRecord {
+  readonly stream: StreamName;
+  offset: number;
+  remaining: number;
+}
+
+/**
+ * Yields the job's output from the requested offsets; see
+ * {@link OutputOptions}. Ends early with the abort reason (cancelled) if
+ * `options.signal` aborts; the file handle and listeners are released on
+ * every exit, including when the consumer stops iterating.
+ */
+export async function* followLog(
+  source: LogSource,
+  options: OutputOptions,
+): AsyncGenerator<OutputEvent, void, undefined> {
+  const { signal } = options;
+  checkAborted(signal);
+  const want: Record<StreamName, boolean> = {
+    stdout: options.stream !== 'stderr',
+    stderr: options.stream !== 'stdout',
+  };
+  const from: Record<StreamName, number> = {
+    stdout: options.stdoutOffset ?? 0,
+    stderr: options.stderrOffset ?? 0,
+  };
+  const file = await open(source.path, 'r').catch((err: unknown) => {
+    throw toJobworkerError(err, `cannot open the output log of job ${source.jobId}`);
+  });
+  source.followerCount(1);
+  try {
+    // Without follow, the stream ends after what is stored now.
+    const end = options.follow ? Number.POSITIVE_INFINITY : source.committedLength();
+    let pos = 0;
+    let rec: OpenRecord | null = null;
+    // After skipping past the end of a buffer, read just the next header: a
+    // follower of one stream, or from a far offset, then reads 16 bytes per
+    // unwanted record instead of a full buffer.
+    let skipping = false;
+    for (;;) {
+      checkAborted(signal);
+      // Read, compare and wait in one tick: a commit cannot slip in between.
+      const committed = Math.min(source.committedLength(), end);
+      if (pos >= committed) {
+        if (!options.follow) return;
+        const status = source.finishedStatus();
+        if (status !== null) {
+          yield { type: 'finished', job: status };
+          return;
+        }
+        await source.notifier.wait(signal);
+        continue;
+      }
+      const size = Math.min(skipping ? HEADER_BYTES : READ_BUFFER_BYTES, committed - pos);
+      skipping = false;
+      const buf = Buffer.allocUnsafe(size);
+      const { bytesRead } = await file.read(buf, 0, size, pos);
+      if (bytesRead !== size) {
+        throw new JobworkerError(
+          ErrorCode.Internal,
+          `output log of job ${source.jobId} is shorter (${pos + bytesRead} bytes) than written (${committed})`,
+        );
+      }
+      let i = 0;
+      while (i < size) {
+        if (rec === null) {
+          // A header cut by the end of the buffer is read again with the next buffer.
+          if (size - i < HEADER_BYTES) break;
+          const header = decodeHeader(buf, i);
+          if (typeof header === 'string') {
+            throw new JobworkerError(
+              ErrorCode.Internal,
+              `output log of job ${source.jobId} is damaged at byte ${pos + i}: ${header}`,
+            );
+          }
+          i += HEADER_BYTES;
+          if (header.type === 'truncated') {
+            i += header.length;
+            yield { type: 'truncated', capBytes: header.capBytes };
+            checkAborted(signal);
+            continue;
+          }
+          if (!want[header.stream] || header.offset + header.length <= from[header.stream]) {
+            // Nothing of this record is wanted: skip it without reading it (i may pass the buffer).
+            i += header.length;
+            continue;
+          }
+          rec = { stream: header.stream, offset: header.offset, remaining: header.length };
+          continue;
+        }
+        const take = Math.min(rec.remaining, size - i);
+        // The requested offset may fall inside a record: split it there.
+        const skip = Math.max(0, Math.min(take, from[rec.stream] - rec.offset));
+        const chunk: OutputEvent = {
+          type: 'chunk',
+          stream: rec.stream,
+          offset: rec.offset + skip,
+          data: buf.subarray(i + skip, i + take),
+        };
+        rec.offset += take;
+        rec.remaining -= take;
+        i += take;
+        if (rec.remaining === 0) rec = null;
+        if (take > skip) {
+          yield chunk;
+          checkAborted(signal);
+        }
+      }
+      skipping = i > size;
+      pos += i;
+    }
+  } finally {
+    source.followerCount(-1);
+    await file.close();
+  }
+}

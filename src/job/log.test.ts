@@ -1,0 +1,299 @@
+/** Unit tests of the output log writer and its followers, on real files in a temp dir. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { JobworkerError } from '../errors.js';
+import { followLog, READ_BUFFER_BYTES, type LogSource } from './log-reader.js';
+import { OutputLogWriter, type LogFile } from './log-writer.js';
+import { Notifier } from './notifier.js';
+import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
+
+let dir: string;
+let n = 0;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'jobworker-log-test-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A log and the LogSource a follower reads it through; `finish()` plays the job's end. */
+async function newLog(capBytes = 1 << 30, file?: LogFile) {
+  const notifier = new Notifier();
+  const path = join(dir, `log-${n++}`);
+  const writer = file
+    ? new OutputLogWriter(file, { capBytes, notifier })
+    : await OutputLogWriter.create(path, { capBytes, notifier });
+  let status: JobStatus | null = null;
+  let followers = 0;
+  const source: LogSource = {
+    jobId: 'testjob',
+    path,
+    committedLength: () => writer.committedLength,
+    finishedStatus: () => status,
+    notifier,
+    followerCount: (d) => {
+      followers += d;
+    },
+  };
+  return {
+    writer,
+    source,
+    path,
+    notifier,
+    followers: () => followers,
+    finish: async () => {
+      await writer.close();
+      status = { id: 'testjob' } as JobStatus;
+      notifier.notify();
+    },
+  };
+}
+
+async function collect(source: LogSource, options: OutputOptions) {
+  const events: OutputEvent[] = [];
+  for await (const e of followLog(source, options)) events.push(e);
+  const streams = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  for (const e of events) if (e.type === 'chunk') streams[e.stream].push(e.data);
+  return { events, stdout: Buffer.concat(streams.stdout), stderr: Buffer.concat(streams.stderr) };
+}
+
+const sha = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
+
+test('binary chunks round-trip with their offsets, order and digests', async () => {
+  const log = await newLog();
+  log.writer.append('stdout', Buffer.from([0x00, 0xff, 0x41]));
+  log.writer.append('stderr', Buffer.from('err1'));
+  log.writer.append('stdout', Buffer.from('\nlast line, no newline'));
+  await log.finish();
+  const { events, stdout, stderr } = await collect(log.source, { follow: true });
+  assert.deepEqual(
+    events.map((e) =>
+      e.type === 'chunk' ? [e.stream, e.offset, e.data.toString('latin1')] : [e.type],
+    ),
+    [
+      ['stdout', 0, '\x00\xffA'],
+      ['stderr', 0, 'err1'],
+      ['stdout', 3, '\nlast line, no newline'],
+      ['finished'],
+    ],
+  );
+  assert.deepEqual(log.writer.summary('stdout').sha256, sha(stdout));
+  assert.deepEqual(log.writer.summary('stderr').sha256, sha(stderr));
+  assert.equal(log.writer.summary('stdout').storedBytes, stdout.length);
+  assert.equal(log.followers(), 0);
+});
+
+test('offsets inside a record, stream filters and records larger than the read buffer', async () => {
+  const log = await newLog();
+  const want = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  // Odd sizes so that headers fall across read-buffer boundaries, and a few chunks larger than the buffer.
+  for (let i = 0; i < 300; i++) {
+    const stream: StreamName = i % 3 === 0 ? 'stderr' : 'stdout';
+    const size = i % 50 === 7 ? READ_BUFFER_BYTES * 2 + 13 : 1 + ((i * 7919) % 3001);
+    const chunk = randomBytes(size);
+    want[stream].push(chunk);
+    log.writer.append(stream, chunk);
+  }
+  await log.finish();
+  const all = { stdout: Buffer.concat(want.stdout), stderr: Buffer.concat(want.stderr) };
+  const full = await collect(log.source, { follow: false });
+  assert.ok(full.stdout.equals(all.stdout));
+  assert.ok(full.stderr.equals(all.stderr));
+  assert.ok(!full.events.some((e) => e.type === 'finished'), 'no finished event without follow');
+  for (const [o1, o2] of [
+    [1, 0],
+    [12345, 54321],
+    [all.stdout.length - 1, all.stderr.length],
+    [all.stdout.length + 10, 0],
+  ] as const) {
+    const got = await collect(log.source, { follow: false, stdoutOffset: o1, stderrOffset: o2 });
+    assert.ok(got.stdout.equals(all.stdout.subarray(o1)), `stdout from ${o1}`);
+    assert.ok(got.stderr.equals(all.stderr.subarray(o2)), `stderr from ${o2}`);
+    const first = got.events.find((e) => e.type === 'chunk' && e.stream === 'stdout');
+    if (o1 < all.stdout.length) assert.equal(first?.type === 'chunk' && first.offset, o1);
+  }
+  const onlyErr = await collect(log.source, { follow: false, stream: 'stderr', stderrOffset: 5 });
+  assert.equal(onlyErr.stdout.length, 0);
+  assert.ok(onlyErr.stderr.equals(all.stderr.subarray(5)));
+});
+
+test('the cap stores exactly capBytes across both streams, marks the place once and counts the rest', async () => {
+  const log = await newLog(10);
+  log.writer.append('stdout', Buffer.from('123456'));
+  log.writer.append('stderr', Buffer.from('abcdef'));
+  log.writer.append('stdout', Buffer.from('789'));
+  await log.finish();
+  const { events } = await collect(log.source, { follow: true });
+  assert.deepEqual(
+    events.map((e) =>
+      e.type === 'chunk'
+        ? `${e.stream}:${e.data.toString()}`
+        : e.type === 'truncated'
+          ? `truncated:${e.capBytes}`
+          : e.type,
+    ),
+    ['stdout:123456', 'stderr:abcd', 'truncated:10', 'finished'],
+  );
+  assert.deepEqual(log.writer.summary('stdout'), {
+    storedBytes: 6,
+    droppedBytes: 3,
+    sha256: sha(Buffer.from('123456')),
+  });
+  assert.equal(log.writer.summary('stderr').droppedBytes, 2);
+  assert.equal(log.writer.truncated, true);
+});
+
+test('a follower sleeps until new output is committed, then gets it and the end', async () => {
+  const log = await newLog();
+  log.writer.append('stdout', Buffer.from('>'));
+  const it = followLog(log.source, { follow: true })[Symbol.asyncIterator]();
+  const r0 = await it.next();
+  assert.equal(r0.done !== true && r0.value.type === 'chunk' && r0.value.data.toString(), '>');
+  const first = it.next();
+  // Caught up: the follower must now be asleep on the notifier, not polling.
+  assert.equal(log.notifier.waiterCount, 1);
+  log.writer.append('stdout', Buffer.from('hello'));
+  const r1 = await first;
+  assert.equal(r1.done !== true && r1.value.type === 'chunk' && r1.value.data.toString(), 'hello');
+  const second = it.next();
+  await log.finish();
+  const r2 = await second;
+  assert.equal(r2.done !== true && r2.value.type, 'finished');
+  assert.equal((await it.next()).done, true);
+  assert.equal(log.followers(), 0);
+  assert.equal(log.notifier.waiterCount, 0);
+});
+
+test('abort while waiting ends the follower with cancelled and frees everything', async () => {
+  const log = await newLog();
+  const ac = new AbortController();
+  log.writer.append('stderr', Buffer.from('>'));
+  const it = followLog(log.source, { follow: true, signal: ac.signal })[Symbol.asyncIterator]();
+  assert.equal((await it.next()).done, false);
+  const pending = it.next();
+  assert.equal(log.followers(), 1);
+  assert.equal(log.notifier.waiterCount, 1);
+  ac.abort();
+  await assert.rejects(
+    pending,
+    (err: unknown) => err instanceof JobworkerError && err.code === 'cancelled',
+  );
+  assert.equal(log.followers(), 0);
+  assert.equal(log.notifier.waiterCount, 0);
+  await log.finish();
+});
+
+test('partial writes are completed', async () => {
+  const path = join(dir, 'partial');
+  const fh = await open(path, 'ax');
+  // At most 7 bytes per writev, as a signal or a nearly full disk may do.
+  const file: LogFile = {
+    writev: (buffers) => fh.write(Buffer.concat(buffers).subarray(0, 7)),
+    close: () => fh.close(),
+  };
+  const log = await newLog(1 << 20, file);
+  const data = randomBytes(1000);
+  log.writer.append('stdout', data.subarray(0, 600));
+  log.writer.append('stderr', data.subarray(600));
+  await log.writer.close();
+  assert.equal((await readFile(path)).length, 1000 + 2 * 16);
+  assert.equal(log.writer.committedLength, 1032);
+  assert.deepEqual(log.writer.summary('stdout').sha256, sha(data.subarray(0, 600)));
+});
+
+test('a write error marks the log incomplete, keeps draining the pipes and keeps what was written', async () => {
+  let calls = 0;
+  const path = join(dir, 'failing');
+  const fh = await open(path, 'ax');
+  const file: LogFile = {
+    writev: async (buffers) => {
+      if (++calls > 1)
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return fh.writev(buffers);
+    },
+    close: () => fh.close(),
+  };
+  const log = await newLog(1 << 30, file);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const drained = Promise.all([
+    log.writer.consume('stdout', stdout),
+    log.writer.consume('stderr', stderr),
+  ]);
+  stdout.write('first');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // Far more than the writer's queue bound: if the pipes were not drained this would never end.
+  for (let i = 0; i < 200; i++) {
+    stdout.write(Buffer.alloc(64 * 1024, 1));
+    stderr.write(Buffer.alloc(1000, 2));
+  }
+  stdout.end();
+  stderr.end();
+  await drained;
+  await log.writer.close();
+  assert.match(String(log.writer.writeError), /ENOSPC/);
+  assert.deepEqual(log.writer.summary('stdout'), {
+    storedBytes: 5,
+    droppedBytes: 200 * 64 * 1024,
+    sha256: sha(Buffer.from('first')),
+  });
+  assert.equal(log.writer.summary('stderr').droppedBytes, 200 * 1000);
+});
+
+test('a follower joining at the end (log closed, job not yet finished) gets every byte, then the end', async () => {
+  const log = await newLog();
+  log.writer.append('stdout', Buffer.from('all of it'));
+  await log.writer.close();
+  // Between the log's close and the job's finish: the follower must read everything and wait.
+  const it = followLog(log.source, { follow: true })[Symbol.asyncIterator]();
+  const r1 = await it.next();
+  assert.equal(
+    r1.done !== true && r1.value.type === 'chunk' && r1.value.data.toString(),
+    'all of it',
+  );
+  const r2 = it.next();
+  assert.equal(log.notifier.waiterCount, 1);
+  await log.finish();
+  assert.equal(((await r2).value as OutputEvent).type, 'finished');
+  assert.equal((await it.next()).done, true);
+});
+
+test('a slow disk pauses the pipes instead of buffering without bound, and nothing is lost', async () => {
+  const path = join(dir, 'slow');
+  const fh = await open(path, 'ax');
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const file: LogFile = {
+    writev: async (buffers) => {
+      await gate;
+      return fh.writev(buffers);
+    },
+    close: () => fh.close(),
+  };
+  const log = await newLog(1 << 30, file);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const drained = Promise.all([
+    log.writer.consume('stdout', stdout),
+    log.writer.consume('stderr', stderr),
+  ]);
+  const data = randomBytes(16 * 1024 * 1024);
+  for (let at = 0; at < data.length; at += 64 * 1024)
+    stdout.write(data.subarray(at, at + 64 * 1024));
+  stdout.end();
+  stderr.end();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  // The disk has not completed a write: the writer stopped taking chunks (the pipe would now block the job).
+  assert.equal(stdout.isPaused(), true);
+  assert.ok(stdout.readableLength > 0, 'chunks are left in the pipe, not taken into the writer');
+  release();
+  await drained;
+  await log.writer.close();
+  assert.equal(log.writer.summary('stdout').storedBytes, data.length);
+  assert.deepEqual(log.writer.summary('stdout').sha256, sha(data));
+});

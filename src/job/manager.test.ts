@@ -1,0 +1,197 @@
+/**
+ * JobManager against a fake Isolation whose sandboxes the test drives by
+ * hand: end reasons, start failures and their cleanup, lookups. Real
+ * processes are in tests/integration/job-*.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { setImmediate } from 'node:timers/promises';
+import { JobworkerError } from '../errors.js';
+import type { ExitReport, Isolation, LaunchSpec, Limits, Sandbox } from '../isolation/index.js';
+import { JobManager } from './manager.js';
+import type { JobSpec } from './types.js';
+
+const LIMITS: Limits = {
+  cpuMillis: 1000,
+  memoryBytes: 1 << 20,
+  ioReadBps: 0,
+  ioWriteBps: 0,
+  pidsMax: 10,
+};
+const USAGE = { cpuTimeNs: 5, peakMemoryBytes: 6, ioReadBytes: 7, ioWriteBytes: 8 };
+
+/** A sandbox the test ends by hand. */
+class FakeSandbox implements Sandbox {
+  readonly pid = 4242;
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly exited: Promise<ExitReport>;
+  terminated = 0;
+  killed = 0;
+  #end!: (r: ExitReport) => void;
+  #fail!: (err: Error) => void;
+  readonly spec: LaunchSpec;
+  constructor(spec: LaunchSpec) {
+    this.spec = spec;
+    this.exited = new Promise((resolve, reject) => {
+      this.#end = resolve;
+      this.#fail = reject;
+    });
+  }
+  end(report: Partial<ExitReport>): void {
+    this.stdout.end();
+    this.stderr.end();
+    this.exitOnly(report);
+  }
+  /** Reports the exit but leaves the pipes open, as when a background process still holds them. */
+  exitOnly(report: Partial<ExitReport>): void {
+    this.#end({ exitCode: null, signal: null, oomKilled: false, usage: USAGE, ...report });
+  }
+  breakPromise(): void {
+    this.stdout.end();
+    this.stderr.end();
+    this.#fail(new Error('helper crashed'));
+  }
+  terminate(): void {
+    this.terminated++;
+  }
+  kill(): Promise<void> {
+    this.killed++;
+    this.end({ signal: 9 });
+    return Promise.resolve();
+  }
+}
+
+class FakeIsolation implements Isolation {
+  readonly sandboxes: FakeSandbox[] = [];
+  launchError: Error | null = null;
+  limitsError: Error | null = null;
+  resolveLimits(): Limits {
+    if (this.limitsError !== null) throw this.limitsError;
+    return LIMITS;
+  }
+  launch(spec: LaunchSpec): Promise<Sandbox> {
+    if (this.launchError !== null) return Promise.reject(this.launchError);
+    const sb = new FakeSandbox(spec);
+    this.sandboxes.push(sb);
+    return Promise.resolve(sb);
+  }
+}
+
+const spec: JobSpec = { argv: ['work'], env: ['A=1'], cwd: '/srv', limits: {}, hostNetwork: true };
+let stateDir: string;
+before(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'jobworker-manager-test-'));
+});
+after(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+async function setup() {
+  const isolation = new FakeIsolation();
+  const dir = await mkdtemp(join(stateDir, 's-'));
+  return { isolation, dir, jobs: new JobManager({ stateDir: dir, isolation }) };
+}
+
+async function finished(jobs: JobManager, id: string) {
+  for await (const e of jobs.output(id, { follow: true })) if (e.type === 'finished') return e.job;
+  throw new Error('no finished event');
+}
+
+test('the launch spec is what was validated, and the status says what was applied', async () => {
+  const { isolation, jobs } = await setup();
+  const status = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  assert.deepEqual(sb.spec, {
+    jobId: status.id,
+    argv: ['work'],
+    env: ['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    cwd: '/srv',
+    limits: LIMITS,
+    hostNetwork: true,
+  });
+  assert.equal(status.state, 'running');
+  assert.equal(status.hostNetwork, true);
+  assert.deepEqual(status.limits, LIMITS);
+  sb.stdout.write('x');
+  sb.end({ exitCode: 0 });
+  const done = await finished(jobs, status.id);
+  assert.deepEqual(done.usage, USAGE);
+  assert.equal(done.endReason, 'exited');
+  assert.equal(done.stdout.storedBytes, 1);
+});
+
+test('end reasons: OOM wins over a stop; a broken exited promise is "lost"', async () => {
+  const { isolation, jobs } = await setup();
+  const a = await jobs.start('alice', spec);
+  const b = await jobs.start('alice', spec);
+  const [sa, sb] = isolation.sandboxes;
+  assert.ok(sa && sb);
+  const stopping = jobs.stop(a.id, 'admin', { graceMs: 60_000 });
+  assert.equal(sa.terminated, 1);
+  sa.end({ signal: 9, oomKilled: true });
+  const sta = await stopping;
+  assert.deepEqual([sta.endReason, sta.oomKilled, sta.stoppedBy], ['oom_killed', true, 'admin']);
+  sb.breakPromise();
+  const stb = await finished(jobs, b.id);
+  assert.equal(stb.endReason, 'lost');
+});
+
+test('grace expiry kills the sandbox and records the escalation', async () => {
+  const { isolation, jobs } = await setup();
+  const job = await jobs.start('alice', spec);
+  const final = await jobs.stop(job.id, 'alice', { graceMs: 0 });
+  assert.equal(isolation.sandboxes[0]?.killed, 1);
+  assert.equal(final.endReason, 'stop_escalated');
+});
+
+test('a job that exited by itself but is still draining output is already finished for stop', async () => {
+  const { isolation, jobs } = await setup();
+  const job = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  sb.stdout.write('draining');
+  // The exit report comes first, the pipes end later (a background writer).
+  sb.exitOnly({ exitCode: 0 });
+  await sb.exited;
+  await setImmediate();
+  const stopping = jobs.stop(job.id, 'alice');
+  assert.equal(jobs.get(job.id).state, 'running');
+  sb.stdout.end();
+  sb.stderr.end();
+  await assert.rejects(
+    stopping,
+    (e: unknown) => e instanceof JobworkerError && e.code === 'already_finished',
+  );
+  assert.equal(sb.terminated, 0);
+});
+
+test('failed starts propagate coded errors, wrap untyped ones and leave no directory or record', async () => {
+  const { isolation, jobs, dir } = await setup();
+  isolation.launchError = new JobworkerError('start_failed', 'command not found: work');
+  await assert.rejects(jobs.start('alice', spec), {
+    code: 'start_failed',
+    message: 'command not found: work',
+  });
+  isolation.launchError = new Error('EIO');
+  await assert.rejects(
+    jobs.start('alice', spec),
+    (e: unknown) => e instanceof JobworkerError && e.code === 'internal' && /EIO/.test(e.message),
+  );
+  isolation.launchError = null;
+  isolation.limitsError = new JobworkerError(
+    'invalid_argument',
+    'limits.memoryBytes -1 is invalid',
+  );
+  await assert.rejects(jobs.start('alice', spec), { code: 'invalid_argument' });
+  assert.deepEqual(await readdir(join(dir, 'jobs')), []);
+  assert.deepEqual(jobs.list(), []);
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(jobs.start('alice', spec, ac.signal), { code: 'cancelled' });
+});

@@ -1,0 +1,60 @@
+/**
+ * A one-shot "something changed" broadcast: waiters register, one notify()
+ * wakes them all and forgets them. Followers use it to sleep until the log
+ * grows or the job finishes, at no CPU cost and without a polling timer.
+ *
+ * A plain Set instead of an EventEmitter: a thousand followers are normal
+ * here, not a leak worth a MaxListeners warning, and removal is O(1).
+ */
+import { ErrorCode, JobworkerError } from '../errors.js';
+
+/** Converts an abort reason to the error a follower or waiter throws. */
+export function abortError(signal: AbortSignal): JobworkerError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof JobworkerError) return reason;
+  return new JobworkerError(ErrorCode.Cancelled, 'cancelled by the caller', { cause: reason });
+}
+
+/** Wakes every current waiter on {@link Notifier.notify}. */
+export class Notifier {
+  readonly #waiters = new Set<() => void>();
+
+  /** Number of pending waiters (for tests and metrics). */
+  get waiterCount(): number {
+    return this.#waiters.size;
+  }
+
+  /** Wakes and forgets every current waiter. */
+  notify(): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Resolves at the next notify(); rejects with the abort reason (coded) if
+   * `signal` aborts first. Either way nothing of the waiter stays registered.
+   * Callers check their condition and call this in the same tick, so a
+   * notification cannot fall in between.
+   */
+  wait(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted === true) return Promise.reject(abortError(signal));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(wake);
+        reject(abortError(signal as AbortSignal));
+      };
+      const wake = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#waiters.add(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/** Throws the coded abort error if `signal` has aborted. */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw abortError(signal);
+}

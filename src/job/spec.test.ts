@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JobworkerError } from '../errors.js';
+import {
+  DEFAULT_PATH,
+  MAX_ARGV_BYTES,
+  MAX_ARGV_COUNT,
+  MAX_ENV_COUNT,
+  validateSpec,
+} from './spec.js';
+import type { JobSpec } from './types.js';
+
+const base: JobSpec = { argv: ['/bin/true'], env: [], cwd: '/', limits: {}, hostNetwork: false };
+
+test('a valid spec gets the default PATH and keeps what it has', () => {
+  assert.deepEqual(validateSpec(base), {
+    argv: ['/bin/true'],
+    env: [`PATH=${DEFAULT_PATH}`],
+    cwd: '/',
+  });
+  const own = validateSpec({ ...base, env: ['PATH=/opt/bin', 'A=b=c', 'EMPTY='], cwd: '' });
+  assert.deepEqual(own.env, ['PATH=/opt/bin', 'A=b=c', 'EMPTY=']);
+  assert.equal(own.cwd, '/');
+  assert.equal(validateSpec({ ...base, cwd: '/tmp/x' }).cwd, '/tmp/x');
+  // Binary-ish but valid: non-ASCII text is fine in arguments.
+  assert.deepEqual(validateSpec({ ...base, argv: ['echo', 'é\u00ff', ''] }).argv, [
+    'echo',
+    'é\u00ff',
+    '',
+  ]);
+});
+
+const invalid: [string, Partial<JobSpec>, RegExp][] = [
+  ['empty argv', { argv: [] }, /^argv is empty/],
+  ['empty argv[0]', { argv: [''] }, /^argv\[0\] is empty/],
+  ['NUL in an argument', { argv: ['echo', 'a', 'b', 'x\0y'] }, /^argv\[3\] contains a NUL byte$/],
+  [
+    'too many arguments',
+    { argv: Array<string>(MAX_ARGV_COUNT + 1).fill('a') },
+    /^argv has 4097 entries/,
+  ],
+  [
+    'argv too large',
+    { argv: ['echo', 'x'.repeat(MAX_ARGV_BYTES)] },
+    /^argv is larger than 131072 bytes \(exceeded at argv\[1\]\)/,
+  ],
+  [
+    'too many env entries',
+    { env: Array.from({ length: MAX_ENV_COUNT + 1 }, (_, i) => `V${i}=1`) },
+    /^env has 1025 entries/,
+  ],
+  ['env too large', { env: [`A=${'x'.repeat(200_000)}`] }, /^env is larger than/],
+  ['NUL in env', { env: ['A=1', 'B=\0'] }, /^env\[1\] contains a NUL byte$/],
+  ['env without =', { env: ['NOEQUALS'] }, /^env\[0\] "NOEQUALS" is not NAME=VALUE$/],
+  ['env bad name', { env: ['1A=x'] }, /^env\[0\] has an invalid name "1A"$/],
+  ['env empty name', { env: ['=x'] }, /^env\[0\] has an invalid name ""$/],
+  ['env duplicate', { env: ['A=1', 'A=2'] }, /^env\[1\] repeats the name "A"$/],
+  ['relative cwd', { cwd: 'tmp' }, /^cwd "tmp" is not an absolute path$/],
+  [
+    'cwd with ..',
+    { cwd: '/tmp/../etc' },
+    /^cwd "\/tmp\/..\/etc" is not normalized \(expected "\/etc"\)$/,
+  ],
+  ['cwd with //', { cwd: '//tmp' }, /is not normalized/],
+  [
+    'cwd with trailing slash',
+    { cwd: '/tmp/' },
+    /^cwd "\/tmp\/" is not normalized \(expected "\/tmp"\)$/,
+  ],
+  ['cwd with NUL', { cwd: '/tmp\0' }, /^cwd contains a NUL byte$/],
+];
+
+for (const [name, change, message] of invalid) {
+  test(`invalid_argument: ${name}`, () => {
+    assert.throws(
+      () => validateSpec({ ...base, ...change }),
+      (err: unknown) =>
+        err instanceof JobworkerError &&
+        err.code === 'invalid_argument' &&
+        message.test(err.message),
+    );
+  });
+}

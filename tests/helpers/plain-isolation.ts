@@ -1,0 +1,119 @@
+/**
+ * TEST-ONLY Isolation that runs the command as a plain child process: its own
+ * process group (detached), no namespaces, no cgroups, no limits. It lets the
+ * job library be tested with real processes independently of the real
+ * isolation. kill() SIGKILLs the process group, which does not reach a
+ * process that called setsid: tests of that need the real isolation.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { stat } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { ErrorCode, JobworkerError } from '../../src/errors.js';
+import type {
+  ExitReport,
+  Isolation,
+  LaunchSpec,
+  Limits,
+  RequestedLimits,
+  Sandbox,
+} from '../../src/isolation/index.js';
+
+/** The limits every plain job reports (none is applied). */
+export const PLAIN_LIMITS: Limits = {
+  cpuMillis: 1000,
+  memoryBytes: 512 * 1024 * 1024,
+  ioReadBps: 0,
+  ioWriteBps: 0,
+  pidsMax: 1024,
+};
+
+function signalNumber(name: NodeJS.Signals | null): number | null {
+  return name === null ? null : constants.signals[name];
+}
+
+/** Signals the job's process group, ignoring "no such process" (it has already gone). */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** A plain-process {@link Isolation} for tests. */
+export class PlainIsolation implements Isolation {
+  resolveLimits(requested: RequestedLimits): Limits {
+    for (const [field, value] of Object.entries(requested) as [string, number | undefined][]) {
+      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+        throw new JobworkerError(
+          ErrorCode.InvalidArgument,
+          `limits.${field} ${String(value)} is invalid`,
+        );
+      }
+    }
+    return PLAIN_LIMITS;
+  }
+
+  async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox> {
+    signal?.throwIfAborted();
+    // libuv reports a bad cwd as ENOENT like a missing command: check it first to tell them apart.
+    const dir = await stat(spec.cwd).catch(() => null);
+    if (dir?.isDirectory() !== true) {
+      throw new JobworkerError(
+        ErrorCode.StartFailed,
+        `working directory ${spec.cwd} does not exist`,
+      );
+    }
+    const env = Object.fromEntries(
+      spec.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    );
+    const [file, ...args] = spec.argv;
+    if (file === undefined) throw new JobworkerError(ErrorCode.InvalidArgument, 'argv is empty');
+    const child = spawn(file, args, {
+      cwd: spec.cwd,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await once(child, 'spawn');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const what =
+        code === 'EACCES'
+          ? 'not executable'
+          : code === 'ENOENT'
+            ? 'command not found'
+            : `spawn failed (${code ?? '?'})`;
+      throw new JobworkerError(ErrorCode.StartFailed, `${what}: ${file}`, { cause: err });
+    }
+    const pid = child.pid;
+    if (pid === undefined) throw new JobworkerError(ErrorCode.Internal, `no pid for ${file}`);
+    const exited = new Promise<ExitReport>((resolve) => {
+      child.once('exit', (code, sig) => {
+        // Like a PID namespace whose init ended: what is left in the group goes too.
+        signalGroup(pid, 'SIGKILL');
+        resolve({
+          exitCode: code,
+          signal: signalNumber(sig),
+          oomKilled: false,
+          usage: { cpuTimeNs: 0, peakMemoryBytes: 0, ioReadBytes: 0, ioWriteBytes: 0 },
+        });
+      });
+    });
+    return {
+      pid,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exited,
+      terminate: () => {
+        signalGroup(pid, 'SIGTERM');
+      },
+      kill: async () => {
+        signalGroup(pid, 'SIGKILL');
+        await exited;
+      },
+    };
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Bad input for every request field: INVALID_ARGUMENT with a message naming
+ * the field, the jobworker code in the trailers, and a server that keeps serving.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
+import { ERROR_CODE_KEY } from '../../src/api/index.js';
+import type { JobServiceClient, StartJobRequest } from '../../src/gen/jobworker/v1/job_service.js';
+import { connect, readStream, startTestServer, unary, type TestServer } from '../helpers/server.js';
+
+const GOOD_ID = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
+const start = (over: Partial<StartJobRequest>): StartJobRequest => ({
+  command: ['true'],
+  env: [],
+  workingDir: '',
+  hostNetwork: false,
+  ...over,
+});
+const limits = (over: Partial<NonNullable<StartJobRequest['limits']>>) => ({
+  cpuMillis: 0,
+  memoryBytes: 0,
+  ioReadBps: 0,
+  ioWriteBps: 0,
+  pidsMax: 0,
+  ...over,
+});
+
+describe('request validation', { timeout: 120_000 }, () => {
+  let server: TestServer;
+  let admin: JobServiceClient;
+  before(async () => {
+    server = await startTestServer();
+    admin = await connect(server.address, server.certsDir, 'admin');
+  });
+  after(async () => {
+    admin.close();
+    await server.close();
+  });
+
+  /** [case, call, pattern the message must match (names the field)] */
+  const cases: [string, (c: JobServiceClient) => Promise<unknown>, RegExp][] = [
+    [
+      'StartJob command empty',
+      (c) => unary(c, 'startJob', start({ command: [] })),
+      /^command is required/,
+    ],
+    [
+      'StartJob command[0] empty',
+      (c) => unary(c, 'startJob', start({ command: [''] })),
+      /^command\[0\]/,
+    ],
+    [
+      'StartJob command NUL',
+      (c) => unary(c, 'startJob', start({ command: ['echo', 'a\0b'] })),
+      /^command\[1\]/,
+    ],
+    [
+      'StartJob too many args',
+      (c) => unary(c, 'startJob', start({ command: Array<string>(5000).fill('x') })),
+      /argv|command/,
+    ],
+    [
+      'StartJob env not NAME=VALUE',
+      (c) => unary(c, 'startJob', start({ env: ['NOEQUALS'] })),
+      /^env\[0\]/,
+    ],
+    ['StartJob env bad name', (c) => unary(c, 'startJob', start({ env: ['1X=y'] })), /^env\[0\]/],
+    [
+      'StartJob env duplicate',
+      (c) => unary(c, 'startJob', start({ env: ['A=1', 'A=2'] })),
+      /^env\[1\]/,
+    ],
+    [
+      'StartJob working_dir relative',
+      (c) => unary(c, 'startJob', start({ workingDir: 'tmp' })),
+      /^working_dir/,
+    ],
+    [
+      'StartJob working_dir NUL',
+      (c) => unary(c, 'startJob', start({ workingDir: '/t\0' })),
+      /^working_dir/,
+    ],
+    [
+      'StartJob working_dir not normalized',
+      (c) => unary(c, 'startJob', start({ workingDir: '/tmp/../etc' })),
+      /cwd|working_dir/,
+    ],
+    // Limits are uint32/uint64 on the wire; in-range values are clamped to the server's [min, max]
+    // by the isolation layer (proto: ResourceLimits), so only undecodable ones are refused here.
+    [
+      'StartJob limits.memory_bytes above 2^53',
+      (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 2 ** 60 }) })),
+      /decoded/,
+    ],
+    [
+      'StartJob limits.io_write_bps above 2^53',
+      (c) => unary(c, 'startJob', start({ limits: limits({ ioWriteBps: 2 ** 54 }) })),
+      /decoded/,
+    ],
+    [
+      'StreamOutput stdout_offset above 2^53',
+      (c) => streamError(c, { jobId: GOOD_ID, stdoutOffset: 2 ** 60 }),
+      /decoded/,
+    ],
+    ['StopJob job_id empty', (c) => unary(c, 'stopJob', { jobId: '' }), /^job_id is required/],
+    [
+      'StopJob job_id malformed',
+      (c) => unary(c, 'stopJob', { jobId: '../../etc/passwd' }),
+      /^job_id "\.\.\/\.\.\/etc\/passwd"/,
+    ],
+    [
+      'StopJob grace_period > 5 min',
+      (c) => unary(c, 'stopJob', { jobId: GOOD_ID, gracePeriod: { seconds: 301, nanos: 0 } }),
+      /^grace_period/,
+    ],
+    [
+      'StopJob grace_period negative',
+      (c) => unary(c, 'stopJob', { jobId: GOOD_ID, gracePeriod: { seconds: -1, nanos: 0 } }),
+      /^grace_period/,
+    ],
+    [
+      'StopJob grace_period nanos',
+      (c) => unary(c, 'stopJob', { jobId: GOOD_ID, gracePeriod: { seconds: 0, nanos: 2e9 } }),
+      /^grace_period/,
+    ],
+    [
+      'GetJob job_id upper case',
+      (c) => unary(c, 'getJob', { jobId: GOOD_ID.toUpperCase() }),
+      /^job_id/,
+    ],
+    [
+      'GetJob job_id too long',
+      (c) => unary(c, 'getJob', { jobId: 'a'.repeat(10_000) }),
+      /^job_id "a{64}\.\.\."/,
+    ],
+    [
+      'ListJobs state unknown',
+      (c) => unary(c, 'listJobs', { state: 9 as 0, owner: '' }),
+      /^state 9/,
+    ],
+    [
+      'ListJobs owner malformed',
+      (c) => unary(c, 'listJobs', { state: 0, owner: 'Bad Name' }),
+      /^owner/,
+    ],
+    ['StreamOutput job_id malformed', (c) => streamError(c, { jobId: 'x' }), /^job_id/],
+    [
+      'StreamOutput stream unknown',
+      (c) => streamError(c, { jobId: GOOD_ID, stream: 5 as 0 }),
+      /^stream 5/,
+    ],
+  ];
+
+  async function streamError(
+    c: JobServiceClient,
+    req: Parameters<typeof readStream>[1],
+  ): Promise<unknown> {
+    const r = await readStream(c, req);
+    if (r.error !== null) throw r.error;
+    return r.messages;
+  }
+
+  for (const [name, call, pattern] of cases) {
+    test(name, async () => {
+      const err = await call(admin).then(
+        () => assert.fail('accepted'),
+        (e: unknown) => e as ServiceError,
+      );
+      assert.equal(err.code, Status.INVALID_ARGUMENT, `${err.code} ${err.details}`);
+      assert.match(err.details, pattern);
+      assert.deepEqual(err.metadata.get(ERROR_CODE_KEY), ['invalid_argument']);
+    });
+  }
+
+  test('nothing was started by the bad requests, and the server still serves', async () => {
+    const res = await unary(admin, 'listJobs', { state: 0, owner: '' });
+    assert.deepEqual(res.jobs, []);
+  });
+
+  test('a command that does not exist is FAILED_PRECONDITION start_failed', async () => {
+    const err = await unary(admin, 'startJob', start({ command: ['/no/such/command'] })).then(
+      () => assert.fail('accepted'),
+      (e: unknown) => e as ServiceError,
+    );
+    assert.equal(err.code, Status.FAILED_PRECONDITION);
+    assert.deepEqual(err.metadata.get(ERROR_CODE_KEY), ['start_failed']);
+  });
+});
