@@ -299,6 +299,7 @@ static pid_t start_init(const struct spec *spec, struct fds *fds) {
     pid = clone_into(flags, -1);
     joined_v2 = 0;
   }
+  /* TODO(old kernels): no fork+unshare fallback when clone3 itself is missing (Linux < 5.3). */
   if (pid == -1) fail("clone", "clone3");
   if (pid == 0) run_init(spec, fds);
   if (cgroup_fd >= 0) close(cgroup_fd);

@@ -24,6 +24,9 @@ import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { refuseClientCertificate, serverTlsOptions, type TlsIdentity } from './tls.js';
 
+/** Most simultaneous TCP connections (handshaking or established); more are closed at once. */
+const MAX_CONNECTIONS = 1024;
+
 /** A listening TLS endpoint feeding a grpc-js server. */
 export interface TlsListener {
   /** Binds `host:port` (port 0 picks a free one) and resolves with the port. */
@@ -44,7 +47,9 @@ export function createTlsListener(
 ): TlsListener {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<TLSSocket>();
-  const tlsServer = createTlsServer({ ...serverTlsOptions(identity), rejectUnauthorized: false });
+  const tlsServer = createTlsServer(serverTlsOptions(identity));
+  // TODO(configuration system): a hard-coded bound on simultaneous connections.
+  tlsServer.maxConnections = MAX_CONNECTIONS;
 
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     // The handshake itself failed: TLS 1.2 client, no common cipher or group, a bad signature.

@@ -14,7 +14,8 @@ import type { AuditLog } from './audit.js';
 import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
 import { createTlsListener } from './listener.js';
-import { bindService, CallTracker, withSafeDecoding, type SeamDeps } from './seam.js';
+import { CallTracker, withSafeDecoding } from './call.js';
+import { bindService, type SeamDeps } from './seam.js';
 import type { TlsIdentity } from './tls.js';
 
 /** What the server is built from. */

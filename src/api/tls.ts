@@ -75,7 +75,10 @@ export async function loadIdentity(dir: string, name: string): Promise<TlsIdenti
   const caPath = join(dir, 'ca.crt');
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
-  const [ca, cert, key] = await Promise.all([readPem(caPath), readPem(certPath), readPem(keyPath)]);
+  // One after the other, so that the first missing file is always the one named.
+  const ca = await readPem(caPath);
+  const cert = await readPem(certPath);
+  const key = await readPem(keyPath);
   const caCert = parseCert(caPath, ca);
   const leaf = parseCert(certPath, cert);
   checkValidity(caPath, caCert);
@@ -97,7 +100,7 @@ export async function loadIdentity(dir: string, name: string): Promise<TlsIdenti
   return { ca, cert, key };
 }
 
-/** Options of the server's `tls.Server`: TLS 1.3 only, client certificate required and verified. */
+/** Options of the server's `tls.Server`: TLS 1.3 only, client certificate requested and verified (enforced in listener.ts). */
 export function serverTlsOptions(identity: TlsIdentity): TlsOptions {
   return {
     ca: identity.ca,
@@ -109,7 +112,15 @@ export function serverTlsOptions(identity: TlsIdentity): TlsOptions {
     ecdhCurve: TLS_GROUPS,
     sigalgs: TLS_SIGALGS,
     requestCert: true,
-    rejectUnauthorized: true,
+    // Verification still runs and its result is enforced: Node accepts every
+    // chain in OpenSSL's verify callback and decides afterwards in JavaScript
+    // (lib/_tls_wrap.js, onServerSocketSecure), where `true` destroys the
+    // socket without any event. `false` moves that same decision into
+    // listener.ts ('secureConnection' -> refuseClientCertificate, which
+    // refuses unless `socket.authorized`), where the reason can be logged.
+    // An unverified socket never reaches grpc-js, and grpc-js's
+    // getAuthContext() also yields no certificate for one (seam: UNAUTHENTICATED).
+    rejectUnauthorized: false,
     // gRPC runs over HTTP/2 only; a client that cannot negotiate it is refused (listener.ts).
     ALPNProtocols: ['h2'],
     // A client that connects and never finishes its handshake holds a socket; bound it.

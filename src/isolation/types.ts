@@ -85,4 +85,6 @@ export interface Isolation {
    * directory, `internal` for a host failure) and then leaves nothing behind.
    */
   launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox>;
+  /** Kills and removes job cgroups left by a previous run; returns how many (optional: test isolations have none). */
+  sweepLeftovers?(): Promise<number>;
 }

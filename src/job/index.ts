@@ -18,9 +18,16 @@ export {
   DEFAULT_MAX_RUNNING_JOBS,
   JobManager,
   MAX_GRACE_MS,
+  openJobManager,
   type FollowerStats,
   type JobManagerOptions,
 } from './manager.js';
+export type { RecoveryLog, RecoveryReport } from './recovery.js';
+export {
+  DEFAULT_DISK_BUDGET_BYTES,
+  DEFAULT_RETENTION_MS,
+  RETENTION_SWEEP_INTERVAL_MS,
+} from './retention.js';
 export { isValidJobId, newJobId } from './ids.js';
 export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';
 export { DEFAULT_PATH } from './spec.js';

@@ -9,6 +9,8 @@
  * output streams ended AND every byte is in the log, so a follower that sees
  * "finished" has read every byte, and the digests are final.
  */
+import { setMaxListeners } from 'node:events';
+import { ErrorCode, JobworkerError } from '../errors.js';
 import type { ExitReport, Limits, Sandbox, Usage } from '../isolation/index.js';
 import type { LogSource } from './log-reader.js';
 import type { OutputLogWriter } from './log-writer.js';
@@ -20,6 +22,8 @@ export interface StreamRecord {
   storedBytes: number;
   droppedBytes: number;
   sha256Hex: string | null;
+  /** Stream offset from which output is missing after a failed log write; null when complete. */
+  incompleteAt: number | null;
 }
 
 /** Everything known about a job, as plain JSON-serializable data. */
@@ -42,8 +46,10 @@ export interface JobRecord {
   stdout: StreamRecord;
   stderr: StreamRecord;
   outputTruncated: boolean;
-  /** A write to the log failed: output after the stored bytes is missing (issue 7 refines). */
+  /** A write to the log failed: output after each stream's `incompleteAt` is missing. */
   outputIncomplete: boolean;
+  /** Length of the output log once the job has finished (its committed length); null before. */
+  logBytes: number | null;
 }
 
 /** Everything a job is made of, once its sandbox runs. */
@@ -54,6 +60,12 @@ export interface JobInit {
   readonly writer: OutputLogWriter;
   readonly notifier: Notifier;
   readonly sandbox: Sandbox;
+  /**
+   * Persists the final record before the job is reported finished. Must not
+   * reject: a failure is the persister's to report (the job still finishes
+   * in memory, and after a restart it shows up as lost).
+   */
+  readonly persist: (record: JobRecord) => Promise<void>;
 }
 
 /** Exit report used when a sandbox broke its promise that `exited` never rejects. */
@@ -76,7 +88,48 @@ function summaryOf(s: StreamRecord): StreamSummary {
     storedBytes: s.storedBytes,
     droppedBytes: s.droppedBytes,
     sha256: s.sha256Hex === null ? null : Buffer.from(s.sha256Hex, 'hex'),
+    incompleteAt: s.incompleteAt,
   };
+}
+
+/** The frozen status of a finished job's record (shared by live and restored jobs). */
+export function finishedStatusOf(r: JobRecord): JobStatus {
+  return Object.freeze({
+    id: r.id,
+    owner: r.owner,
+    argv: r.argv,
+    cwd: r.cwd,
+    hostNetwork: r.hostNetwork,
+    state: r.state,
+    endReason: r.endReason,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    oomKilled: r.oomKilled,
+    stoppedBy: r.stoppedBy,
+    startedAt: new Date(r.startedAtMs),
+    finishedAt: r.finishedAtMs === null ? null : new Date(r.finishedAtMs),
+    limits: r.limits,
+    usage: r.usage,
+    stdout: summaryOf(r.stdout),
+    stderr: summaryOf(r.stderr),
+    outputTruncated: r.outputTruncated,
+    outputIncomplete: r.outputIncomplete,
+  });
+}
+
+/**
+ * The controller of a job's removal signal. Each follower listens on it, and
+ * a thousand followers of one job are normal, not a leak worth a warning.
+ */
+export function removalController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
+
+/** The error a follower of a job removed by retention ends with. */
+export function removedError(id: string): JobworkerError {
+  return new JobworkerError(ErrorCode.NotFound, `job ${id} was removed by retention`);
 }
 
 /** A running or finished job. Owned by the JobManager. */
@@ -89,6 +142,8 @@ export class Job implements LogSource {
   readonly done: Promise<void>;
   readonly #writer: OutputLogWriter;
   readonly #sandbox: Sandbox;
+  readonly #persist: (record: JobRecord) => Promise<void>;
+  readonly #removed = removalController();
   readonly #exited: Promise<{ report: ExitReport; lost: boolean }>;
   #exitSeen = false;
   #stop: Promise<void> | null = null;
@@ -103,6 +158,7 @@ export class Job implements LogSource {
     this.notifier = init.notifier;
     this.#writer = init.writer;
     this.#sandbox = init.sandbox;
+    this.#persist = init.persist;
     this.#exited = init.sandbox.exited.then(
       (report) => ({ report, lost: false }),
       () => ({ report: LOST_REPORT, lost: true }),
@@ -135,6 +191,16 @@ export class Job implements LogSource {
     return this.#writer.committedLength;
   }
 
+  /** {@link LogSource.removed}. */
+  get removed(): AbortSignal {
+    return this.#removed.signal;
+  }
+
+  /** Ends every follower with not_found and closes their files (retention removes the job). */
+  markRemoved(): void {
+    this.#removed.abort(removedError(this.record.id));
+  }
+
   /** {@link LogSource.finishedStatus}. */
   finishedStatus(): JobStatus | null {
     return this.#finalStatus;
@@ -144,9 +210,15 @@ export class Job implements LogSource {
   status(): JobStatus {
     if (this.#finalStatus !== null) return this.#finalStatus;
     const r = this.record;
+    const failed = this.#writer.writeError !== null;
     const live = (stream: StreamName): StreamSummary => {
       const s = this.#writer.summary(stream);
-      return { storedBytes: s.storedBytes, droppedBytes: s.droppedBytes, sha256: null };
+      return {
+        storedBytes: s.storedBytes,
+        droppedBytes: s.droppedBytes,
+        sha256: null,
+        incompleteAt: failed ? s.storedBytes : null,
+      };
     };
     return {
       id: r.id,
@@ -167,7 +239,7 @@ export class Job implements LogSource {
       stdout: live('stdout'),
       stderr: live('stderr'),
       outputTruncated: this.#writer.truncated,
-      outputIncomplete: this.#writer.writeError !== null,
+      outputIncomplete: failed,
     };
   }
 
@@ -214,53 +286,42 @@ export class Job implements LogSource {
     this.#exitSeen = true;
     await streams;
     await this.#writer.close();
-    this.#finish(report, lost);
+    const final = this.#finalRecord(report, lost);
+    // Persisted before anyone sees "finished": a client told the job ended
+    // finds the same report after a restart. Until then the job reads as
+    // running (or stopping), as it did while draining its output.
+    await this.#persist(final);
+    Object.assign(this.record, final);
+    this.#finalStatus = finishedStatusOf(this.record);
+    // Wakes followers waiting for the end: they now see the final status.
+    this.notifier.notify();
   }
 
-  #finish(report: ExitReport, lost: boolean): void {
-    const r = this.record;
+  #finalRecord(report: ExitReport, lost: boolean): JobRecord {
+    const failed = this.#writer.writeError !== null;
     const stream = (name: StreamName): StreamRecord => {
       const s = this.#writer.summary(name);
       return {
         storedBytes: s.storedBytes,
         droppedBytes: s.droppedBytes,
         sha256Hex: s.sha256?.toString('hex') ?? null,
+        incompleteAt: failed ? s.storedBytes : null,
       };
     };
-    r.state = 'finished';
-    r.endReason = lost ? 'lost' : endReasonOf(report, this.#stop !== null, this.#escalated);
-    r.exitCode = report.exitCode;
-    r.signal = report.signal;
-    r.oomKilled = report.oomKilled;
-    r.finishedAtMs = Date.now();
-    r.usage = report.usage;
-    r.stdout = stream('stdout');
-    r.stderr = stream('stderr');
-    r.outputTruncated = this.#writer.truncated;
-    r.outputIncomplete = this.#writer.writeError !== null;
-    // Frozen: one final snapshot is handed to every caller and follower.
-    this.#finalStatus = Object.freeze({
-      id: r.id,
-      owner: r.owner,
-      argv: r.argv,
-      cwd: r.cwd,
-      hostNetwork: r.hostNetwork,
-      state: r.state,
-      endReason: r.endReason,
-      exitCode: r.exitCode,
-      signal: r.signal,
-      oomKilled: r.oomKilled,
-      stoppedBy: r.stoppedBy,
-      startedAt: new Date(r.startedAtMs),
-      finishedAt: new Date(r.finishedAtMs),
-      limits: r.limits,
-      usage: r.usage,
-      stdout: summaryOf(r.stdout),
-      stderr: summaryOf(r.stderr),
-      outputTruncated: r.outputTruncated,
-      outputIncomplete: r.outputIncomplete,
-    });
-    // Wakes followers waiting for the end: they now see the final status.
-    this.notifier.notify();
+    return {
+      ...this.record,
+      state: 'finished',
+      endReason: lost ? 'lost' : endReasonOf(report, this.#stop !== null, this.#escalated),
+      exitCode: report.exitCode,
+      signal: report.signal,
+      oomKilled: report.oomKilled,
+      finishedAtMs: Date.now(),
+      usage: report.usage,
+      stdout: stream('stdout'),
+      stderr: stream('stderr'),
+      outputTruncated: this.#writer.truncated,
+      outputIncomplete: failed,
+      logBytes: this.#writer.committedLength,
+    };
   }
 }

@@ -33,6 +33,12 @@ export interface LogSource {
   readonly notifier: Notifier;
   /** Called when a follower opens and when it ends (counting them finds leaks). */
   followerCount(delta: 1 | -1): void;
+  /**
+   * Aborts (with a not_found reason) when the job is removed by retention:
+   * every follower then closes its file at once, even one whose consumer is
+   * not reading, and ends with that reason.
+   */
+  readonly removed?: AbortSignal;
 }
 
 interface OpenRecord {
@@ -65,6 +71,13 @@ export async function* followLog(
     throw toJobworkerError(err, `cannot open the output log of job ${source.jobId}`);
   });
   source.followerCount(1);
+  const { removed } = source;
+  // Closes the file under a follower whose consumer is stalled, so that the
+  // removed log's disk space is freed now; the follower ends at its next step.
+  const onRemoved = (): void => {
+    void file.close().catch(() => undefined);
+  };
+  removed?.addEventListener('abort', onRemoved, { once: true });
   try {
     // Without follow, the stream ends after what is stored now.
     const end = options.follow ? Number.POSITIVE_INFINITY : source.committedLength();
@@ -76,6 +89,7 @@ export async function* followLog(
     let skipping = false;
     for (;;) {
       checkAborted(signal);
+      checkAborted(removed);
       // Read, compare and wait in one tick: a commit cannot slip in between.
       const committed = Math.min(source.committedLength(), end);
       if (pos >= committed) {
@@ -91,7 +105,11 @@ export async function* followLog(
       const size = Math.min(skipping ? HEADER_BYTES : READ_BUFFER_BYTES, committed - pos);
       skipping = false;
       const buf = Buffer.allocUnsafe(size);
-      const { bytesRead } = await file.read(buf, 0, size, pos);
+      const { bytesRead } = await file.read(buf, 0, size, pos).catch((err: unknown) => {
+        // A read that raced the removal fails on the closed file: report the removal.
+        checkAborted(removed);
+        throw toJobworkerError(err, `cannot read the output log of job ${source.jobId}`);
+      });
       if (bytesRead !== size) {
         throw new JobworkerError(
           ErrorCode.Internal,
@@ -115,6 +133,7 @@ export async function* followLog(
             i += header.length;
             yield { type: 'truncated', capBytes: header.capBytes };
             checkAborted(signal);
+            checkAborted(removed);
             continue;
           }
           if (!want[header.stream] || header.offset + header.length <= from[header.stream]) {
@@ -141,13 +160,16 @@ export async function* followLog(
         if (take > skip) {
           yield chunk;
           checkAborted(signal);
+          checkAborted(removed);
         }
       }
       skipping = i > size;
       pos += i;
     }
   } finally {
+    removed?.removeEventListener('abort', onRemoved);
     source.followerCount(-1);
+    // Closing twice (after a removal) is harmless: a FileHandle closes once.
     await file.close();
   }
 }

@@ -32,6 +32,8 @@ const MAX_BATCH_RECORDS = 512;
 /** The part of a FileHandle the writer uses; tests substitute a failing one. */
 export interface LogFile {
   writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
+  /** fsync; optional so that test doubles need not have it. */
+  sync?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -203,10 +205,14 @@ export class OutputLogWriter {
     this.#closed = true;
     while (this.#flushing !== null) await this.#flushing;
     for (const s of Object.values(this.#streams)) s.digest = s.hash.digest();
-    // TODO(issue 7): fsync before reporting the job finished, once records persist across restarts.
-    await this.#file.close().catch((err: unknown) => {
+    // On disk before the job's final record says how long the log is: after
+    // a crash, the record never promises bytes the file lost. A failed fsync
+    // means written bytes may be lost: the output is then incomplete.
+    const fail = (err: unknown): void => {
       this.#writeError ??= err instanceof Error ? err : new Error(String(err));
-    });
+    };
+    if (this.#writeError === null) await this.#file.sync?.().catch(fail);
+    await this.#file.close().catch(fail);
     this.#notifier.notify();
   }
 

@@ -4,17 +4,32 @@
  * sandbox, log writer, grace timer and followers (job.ts), so nothing here is
  * held across a launch, a grace period or a follower's wait: a call on one
  * job never waits for another job.
+ *
+ * State survives restarts: each job's record is persisted (store.ts) when it
+ * starts and when it finishes, {@link openJobManager} recovers the state
+ * directory (recovery.ts), and finished jobs are removed by age and by disk
+ * budget (retention.ts).
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Isolation, Limits } from '../isolation/index.js';
 import { isValidJobId, newJobId } from './ids.js';
-import { Job } from './job.js';
+import { Job, type JobRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { abortError, Notifier } from './notifier.js';
 import { quote, validateSpec } from './spec.js';
+import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
+import {
+  DEFAULT_DISK_BUDGET_BYTES,
+  DEFAULT_RETENTION_MS,
+  RETENTION_SWEEP_INTERVAL_MS,
+  selectForRemoval,
+  type RetentionCandidate,
+} from './retention.js';
+import { LOG_FILE, storageError, syncDir, writeRecord } from './store.js';
+import type { StoredJob } from './stored-job.js';
 import type {
   JobSpec,
   Jobs,
@@ -44,7 +59,20 @@ export interface JobManagerOptions {
   readonly outputCapBytes?: number;
   /** Most jobs running at once; 256 by default. */
   readonly maxRunningJobs?: number;
+  /** Where recovery, retention and persistence failures are reported; default: warnings via process.emitWarning. */
+  readonly log?: RecoveryLog;
+  /** Clock of the retention rules (tests inject one); default Date.now. */
+  readonly now?: () => number;
+  /** Age after which finished jobs are removed; 24 h by default. */
+  readonly retentionMs?: number;
+  /** Most output-log bytes of finished jobs kept; 10 GiB by default. */
+  readonly diskBudgetBytes?: number;
 }
+
+/** The default {@link JobManagerOptions.log}: warnings only. */
+const defaultLog: RecoveryLog = (level, message) => {
+  if (level === 'warn') process.emitWarning(message, { code: 'JOBWORKER_STATE' });
+};
 
 /** Counters of a job's followers, to find leaks in tests and for metrics. */
 export interface FollowerStats {
@@ -83,24 +111,60 @@ function checkOffset(name: string, value: number | undefined): void {
   }
 }
 
+/** A live job, or a finished one restored from disk. */
+type AnyJob = Job | StoredJob;
+
 /** Starts, stops, lists and streams jobs. */
 export class JobManager implements Jobs {
   readonly #jobsDir: string;
   readonly #isolation: Isolation;
   readonly #capBytes: number;
   readonly #maxRunning: number;
+  readonly #log: RecoveryLog;
+  readonly #now: () => number;
+  readonly #policy: { readonly retentionMs: number; readonly diskBudgetBytes: number };
+  /** The hourly age check; unref'd (it never keeps the process alive) and cleared at shutdown. */
+  readonly #retentionTimer: NodeJS.Timeout;
+  /** The retention sweep running now (one at a time), and a count of requests (one made during a sweep runs another after it). */
+  #sweeping: Promise<void> | null = null;
+  #sweepRequests = 0;
   /** In start order: list() walks it backwards for newest first. */
-  readonly #jobs = new Map<string, Job>();
+  readonly #jobs = new Map<string, AnyJob>();
   /** Jobs starting or not yet finished; bounded by #maxRunning. */
   #active = 0;
   readonly #starting = new Set<Promise<unknown>>();
   #shutdown: Promise<void> | null = null;
 
-  constructor(options: JobManagerOptions) {
+  /** What start-up recovery found (all zeros for a manager made by createJobManager). */
+  readonly recovery: RecoveryReport;
+
+  /** Prefer {@link openJobManager}, which recovers the state directory first. */
+  constructor(
+    options: JobManagerOptions,
+    restored: readonly StoredJob[] = [],
+    recovery?: RecoveryReport,
+  ) {
     this.#jobsDir = join(options.stateDir, 'jobs');
     this.#isolation = options.isolation;
     this.#capBytes = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     this.#maxRunning = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
+    this.#log = options.log ?? defaultLog;
+    this.#now = options.now ?? Date.now;
+    this.#policy = {
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+      diskBudgetBytes: options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES,
+    };
+    for (const job of restored) this.#jobs.set(job.record.id, job);
+    this.recovery = recovery ?? {
+      restored: 0,
+      lost: 0,
+      damaged: [],
+      halfMadeRemoved: 0,
+      leftoverCgroups: null,
+    };
+    this.#retentionTimer = setInterval(() => {
+      this.sweepRetention();
+    }, RETENTION_SWEEP_INTERVAL_MS).unref();
   }
 
   /** {@link Jobs.start}: validate, resolve limits, create the log, launch; a failed start leaves nothing. */
@@ -128,6 +192,8 @@ export class JobManager implements Jobs {
       const job = await starting;
       void job.done.then(() => {
         this.#active--;
+        // A finished job adds to the output kept: the budget rule may apply now.
+        this.sweepRetention();
       });
       return job.status();
     } catch (err) {
@@ -147,45 +213,84 @@ export class JobManager implements Jobs {
   ): Promise<Job> {
     const id = newJobId();
     const dir = join(this.#jobsDir, id);
-    const logPath = join(dir, 'output.log');
-    await mkdir(this.#jobsDir, { recursive: true, mode: 0o700 });
-    await mkdir(dir, { mode: 0o700 });
+    const logPath = join(dir, LOG_FILE);
+    try {
+      await mkdir(this.#jobsDir, { recursive: true, mode: 0o700 });
+      await mkdir(dir, { mode: 0o700 });
+    } catch (err) {
+      throw storageError(err, `cannot create the directory of job ${id}`);
+    }
     const notifier = new Notifier();
     let writer: OutputLogWriter | undefined;
     try {
-      writer = await OutputLogWriter.create(logPath, { capBytes: this.#capBytes, notifier });
+      writer = await OutputLogWriter.create(logPath, {
+        capBytes: this.#capBytes,
+        notifier,
+      }).catch((err: unknown) => {
+        throw storageError(err, `cannot create the output log of job ${id}`);
+      });
       const sandbox = await this.#isolation.launch(
         { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
         signal,
       );
+      const record: JobRecord = {
+        id,
+        owner,
+        argv: valid.argv,
+        cwd: valid.cwd,
+        hostNetwork,
+        limits,
+        startedAtMs: Date.now(),
+        state: 'running',
+        endReason: null,
+        exitCode: null,
+        signal: null,
+        oomKilled: false,
+        stoppedBy: null,
+        finishedAtMs: null,
+        usage: null,
+        stdout: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
+        stderr: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
+        outputTruncated: false,
+        outputIncomplete: false,
+        logBytes: null,
+      };
+      // The job consumes its pipes at once (a child's unread output may be
+      // discarded at its exit); its final record is written only after the
+      // start record, so the two writes never race.
+      let startRecord: Promise<void> = Promise.resolve();
+      let abandoned = false;
       const job = new Job({
-        record: {
-          id,
-          owner,
-          argv: valid.argv,
-          cwd: valid.cwd,
-          hostNetwork,
-          limits,
-          startedAtMs: Date.now(),
-          state: 'running',
-          endReason: null,
-          exitCode: null,
-          signal: null,
-          oomKilled: false,
-          stoppedBy: null,
-          finishedAtMs: null,
-          usage: null,
-          stdout: { storedBytes: 0, droppedBytes: 0, sha256Hex: null },
-          stderr: { storedBytes: 0, droppedBytes: 0, sha256Hex: null },
-          outputTruncated: false,
-          outputIncomplete: false,
-        },
+        record,
         dir,
         logPath,
         writer,
         notifier,
         sandbox,
+        persist: async (final) => {
+          await startRecord.catch(() => undefined);
+          if (abandoned) return;
+          await writeRecord(dir, final).catch((err: unknown) => {
+            this.#log('warn', `cannot persist the final record of job ${id}: ${String(err)}`, {
+              jobId: id,
+            });
+          });
+        },
       });
+      // Persisted before the id is handed out: a job a client knows of is
+      // found after a restart (finished as lost if the server died).
+      startRecord = (async () => {
+        await writeRecord(dir, record);
+        await syncDir(this.#jobsDir);
+      })();
+      try {
+        await startRecord;
+      } catch (err) {
+        // Not started after all: kill it now and wait until it is gone.
+        abandoned = true;
+        await job.stop(SHUTDOWN_STOPPER, 0);
+        throw storageError(err, `cannot record job ${id}`);
+      }
       // Visible only now that it runs: a failed start never shows up in list().
       this.#jobs.set(id, job);
       return job;
@@ -197,7 +302,7 @@ export class JobManager implements Jobs {
     }
   }
 
-  #job(id: string): Job {
+  #job(id: string): AnyJob {
     // Checked before anything uses the id, e.g. to build a path.
     if (!isValidJobId(id))
       throw new JobworkerError(ErrorCode.InvalidArgument, `job id ${quote(id)} is malformed`);
@@ -258,9 +363,60 @@ export class JobManager implements Jobs {
     return { open: job.followers, waiting: job.notifier.waiterCount };
   }
 
+  /**
+   * Removes finished jobs past the retention period and, oldest first, those
+   * over the disk budget. Runs at open, after each job finishes and hourly;
+   * one sweep at a time (a request during a sweep runs another after it).
+   * Never rejects: a directory that cannot be removed is logged.
+   */
+  sweepRetention(): void {
+    if (this.#shutdown !== null) return;
+    this.#sweepRequests++;
+    if (this.#sweeping !== null) return;
+    this.#sweeping = (async () => {
+      let seen: number;
+      do {
+        seen = this.#sweepRequests;
+        await this.#sweepOnce();
+      } while (seen !== this.#sweepRequests && this.#shutdown === null);
+    })().finally(() => {
+      this.#sweeping = null;
+    });
+  }
+
+  /** Resolves when no retention sweep is running (tests; shutdown). */
+  async retentionIdle(): Promise<void> {
+    while (this.#sweeping !== null) await this.#sweeping;
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const candidates: RetentionCandidate[] = [];
+    for (const job of this.#jobs.values()) {
+      const r = job.record;
+      // Only finished jobs whose final record is on disk (logBytes set); running jobs never.
+      if (job.status().state !== 'finished' || r.finishedAtMs === null || r.logBytes === null)
+        continue;
+      candidates.push({ id: r.id, finishedAtMs: r.finishedAtMs, logBytes: r.logBytes });
+    }
+    for (const [id, reason] of selectForRemoval(candidates, this.#now(), this.#policy)) {
+      const job = this.#jobs.get(id);
+      if (job === undefined) continue;
+      // Gone from the map first (no new follower), then followers end, then the files go.
+      this.#jobs.delete(id);
+      job.markRemoved();
+      this.#log('info', `removed job ${id} by retention (${reason})`, { jobId: id, reason });
+      await rm(job.dir, { recursive: true, force: true }).catch((err: unknown) => {
+        this.#log('warn', `cannot remove the directory of job ${id}: ${String(err)}`, {
+          jobId: id,
+        });
+      });
+    }
+  }
+
   /** {@link Jobs.shutdown}: refuses new starts, stops every job with the default grace, waits for all. */
   async shutdown(signal?: AbortSignal): Promise<void> {
     this.#shutdown ??= (async () => {
+      clearInterval(this.#retentionTimer);
       // Starts already past the check finish first, so that their jobs are stopped too.
       await Promise.allSettled(this.#starting);
       const running = [...this.#jobs.values()].filter((job) => job.record.state !== 'finished');
@@ -269,12 +425,42 @@ export class JobManager implements Jobs {
           job.exitSeen ? job.done : job.stop(SHUTDOWN_STOPPER, DEFAULT_GRACE_MS),
         ),
       );
+      await this.retentionIdle();
     })();
     await abortable(this.#shutdown, signal);
   }
 }
 
-/** Creates a {@link JobManager}. */
+/**
+ * Creates a {@link JobManager} over a state directory without recovering it:
+ * for a fresh directory (tests). Jobs it runs are persisted all the same.
+ */
 export function createJobManager(options: JobManagerOptions): JobManager {
   return new JobManager(options);
+}
+
+/**
+ * Opens the state directory and returns a manager over it: sweeps leftover
+ * job cgroups, restores finished jobs, finishes jobs that were running when
+ * the previous server ended as `lost`, removes half-made job directories,
+ * then applies retention. Damaged records and logs are logged, skipped and
+ * listed in {@link JobManager.recovery}; only an unusable state directory
+ * rejects.
+ */
+export async function openJobManager(options: JobManagerOptions): Promise<JobManager> {
+  const jobsDir = join(options.stateDir, 'jobs');
+  await mkdir(jobsDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw storageError(err, `cannot create ${jobsDir}`);
+  });
+  const now = options.now ?? Date.now;
+  const { jobs, report } = await recover(
+    jobsDir,
+    options.isolation,
+    now(),
+    options.log ?? defaultLog,
+  );
+  const manager = new JobManager(options, jobs, report);
+  manager.sweepRetention();
+  await manager.retentionIdle();
+  return manager;
 }

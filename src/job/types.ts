@@ -27,6 +27,12 @@ export interface StreamSummary {
   readonly droppedBytes: number;
   /** SHA-256 of the stored bytes, set once the job has finished. */
   readonly sha256: Buffer | null;
+  /**
+   * Offset in this stream from which output is missing because a write to
+   * the output log failed (e.g. disk full); null or absent when complete.
+   * Equal to `storedBytes` (nothing is stored after a failure).
+   */
+  readonly incompleteAt?: number | null;
 }
 
 /** A job's status: a snapshot, safe to hand out (never mutated afterwards). */

@@ -147,7 +147,7 @@ describe('jobworkerd shutdown', { timeout: 120_000, skip: requiresRoot() }, () =
     assert.equal(noCerts.code, 69);
     assert.equal(
       noCerts.stderr,
-      `jobworkerd: cannot read ${join(root, 'nowhere', 'server.crt')}: ENOENT\n`,
+      `jobworkerd: cannot read ${join(root, 'nowhere', 'ca.crt')}: ENOENT\n`,
     );
     const badFlag = await run(['serve', '--bogus']);
     assert.equal(badFlag.code, 64);

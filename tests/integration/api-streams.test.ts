@@ -4,6 +4,7 @@
  * on the server.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type { ClientReadableStream } from '@grpc/grpc-js';
@@ -89,6 +90,41 @@ describe('StreamOutput cancellation and leaks', { timeout: 120_000 }, () => {
     await server.whenIdle();
     assert.equal(server.activeCalls(), 0);
     assert.deepEqual(server.jobs.followerStats(id), { open: 0, waiting: 0 });
+    await unary(client, 'stopJob', { jobId: id, gracePeriod: { seconds: 1, nanos: 0 } });
+  });
+
+  test('a client process killed mid-stream (connection reset) leaves nothing behind', async () => {
+    const client = clients[0] as JobServiceClient;
+    const started = await unary(client, 'startJob', {
+      command: ['sh', '-c', 'head -c 67108864 /dev/zero; exec sleep 600'],
+      env: [],
+      workingDir: '',
+      hostNetwork: false,
+    });
+    const id = started.job?.id ?? assert.fail('no job');
+    // A separate process follows the stream and says so after its first message; then it is SIGKILLed.
+    const helpers = new URL('../helpers/server.js', import.meta.url).href;
+    const code = `
+      const { connect } = await import(${JSON.stringify(helpers)});
+      const c = await connect(${JSON.stringify(server.address)}, ${JSON.stringify(server.certsDir)}, 'alice');
+      const call = c.streamOutput({ jobId: ${JSON.stringify(id)}, stream: 0, stdoutOffset: 0, stderrOffset: 0, follow: true });
+      call.once('data', () => { call.pause(); process.stdout.write('streaming\\n'); });
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await once(child.stdout as NodeJS.ReadableStream, 'data');
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+    await server.whenIdle();
+    assert.equal(server.activeCalls(), 0);
+    assert.deepEqual(server.jobs.followerStats(id), { open: 0, waiting: 0 });
+    const audit = await server.auditLines();
+    assert.ok(
+      audit.some((l) => l['jobId'] === id && l['outcome'] === 'cancelled'),
+      'the vanished stream is audited as cancelled',
+    );
     await unary(client, 'stopJob', { jobId: id, gracePeriod: { seconds: 1, nanos: 0 } });
   });
 

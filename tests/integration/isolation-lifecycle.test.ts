@@ -34,10 +34,19 @@ async function pidsOf(groupDirs: readonly string[], jobId: string): Promise<numb
   return [...pids];
 }
 
-/** Whether `pid` is gone (or a zombie waiting for its reaper: it runs no code). */
+// PF_EXITING in /proc/PID/stat's flags (include/linux/sched.h).
+const PF_EXITING = 0x4;
+
+/**
+ * Whether `pid` is gone, a zombie, or already inside exit(): a task leaves
+ * its cgroup (so `populated 0` can fire) in do_exit() before it becomes a
+ * zombie, and runs no user code from there on.
+ */
 async function isGone(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-  return stat === null || / Z /.test(stat.slice(stat.lastIndexOf(')')));
+  if (stat === null) return true;
+  const [state = '', , , , , , flags = '0'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return state === 'Z' || state === 'X' || (Number(flags) & PF_EXITING) !== 0;
 }
 
 describe('isolation lifecycle', { skip: requiresRoot() }, () => {
@@ -87,29 +96,33 @@ describe('isolation lifecycle', { skip: requiresRoot() }, () => {
     const server = spawn(process.execPath, [script, group, jobId], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const [line] = (await once(server.stdout, 'data')) as [Buffer];
-    const { groupDirs } = JSON.parse(line.toString()) as { helperPid: number; groupDirs: string[] };
-    const pids = await pidsOf(groupDirs, jobId);
-    assert.ok(pids.length >= 3, pids.join(' '));
-    // The child runs in our cgroups: our cgroup2 directory is its.
-    const { unified } = await detectLayout();
-    server.kill('SIGKILL');
-    await once(server, 'exit');
-    // The populated 0 event of the job's cgroup2 directory (hybrid and v2 hosts).
-    assert.ok(unified, 'needs a cgroup2 mount');
-    await waitPopulatedZero(
-      nodeCgroupFs,
-      `${unified}/${group}/${jobId}`,
-      AbortSignal.timeout(60_000),
-    );
-    for (const pid of pids) assert.ok(await isGone(pid), `pid ${pid} outlived the server`);
-    // A restarted server sweeps what the dead one left.
-    const restarted = await createIsolation({ stateDir: tmpdir(), cgroupGroup: group });
-    assert.equal(await restarted.sweepLeftovers(), 1);
-    for (const dir of restarted.cgroupGroupDirs) {
-      assert.deepEqual(await nodeCgroupFs.children(dir), []);
-      await nodeCgroupFs.rmdir(dir);
+    let swept: number;
+    const pids: number[] = [];
+    try {
+      const [line] = (await once(server.stdout, 'data')) as [Buffer];
+      const { groupDirs } = JSON.parse(line.toString()) as { groupDirs: string[] };
+      pids.push(...(await pidsOf(groupDirs, jobId)));
+      assert.ok(pids.length >= 3, pids.join(' '));
+      // The child runs in our cgroups: our cgroup2 directory is its.
+      const { unified } = await detectLayout();
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+      // The populated 0 event of the job's cgroup2 directory (hybrid and v2 hosts).
+      assert.ok(unified, 'needs a cgroup2 mount');
+      await waitPopulatedZero(
+        nodeCgroupFs,
+        `${unified}/${group}/${jobId}`,
+        AbortSignal.timeout(60_000),
+      );
+      for (const pid of pids) assert.ok(await isGone(pid), `pid ${pid} outlived the server`);
+    } finally {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+      // A restarted server sweeps what the dead one left (also after a failure above).
+      const restarted = await createIsolation({ stateDir: tmpdir(), cgroupGroup: group });
+      swept = await restarted.sweepLeftovers();
+      for (const dir of restarted.cgroupGroupDirs) await nodeCgroupFs.rmdir(dir);
     }
+    assert.equal(swept, 1);
     t.diagnostic(`${pids.length} job processes gone after the server's SIGKILL`);
   });
 

@@ -11,7 +11,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCode, JobworkerError } from '../../errors.js';
 import { type CgroupFs, errnoOf, writeControl } from './fs.js';
 
-/** cgroup2: kills every process of the cgroup and its descendants. */
+/**
+ * cgroup2: kills every process of the cgroup and its descendants.
+ * TODO(old kernels): before Linux 5.14 there is no cgroup.kill; a freeze
+ * (cgroup.freeze) + SIGKILL + thaw fallback like killV1's would be needed.
+ */
 export async function killUnified(fs: CgroupFs, dir: string): Promise<void> {
   try {
     await fs.write(`${dir}/cgroup.kill`, '1');

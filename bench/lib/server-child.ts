@@ -1,0 +1,204 @@
+/**
+ * A server in its own process, forked by the benchmarks (servers.ts), so that
+ * its CPU and its peak RSS (VmHWM) are its own and not the clients'. Two
+ * kinds, chosen by the JSON options in argv[2]:
+ *
+ * - `jobworker`: what `jobworkerd serve` builds (isolation, job library,
+ *   audit log, mTLS server), with a job cgroup group of its own and an
+ *   output cap the fan-out scenario can raise;
+ * - `baseline`: the floor of streaming: a grpc-js JobService behind the same
+ *   TLS listener whose StreamOutput sends N bytes (N given as the job id)
+ *   from one buffer in memory, in chunks of the job log reader's size.
+ *
+ * The parent talks to it over the IPC channel (messages in servers.ts);
+ * losing the channel (the parent died) shuts the server down.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createServer, loadIdentity, openAuditLog } from '../../src/api/index.js';
+import {
+  OutputStream,
+  JobServiceService,
+  type StreamOutputRequest,
+  type StreamOutputResponse,
+} from '../../src/gen/jobworker/v1/job_service.js';
+import { createJobManager, type JobManager } from '../../src/job/index.js';
+import { createIsolation } from '../../src/isolation/index.js';
+import { createTlsListener } from '../../src/api/listener.js';
+import { BASELINE_CHUNK_BYTES } from './chunk.js';
+import type { ChildReply, ChildRequest, ServerChildOptions } from './servers.js';
+
+
+const options = JSON.parse(process.argv[2] ?? '{}') as ServerChildOptions;
+const log = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
+const identity = await loadIdentity(options.certsDir, 'server');
+
+/** Sends N bytes of zeros in fixed chunks, honouring backpressure as the real server does. */
+async function streamFromMemory(
+  call: grpc.ServerWritableStream<StreamOutputRequest, StreamOutputResponse>,
+  chunk: Buffer,
+): Promise<void> {
+  const total = Number(call.request.jobId);
+  const cancelled = new AbortController();
+  call.once('cancelled', () => {
+    cancelled.abort();
+  });
+  try {
+    for (let offset = 0; offset < total; offset += chunk.length) {
+      const data = offset + chunk.length <= total ? chunk : chunk.subarray(0, total - offset);
+      const message: StreamOutputResponse = {
+        event: { $case: 'chunk', value: { stream: OutputStream.OUTPUT_STREAM_STDOUT, offset, data } },
+      };
+      if (!call.write(message)) await once(call, 'drain', { signal: cancelled.signal });
+    }
+    call.end();
+  } catch {
+    // Cancelled by the client: nothing to answer.
+  }
+}
+
+/** The baseline server: only StreamOutput is implemented. */
+async function startBaseline(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const server = new grpc.Server({
+    'grpc.max_concurrent_streams': 1000,
+    'grpc.max_receive_message_length': 1024 * 1024,
+  });
+  const chunk = Buffer.alloc(BASELINE_CHUNK_BYTES);
+  const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => {
+    callback({ code: grpc.status.UNIMPLEMENTED, details: 'baseline server' });
+  };
+  server.addService(JobServiceService, {
+    startJob: unimplemented,
+    stopJob: unimplemented,
+    getJob: unimplemented,
+    listJobs: unimplemented,
+    streamOutput: (call: grpc.ServerWritableStream<StreamOutputRequest, StreamOutputResponse>) => {
+      void streamFromMemory(call, chunk);
+    },
+  });
+  const listener = createTlsListener(server, identity, log);
+  const port = await listener.listen('127.0.0.1', 0);
+  return {
+    port,
+    async stop() {
+      listener.stopAccepting();
+      server.forceShutdown();
+      await listener.close();
+    },
+  };
+}
+
+/** The jobworker server, wired as src/api/serve.ts does. */
+async function startJobworker(): Promise<{
+  port: number;
+  jobs: JobManager;
+  groupDirs: readonly string[];
+  cgroupKind: string;
+  stop: () => Promise<void>;
+}> {
+  const isolation = await createIsolation({
+    stateDir: options.stateDir,
+    cgroupGroup: options.cgroupGroup,
+    onWarning: (err) => {
+      log.warn({ code: err.code }, err.message);
+    },
+  });
+  await isolation.sweepLeftovers();
+  const jobs = createJobManager({
+    stateDir: options.stateDir,
+    isolation,
+    ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
+  });
+  const audit = openAuditLog(join(options.stateDir, 'audit.log'));
+  const server = createServer({ jobs, audit, log, identity });
+  const port = await server.listen('127.0.0.1:0');
+  return {
+    port,
+    jobs,
+    groupDirs: isolation.cgroupGroupDirs,
+    cgroupKind: isolation.cgroupKind,
+    async stop() {
+      await server.shutdown();
+      audit.close();
+    },
+  };
+}
+
+/** Starts `count` jobs of `argv` through the library, `concurrency` at a time, each awaited to its end. */
+async function populate(jobs: JobManager, count: number, concurrency: number, argv: string[]) {
+  let next = 0;
+  let failed = 0;
+  const spec = { argv, env: ['PATH=/usr/bin:/bin'], cwd: '/', limits: {}, hostNetwork: false };
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      try {
+        const job = await jobs.start('alice', spec);
+        // The follower's 'finished' is the notification of the job's end.
+        for await (const event of jobs.output(job.id, { follow: true, stream: 'stderr' })) {
+          if (event.type === 'finished') break;
+        }
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return failed;
+}
+
+function send(reply: ChildReply): void {
+  process.send?.(reply);
+}
+
+const running =
+  options.kind === 'baseline'
+    ? { ...(await startBaseline()), jobs: null, groupDirs: [], cgroupKind: '' }
+    : await startJobworker();
+
+let stopping: Promise<void> | null = null;
+const stop = (): Promise<void> => {
+  stopping ??= running.stop().finally(() => {
+    process.disconnect();
+  });
+  return stopping;
+};
+
+process.on('message', (message: ChildRequest) => {
+  void (async () => {
+    switch (message.op) {
+      case 'memory': {
+        // --expose-gc is set by the parent: what is left after a full collection is what is held.
+        if (message.gc) (globalThis as { gc?: () => void }).gc?.();
+        const m = process.memoryUsage();
+        send({ op: 'memory', id: message.id, rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+        return;
+      }
+      case 'populate': {
+        if (running.jobs === null) throw new Error('populate: not a jobworker server');
+        const started = process.hrtime.bigint();
+        const failed = await populate(running.jobs, message.count, message.concurrency, message.argv);
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        send({ op: 'populated', id: message.id, ms, failed });
+        return;
+      }
+      case 'stop':
+        await stop();
+        return;
+    }
+  })().catch((err: unknown) => {
+    log.error({ err }, 'bench server request failed');
+    send({ op: 'failed', id: message.id, message: String(err) });
+  });
+});
+// The parent is gone: nobody will stop this server otherwise.
+process.once('disconnect', () => void stop());
+send({
+  op: 'ready',
+  id: 0,
+  port: running.port,
+  groupDirs: running.groupDirs,
+  cgroupKind: running.cgroupKind,
+});

@@ -1,0 +1,153 @@
+/**
+ * Scenario 1, start latency: a client's StartJob over mTLS until the job
+ * (/bin/true) is observed ended, against
+ *   (a) plain spawn('/bin/true') to 'exit';
+ *   (b) the native helper alone with the same namespaces and cgroups: the
+ *       helper spawned directly (the isolation's own argv) into one job's
+ *       cgroups, made once and reused, to its exit and status-channel close;
+ *   (b') the isolation layer, isolation.launch() to `exited`: (b) plus making,
+ *       limiting, reading and removing the job's cgroups per job;
+ *   (c) `runc run` of an equivalent bundle, when runc is on PATH.
+ * Variants run in interleaved rounds, so that a change of the machine's load
+ * hits all of them alike.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { createIsolation, type LaunchSpec } from '../src/isolation/index.js';
+import { newJobId } from '../src/job/index.js';
+import { waitFinished, startJob } from './lib/calls.js';
+import type { BenchContext } from './lib/context.js';
+import { findRunc, makeBundle, type RuncBundle } from './lib/runc.js';
+import { startBenchServer } from './lib/servers.js';
+import { distributionRow, msSince, type Goal, type Row, type ScenarioResult } from './lib/stats.js';
+import { HelperFloor } from './lib/helper-floor.js';
+
+const API = 'StartJob -> finished (mTLS)';
+const SPAWN = '(a) spawn /bin/true';
+const HELPER = '(b) native helper alone';
+const LAUNCH = "(b') isolation.launch()";
+const RUNC = '(c) runc run';
+const WARMUP = 5;
+
+async function timeSpawn(): Promise<number> {
+  const start = process.hrtime.bigint();
+  const child = spawn('/bin/true', { stdio: 'ignore' });
+  await once(child, 'exit');
+  return msSince(start);
+}
+
+/** Runs scenario 1. */
+export async function run(ctx: BenchContext): Promise<ScenarioResult> {
+  const samples = ctx.config.startSamples;
+  const notes: string[] = [];
+  const times = new Map<string, number[]>([API, SPAWN, HELPER, LAUNCH].map((k) => [k, []]));
+  const group = `jobworker-bench-${String(process.pid)}-local`;
+  const isolation = await createIsolation({ stateDir: tmpdir(), cgroupGroup: group });
+  const limits = isolation.resolveLimits({});
+  const spec = (): LaunchSpec => ({
+    jobId: newJobId(),
+    argv: ['/bin/true'],
+    env: ['PATH=/usr/bin:/bin'],
+    cwd: '/',
+    limits,
+    hostNetwork: false,
+  });
+  const floor = await HelperFloor.create(group, limits, spec());
+  const runcPath = await findRunc();
+  let bundle: RuncBundle | null = null;
+  if (runcPath === null) notes.push('(c) skipped: runc is not on PATH (the bench does not install it).');
+  const server = await startBenchServer('jobworker', ctx.certsDir, { cpuProfDir: ctx.config.cpuProfDir });
+  const client = await server.client();
+  try {
+    if (runcPath !== null) {
+      bundle = await makeBundle(runcPath, limits);
+      const code = await bundle.run(`bench-${String(process.pid)}-check`);
+      if (code === 0) times.set(RUNC, []);
+      else {
+        notes.push(`(c) skipped: runc run of the bundle exited with ${String(code)}.`);
+        bundle = null;
+      }
+    }
+    const variants: [string, () => Promise<number>][] = [
+      [SPAWN, timeSpawn],
+      [HELPER, () => floor.timeOne()],
+      [
+        LAUNCH,
+        async () => {
+          const start = process.hrtime.bigint();
+          const sandbox = await isolation.launch(spec());
+          sandbox.stdout.resume();
+          sandbox.stderr.resume();
+          await sandbox.exited;
+          return msSince(start);
+        },
+      ],
+      [
+        API,
+        async () => {
+          const start = process.hrtime.bigint();
+          const job = await startJob(client, ['/bin/true']);
+          await waitFinished(client, job.id);
+          return msSince(start);
+        },
+      ],
+    ];
+    const runcBundle = bundle;
+    if (runcBundle !== null) {
+      let n = 0;
+      variants.push([
+        RUNC,
+        async () => {
+          const start = process.hrtime.bigint();
+          const code = await runcBundle.run(`bench-${String(process.pid)}-${String(n++)}`);
+          if (code !== 0) throw new Error(`runc run exited with ${String(code)}`);
+          return msSince(start);
+        },
+      ]);
+    }
+    for (let round = 0; round < WARMUP + samples; round++) {
+      for (const [name, fn] of variants) {
+        const ms = await fn();
+        if (round >= WARMUP) times.get(name)?.push(ms);
+      }
+      if (round % 50 === 49) ctx.progress(`start latency: round ${String(round + 1)}`);
+    }
+  } finally {
+    client.close();
+    await server.close();
+    await floor.close();
+    await bundle?.remove();
+  }
+  const rows: Row[] = [
+    distributionRow(API, 'ms', times.get(API) ?? [], { vs: HELPER }),
+    distributionRow(SPAWN, 'ms', times.get(SPAWN) ?? [], { baseline: true }),
+    distributionRow(HELPER, 'ms', times.get(HELPER) ?? [], { baseline: true, vs: SPAWN }),
+    distributionRow(LAUNCH, 'ms', times.get(LAUNCH) ?? [], { baseline: true, vs: HELPER }),
+  ];
+  const runcTimes = times.get(RUNC);
+  if (runcTimes !== undefined) {
+    rows.push(distributionRow(RUNC, 'ms', runcTimes, { baseline: true, vs: HELPER }));
+    rows.push({ ...distributionRow(`${API} vs (c)`, 'ms', times.get(API) ?? []), vs: RUNC });
+  }
+  const api = rows[0]?.value ?? Number.NaN;
+  const helper = rows[2]?.value ?? Number.NaN;
+  const runc = runcTimes === undefined ? null : rows[4]?.value ?? null;
+  const goals: Goal[] = [
+    {
+      text: 'StartJob p50 <= 2.2x (b)',
+      met: api <= 2.2 * helper,
+      detail: `${(api / helper).toFixed(2)}x (b)`,
+    },
+    {
+      text: 'StartJob p50 <= 1/3 of (c)',
+      met: runc === null ? null : api <= runc / 3,
+      detail: runc === null ? 'runc not installed' : `${(api / runc).toFixed(2)}x (c)`,
+    },
+  ];
+  notes.push(
+    `${String(samples)} samples per variant after ${String(WARMUP)} warm-up rounds, interleaved; one client, one TLS connection kept open.`,
+    'StartJob -> finished = StartJob unary call, then StreamOutput(stderr, follow) until its `finished` event: two RPCs.',
+  );
+  return { id: 1, title: 'Start latency', rows, goals, notes };
+}

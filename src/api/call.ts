@@ -1,0 +1,129 @@
+/**
+ * The mechanics of one call under the seam (seam.ts): its AbortSignal, the
+ * count of calls in flight, safe request decoding, and writes that honour
+ * backpressure. Every listener added here is removed when the call ends.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { ErrorCode, JobworkerError } from '../errors.js';
+
+/** The shape of a generated grpc-js service definition. */
+export type Definition = Record<
+  string,
+  {
+    readonly path: string;
+    readonly responseStream: boolean;
+    readonly requestDeserialize: (bytes: Buffer) => unknown;
+    readonly responseSerialize: (value: never) => Buffer;
+  }
+>;
+
+/** A server call of either kind handled here. */
+export type AnyCall =
+  grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+/** Counts the calls inside the seam and tells when none is left. */
+export class CallTracker {
+  #active = 0;
+  #idle: (() => void)[] = [];
+
+  /** Calls being handled now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** A call entered the seam. */
+  enter(): void {
+    this.#active++;
+  }
+
+  /** A call left the seam (answered, failed or cancelled). */
+  leave(): void {
+    this.#active--;
+    if (this.#active === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Resolves once no call is being handled (at once if none is). */
+  whenIdle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+}
+
+/** Links the call's cancellation, deadline and the server's shutdown into one signal; returns it and its cleanup. */
+export function callSignal(
+  call: AnyCall,
+  shutdown: AbortSignal,
+): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onCancelled = (): void => {
+    const deadline = call.getDeadline();
+    const expired =
+      deadline instanceof Date
+        ? deadline.getTime() <= Date.now()
+        : Number.isFinite(deadline) && deadline <= Date.now();
+    controller.abort(
+      expired
+        ? new JobworkerError(ErrorCode.DeadlineExceeded, 'deadline exceeded')
+        : new JobworkerError(ErrorCode.Cancelled, 'call cancelled by the client'),
+    );
+  };
+  const onShutdown = (): void => {
+    controller.abort(shutdown.reason);
+  };
+  call.once('cancelled', onCancelled);
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+  if (shutdown.aborted) onShutdown();
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      call.off('cancelled', onCancelled);
+      shutdown.removeEventListener('abort', onShutdown);
+    },
+  };
+}
+
+/** Stands in for a request the generated decoder rejected, so the seam can answer INVALID_ARGUMENT. */
+export class Undecodable {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+/**
+ * `definition` with request decoders that do not throw. grpc-js answers a
+ * throwing decoder with INTERNAL; ts-proto's throws for a 64-bit integer
+ * above 2^53 (e.g. limits.memory_bytes), which is the client's error.
+ */
+export function withSafeDecoding<D extends Definition>(definition: D): D {
+  const safe: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    safe[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (err) {
+          return new Undecodable(
+            `request could not be decoded: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+      },
+    };
+  }
+  return safe as D;
+}
+
+/** Writes `message`, waiting for 'drain' when grpc-js's buffer is full; the wait ends when `signal` aborts. */
+export async function write<Res>(
+  call: grpc.ServerWritableStream<unknown, Res>,
+  message: Res,
+  signal: AbortSignal,
+): Promise<void> {
+  signal.throwIfAborted();
+  if (!call.write(message)) {
+    // grpc-js never emits 'drain' after a cancel: the signal ends the wait (and removes the listener).
+    await once(call, 'drain', { signal });
+  }
+}

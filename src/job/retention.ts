@@ -1,0 +1,63 @@
+/**
+ * Retention of finished jobs: which ones to remove, by age and by the disk
+ * budget of their output. Pure, so that the rules are tested without files
+ * or clocks; the JobManager applies the result (retention-sweep in
+ * manager.ts). Running jobs are never candidates: the caller passes finished
+ * jobs only.
+ */
+
+/** How long a finished job and its output are kept. TODO(configuration): make it a server option. */
+export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Most output-log bytes kept for finished jobs together. TODO(configuration): make it a server option. */
+export const DEFAULT_DISK_BUDGET_BYTES = 10 * 1024 * 1024 * 1024;
+/**
+ * Period of the age check. Time passing has no notification, so this one
+ * timer exists; the budget rule runs when a job finishes instead.
+ */
+export const RETENTION_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+
+/** What retention needs to know of one finished job. */
+export interface RetentionCandidate {
+  readonly id: string;
+  readonly finishedAtMs: number;
+  /** Bytes of its output log on disk. */
+  readonly logBytes: number;
+}
+
+/** The rules, with their limits. */
+export interface RetentionPolicy {
+  readonly retentionMs: number;
+  readonly diskBudgetBytes: number;
+}
+
+/** Why a job is removed (for the log). */
+export type RemovalReason = 'age' | 'disk_budget';
+
+/**
+ * The jobs to remove now: every job finished at least `retentionMs` ago,
+ * then, oldest finished first, as many more as needed to bring the total
+ * log bytes of the rest within `diskBudgetBytes`.
+ */
+export function selectForRemoval(
+  finished: readonly RetentionCandidate[],
+  now: number,
+  policy: RetentionPolicy,
+): Map<string, RemovalReason> {
+  const out = new Map<string, RemovalReason>();
+  // Oldest first; ties broken by id so that the choice is deterministic.
+  const byAge = [...finished].sort(
+    (a, b) => a.finishedAtMs - b.finishedAtMs || (a.id < b.id ? -1 : 1),
+  );
+  let total = 0;
+  for (const job of byAge) {
+    if (now - job.finishedAtMs >= policy.retentionMs) out.set(job.id, 'age');
+    else total += job.logBytes;
+  }
+  for (const job of byAge) {
+    if (total <= policy.diskBudgetBytes) break;
+    if (out.has(job.id)) continue;
+    out.set(job.id, 'disk_budget');
+    total -= job.logBytes;
+  }
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * Job records on disk: one `record.json` per job directory, replaced
+ * atomically so that a crash at any instant leaves either the old or the new
+ * record, never a mix (write a uniquely named temp file, fsync it, rename it
+ * over record.json, fsync the directory: the POSIX rename is atomic, and the
+ * fsyncs order the data before the name). Written when a job starts and when
+ * it finishes.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { isValidJobId } from './ids.js';
+import type { JobRecord } from './job.js';
+import { parseRecord, serializeRecord } from './record-schema.js';
+
+/** Name of a job's record file in its directory. */
+export const RECORD_FILE = 'record.json';
+/** Name of a job's output log in its directory. */
+export const LOG_FILE = 'output.log';
+
+/** Whether `err` says the disk (or the quota) is full. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Codes a failed write of the state directory: disk full is resource_exhausted, the rest internal. */
+export function storageError(err: unknown, what: string): JobworkerError {
+  if (err instanceof JobworkerError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return isDiskFull(err)
+    ? new JobworkerError(ErrorCode.ResourceExhausted, `output storage full: ${what}: ${detail}`, {
+        cause: err,
+      })
+    : new JobworkerError(ErrorCode.Internal, `${what}: ${detail}`, { cause: err });
+}
+
+/** fsyncs a directory, so that entries created or renamed in it survive a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Atomically replaces `<dir>/record.json` with `record`. Rejects with a coded
+ * error (resource_exhausted when the disk is full); the old record, if any,
+ * is then still intact, and no temp file is left behind.
+ */
+export async function writeRecord(dir: string, record: JobRecord): Promise<void> {
+  // Unique, so that two writes of one record (start racing finish) never share a temp file.
+  const tmp = join(dir, `${RECORD_FILE}.${randomBytes(6).toString('hex')}.tmp`);
+  // Serialized now: the caller may change the record while this write waits.
+  const text = serializeRecord(record);
+  try {
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, join(dir, RECORD_FILE));
+    await syncDir(dir);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw storageError(err, `cannot write the record of job ${record.id}`);
+  }
+}
+
+/** One job directory found under `<stateDir>/jobs`, as {@link scanJobsDir} classified it. */
+export type ScannedEntry =
+  | {
+      readonly kind: 'record';
+      readonly id: string;
+      readonly dir: string;
+      readonly record: JobRecord;
+      readonly logSize: number | null;
+    }
+  | { readonly kind: 'half-made'; readonly id: string; readonly dir: string }
+  | { readonly kind: 'damaged'; readonly id: string; readonly dir: string; readonly reason: string }
+  | { readonly kind: 'foreign'; readonly name: string };
+
+async function scanOne(jobsDir: string, name: string): Promise<ScannedEntry> {
+  // Checked before the name is used to build any path below it.
+  if (!isValidJobId(name)) return { kind: 'foreign', name };
+  const dir = join(jobsDir, name);
+  const info = await stat(dir).catch(() => null);
+  if (info?.isDirectory() !== true) return { kind: 'foreign', name };
+  let text: string;
+  try {
+    text = await readFile(join(dir, RECORD_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { kind: 'half-made', id: name, dir };
+    return { kind: 'damaged', id: name, dir, reason: `record unreadable: ${String(err)}` };
+  }
+  const record = parseRecord(text, name);
+  if (typeof record === 'string')
+    return { kind: 'damaged', id: name, dir, reason: `record.json: ${record}` };
+  const log = await stat(join(dir, LOG_FILE)).catch(() => null);
+  return {
+    kind: 'record',
+    id: name,
+    dir,
+    record,
+    logSize: log?.isFile() === true ? log.size : null,
+  };
+}
+
+/** Most directories examined at once at start-up: bounds open files and memory. */
+const SCAN_CONCURRENCY = 32;
+
+/**
+ * Reads and classifies every entry of `jobsDir` (missing: none). Entries are
+ * examined SCAN_CONCURRENCY at a time; the result is in no particular order.
+ */
+export async function scanJobsDir(jobsDir: string): Promise<ScannedEntry[]> {
+  const names = await readdir(jobsDir).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw storageError(err, `cannot read ${jobsDir}`);
+  });
+  const out: ScannedEntry[] = [];
+  for (let i = 0; i < names.length; i += SCAN_CONCURRENCY) {
+    out.push(
+      ...(await Promise.all(names.slice(i, i + SCAN_CONCURRENCY).map((n) => scanOne(jobsDir, n)))),
+    );
+  }
+  return out;
+}
