@@ -68,7 +68,13 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     id: 6,
     title: 'CLI',
     rows: [row, distributionRow(NODE, 'ms', node, { baseline: true })],
-    goals: [{ text: 'jobctl status <= 250 ms', met: row.value <= 250, detail: `p50 ${row.value.toFixed(0)} ms` }],
+    goals: [
+      {
+        text: 'jobctl status <= 250 ms',
+        met: row.value <= 250,
+        detail: `p50 ${row.value.toFixed(0)} ms`,
+      },
+    ],
     notes: [
       `${String(samples)} alternating samples of each, after one warm-up; jobctl is run as \`node dist/src/cli/main.js\` (what the bin's shebang does).`,
     ],

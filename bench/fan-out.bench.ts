@@ -63,7 +63,9 @@ async function measure(
   kind: 'job' | 'memory',
 ): Promise<{ small: FanOut; big: FanOut }> {
   const { fanoutFollowers, fanoutBytes, fanoutSmallBytes, fanoutWindowSeconds } = ctx.config;
-  const channels = await Promise.all(Array.from({ length: fanoutFollowers }, () => server.client()));
+  const channels = await Promise.all(
+    Array.from({ length: fanoutFollowers }, () => server.client()),
+  );
   try {
     await Promise.all(channels.map(connected));
     const control = channels[0];
@@ -73,7 +75,9 @@ async function measure(
         ? String(bytes)
         : (await startJob(control, ['head', '-c', String(bytes), '/dev/zero'])).id;
     const small = await fanOut(server, channels, launcher(fanoutSmallBytes), 0);
-    ctx.progress(`fan-out (${kind}): ${String(fanoutFollowers)} followers of ${String(fanoutBytes / MiB)} MiB`);
+    ctx.progress(
+      `fan-out (${kind}): ${String(fanoutFollowers)} followers of ${String(fanoutBytes / MiB)} MiB`,
+    );
     let bigId = '';
     const big = await fanOut(
       server,
@@ -118,7 +122,12 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     { label: mem, unit: 'MB/s', value: memory.big.mbps, baseline: true },
     { label: rssBig, unit: 'MB', value: job.big.peakRss / 1e6, vs: rssSmall },
     { label: rssSmall, unit: 'MB', value: job.small.peakRss / 1e6, baseline: true },
-    { label: 'baseline server peak RSS, big', unit: 'MB', value: memory.big.peakRss / 1e6, baseline: true },
+    {
+      label: 'baseline server peak RSS, big',
+      unit: 'MB',
+      value: memory.big.peakRss / 1e6,
+      baseline: true,
+    },
     { label: `${String(f)} followers of the small job`, unit: 'MB/s', value: job.small.mbps },
   ];
   const ratio = job.big.mbps / memory.big.mbps;
@@ -127,7 +136,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     title: 'Fan-out',
     rows,
     goals: [
-      { text: '>= 85% of the baseline', met: ratio >= 0.85, detail: `${(100 * ratio).toFixed(0)}%` },
+      {
+        text: '>= 85% of the baseline',
+        met: ratio >= 0.85,
+        detail: `${(100 * ratio).toFixed(0)}%`,
+      },
       {
         text: 'peak RSS < 200 MB',
         met: job.big.peakRss < 200e6,

@@ -56,8 +56,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const floor = await HelperFloor.create(group, limits, spec());
   const runcPath = await findRunc();
   let bundle: RuncBundle | null = null;
-  if (runcPath === null) notes.push('(c) skipped: runc is not on PATH (the bench does not install it).');
-  const server = await startBenchServer('jobworker', ctx.certsDir, { cpuProfDir: ctx.config.cpuProfDir });
+  if (runcPath === null)
+    notes.push('(c) skipped: runc is not on PATH (the bench does not install it).');
+  const server = await startBenchServer('jobworker', ctx.certsDir, {
+    cpuProfDir: ctx.config.cpuProfDir,
+  });
   const client = await server.client();
   try {
     if (runcPath !== null) {
@@ -132,7 +135,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
   }
   const api = rows[0]?.value ?? Number.NaN;
   const helper = rows[2]?.value ?? Number.NaN;
-  const runc = runcTimes === undefined ? null : rows[4]?.value ?? null;
+  const runc = runcTimes === undefined ? null : (rows[4]?.value ?? null);
   const goals: Goal[] = [
     {
       text: 'StartJob p50 <= 2.2x (b)',

@@ -57,7 +57,9 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
   let leftovers;
   try {
     // Connect and warm up every channel before the clock starts.
-    await Promise.all(channels.map(async (c) => waitFinished(c, (await startJob(c, ['/bin/true'])).id)));
+    await Promise.all(
+      channels.map(async (c) => waitFinished(c, (await startJob(c, ['/bin/true'])).id)),
+    );
     ctx.progress(`start throughput: ${String(clients)} clients for ${String(seconds)} s`);
     api = await saturate(clients, seconds, async (i) => {
       const channel = channels[i];
@@ -77,7 +79,8 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     const child = spawn('/bin/true', { stdio: 'ignore' });
     await once(child, 'exit');
   });
-  if (api.errors > 0) notes.push(`${String(api.errors)} failed starts; first: ${api.firstError ?? ''}`);
+  if (api.errors > 0)
+    notes.push(`${String(api.errors)} failed starts; first: ${api.firstError ?? ''}`);
   notes.push(
     `${String(clients)} clients, each its own TLS connection, each starting /bin/true and following it to its end, for ${String(seconds)} s; ${String(api.latencies.length)} jobs.`,
     `The plain-spawn baseline runs for ${String(Math.min(seconds, 5))} s in the bench process.`,
@@ -89,11 +92,28 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     title: 'Start throughput',
     rows: [
       { label: API, unit: 'jobs/s', value: api.perSecond, n: api.latencies.length, vs: SPAWN },
-      { label: SPAWN, unit: 'spawns/s', value: plain.perSecond, n: plain.latencies.length, baseline: true },
-      { label: 'start -> finished per job, under load', unit: 'ms', value: lat.p50, p90: lat.p90, p99: lat.p99, n: lat.n },
+      {
+        label: SPAWN,
+        unit: 'spawns/s',
+        value: plain.perSecond,
+        n: plain.latencies.length,
+        baseline: true,
+      },
+      {
+        label: 'start -> finished per job, under load',
+        unit: 'ms',
+        value: lat.p50,
+        p90: lat.p90,
+        p99: lat.p99,
+        n: lat.n,
+      },
     ],
     goals: [
-      { text: '>= 200 jobs/s', met: api.perSecond >= 200, detail: `${api.perSecond.toFixed(0)} jobs/s` },
+      {
+        text: '>= 200 jobs/s',
+        met: api.perSecond >= 200,
+        detail: `${api.perSecond.toFixed(0)} jobs/s`,
+      },
       {
         text: 'no leftover cgroup or process',
         met: leftovers.cgroups.length === 0 && leftovers.processes.length === 0,

@@ -51,18 +51,22 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       argv: ['/bin/true'],
     });
     const after = await server.request<Memory>({ op: 'memory', gc: true });
-    if (populated.failed > 0) notes.push(`${String(populated.failed)} of ${String(count)} jobs failed to start.`);
+    if (populated.failed > 0)
+      notes.push(`${String(populated.failed)} of ${String(count)} jobs failed to start.`);
     const jobs = await listJobs(client);
     const ids = jobs.map((j) => j.id);
     const listBig = await timeCalls(samples, () => listJobs(client));
-    const getBig = await timeCalls(samples, (i) => getJob(client, ids[(i * 7919) % ids.length] ?? first.id));
+    const getBig = await timeCalls(samples, (i) =>
+      getJob(client, ids[(i * 7919) % ids.length] ?? first.id),
+    );
     const encoded = JSON.stringify(jobs).length;
     const defaultOk = await listJobs(defaultClient).then(
       () => 'succeeds',
       (err: unknown) => `fails: ${err instanceof Error ? err.message : String(err)}`,
     );
     const perJob = (after.rss - before.rss) / count;
-    const heapPerJob = (after.heapUsed + after.external - before.heapUsed - before.external) / count;
+    const heapPerJob =
+      (after.heapUsed + after.external - before.heapUsed - before.external) / count;
     const listAll = `ListJobs, ${String(jobs.length)} jobs`;
     const getAll = `GetJob, ${String(jobs.length)} jobs held`;
     const rows: Row[] = [
@@ -71,8 +75,18 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       distributionRow(getAll, 'ms', getBig, { vs: 'GetJob, 1 job held' }),
       distributionRow('GetJob, 1 job held', 'ms', getSmall, { baseline: true }),
       { label: 'server RSS per finished job', unit: 'KB', value: perJob / 1000, n: count },
-      { label: 'server JS heap + external per finished job', unit: 'KB', value: heapPerJob / 1000, n: count },
-      { label: 'jobs started and finished via the library', unit: 'jobs/s', value: count / (populated.ms / 1000), n: count },
+      {
+        label: 'server JS heap + external per finished job',
+        unit: 'KB',
+        value: heapPerJob / 1000,
+        n: count,
+      },
+      {
+        label: 'jobs started and finished via the library',
+        unit: 'jobs/s',
+        value: count / (populated.ms / 1000),
+        n: count,
+      },
     ];
     notes.push(
       `${String(count)} jobs of /bin/true, ${String(concurrency)} at a time, started by the job library inside the server process; ${String(samples)} sequential samples of each call over one TLS connection.`,
@@ -85,8 +99,16 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       title: 'Scale of state',
       rows,
       goals: [
-        { text: 'ListJobs p50 < 50 ms', met: listP50 < 50, detail: `${listP50.toFixed(1)} ms with ${String(jobs.length)} jobs` },
-        { text: '< 10 KB per finished job', met: perJob < 10_000, detail: `${(perJob / 1000).toFixed(1)} KB` },
+        {
+          text: 'ListJobs p50 < 50 ms',
+          met: listP50 < 50,
+          detail: `${listP50.toFixed(1)} ms with ${String(jobs.length)} jobs`,
+        },
+        {
+          text: '< 10 KB per finished job',
+          met: perJob < 10_000,
+          detail: `${(perJob / 1000).toFixed(1)} KB`,
+        },
       ],
       notes,
     };

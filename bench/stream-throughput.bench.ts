@@ -46,8 +46,9 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     try {
       jobId = (await startJob(client, ['head', '-c', String(bytes), '/dev/zero'])).id;
       const end = await waitFinished(client, jobId);
-      const stored = Number(end.stdout?.storedBytes ?? 0);
-      if (stored !== bytes) throw new Error(`the job stored ${String(stored)} of ${String(bytes)} bytes`);
+      const stored = end.stdout?.storedBytes ?? 0;
+      if (stored !== bytes)
+        throw new Error(`the job stored ${String(stored)} of ${String(bytes)} bytes`);
     } finally {
       client.close();
     }
@@ -71,7 +72,13 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       { label: JOB, unit: 'MB/s', value: j, n: runs, vs: MEMORY },
       { label: MEMORY, unit: 'MB/s', value: m, n: runs, baseline: true },
     ],
-    goals: [{ text: '>= 90% of the baseline', met: j >= 0.9 * m, detail: `${((100 * j) / m).toFixed(0)}%` }],
+    goals: [
+      {
+        text: '>= 90% of the baseline',
+        met: j >= 0.9 * m,
+        detail: `${((100 * j) / m).toFixed(0)}%`,
+      },
+    ],
     notes: [
       `${(bytes / 2 ** 20).toFixed(0)} MiB, one follower, one TLS connection, client and server on the same 2 cores; median of ${String(runs)} alternating runs (MB = 10^6 bytes).`,
       `Mean message payload from the job: ${(chunk / 1024).toFixed(1)} KiB; baseline messages: ${String(BASELINE_CHUNK_BYTES / 1024)} KiB.`,

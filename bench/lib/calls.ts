@@ -126,7 +126,7 @@ export async function waitFinished(client: JobServiceClient, jobId: string): Pro
 export function connected(client: JobServiceClient): Promise<void> {
   return new Promise((resolve, reject) => {
     client.waitForReady(Date.now() + 30_000, (err) => {
-      if (err === undefined || err === null) resolve();
+      if (err === undefined) resolve();
       else reject(err);
     });
   });

@@ -67,7 +67,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     stateConcurrency: num(env, 'BENCH_STATE_CONCURRENCY', 32),
     stateSamples: num(env, 'BENCH_STATE_SAMPLES', quick ? 20 : 100),
     cliSamples: num(env, 'BENCH_CLI_SAMPLES', quick ? 5 : 20),
-    cpuProfDir: env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === '' ? null : env['BENCH_CPU_PROF'],
+    cpuProfDir:
+      env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === ''
+        ? null
+        : env['BENCH_CPU_PROF'],
     docsPath: docs === '0' ? null : docs === undefined || docs === '' ? defaultDocsPath : docs,
   };
 }

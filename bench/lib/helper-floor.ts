@@ -56,7 +56,8 @@ export class HelperFloor {
     const closed = channel ? once(channel, 'close') : Promise.resolve();
     await Promise.all([once(child, 'exit'), closed]);
     const ms = msSince(start);
-    if (!/^exit 0$/m.test(status)) throw new Error(`native helper reported: ${JSON.stringify(status)}`);
+    if (!/^exit 0$/m.test(status))
+      throw new Error(`native helper reported: ${JSON.stringify(status)}`);
     return ms;
   }
 

@@ -73,8 +73,10 @@ export interface RuncBundle {
 export async function makeBundle(runc: string, limits: Limits): Promise<RuncBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'jobworker-bench-runc-'));
   const rootfs = join(dir, 'rootfs');
-  for (const sub of ['proc', 'dev', 'usr', 'tmp']) await mkdir(join(rootfs, sub), { recursive: true });
-  for (const link of ['bin', 'lib', 'lib64', 'sbin']) await symlink(`usr/${link}`, join(rootfs, link));
+  for (const sub of ['proc', 'dev', 'usr', 'tmp'])
+    await mkdir(join(rootfs, sub), { recursive: true });
+  for (const link of ['bin', 'lib', 'lib64', 'sbin'])
+    await symlink(`usr/${link}`, join(rootfs, link));
   await writeFile(join(dir, 'config.json'), JSON.stringify(ociConfig(limits)));
   const state = join(dir, 'state');
   return {

@@ -24,12 +24,11 @@ import {
   type StreamOutputRequest,
   type StreamOutputResponse,
 } from '../../src/gen/jobworker/v1/job_service.js';
-import { createJobManager, type JobManager } from '../../src/job/index.js';
+import { openJobManager, type JobManager } from '../../src/job/index.js';
 import { createIsolation } from '../../src/isolation/index.js';
 import { createTlsListener } from '../../src/api/listener.js';
 import { BASELINE_CHUNK_BYTES } from './chunk.js';
 import type { ChildReply, ChildRequest, ServerChildOptions } from './servers.js';
-
 
 const options = JSON.parse(process.argv[2] ?? '{}') as ServerChildOptions;
 const log = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
@@ -49,7 +48,10 @@ async function streamFromMemory(
     for (let offset = 0; offset < total; offset += chunk.length) {
       const data = offset + chunk.length <= total ? chunk : chunk.subarray(0, total - offset);
       const message: StreamOutputResponse = {
-        event: { $case: 'chunk', value: { stream: OutputStream.OUTPUT_STREAM_STDOUT, offset, data } },
+        event: {
+          $case: 'chunk',
+          value: { stream: OutputStream.OUTPUT_STREAM_STDOUT, offset, data },
+        },
       };
       if (!call.write(message)) await once(call, 'drain', { signal: cancelled.signal });
     }
@@ -90,7 +92,7 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
   };
 }
 
-/** The jobworker server, wired as src/api/serve.ts does. */
+/** The jobworker server, wired as src/api/serve.ts does (with the job library's persistence). */
 async function startJobworker(): Promise<{
   port: number;
   jobs: JobManager;
@@ -105,8 +107,8 @@ async function startJobworker(): Promise<{
       log.warn({ code: err.code }, err.message);
     },
   });
-  await isolation.sweepLeftovers();
-  const jobs = createJobManager({
+  // As jobworkerd: recovery of the (empty) state directory, leftover sweep, retention.
+  const jobs = await openJobManager({
     stateDir: options.stateDir,
     isolation,
     ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
@@ -173,13 +175,24 @@ process.on('message', (message: ChildRequest) => {
         // --expose-gc is set by the parent: what is left after a full collection is what is held.
         if (message.gc) (globalThis as { gc?: () => void }).gc?.();
         const m = process.memoryUsage();
-        send({ op: 'memory', id: message.id, rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+        send({
+          op: 'memory',
+          id: message.id,
+          rss: m.rss,
+          heapUsed: m.heapUsed,
+          external: m.external,
+        });
         return;
       }
       case 'populate': {
         if (running.jobs === null) throw new Error('populate: not a jobworker server');
         const started = process.hrtime.bigint();
-        const failed = await populate(running.jobs, message.count, message.concurrency, message.argv);
+        const failed = await populate(
+          running.jobs,
+          message.count,
+          message.concurrency,
+          message.argv,
+        );
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
         send({ op: 'populated', id: message.id, ms, failed });
         return;

@@ -146,13 +146,21 @@ async function runCall(
       deps.log.error({ err: caught, method: path }, 'internal error');
     record(deps, call, path, principal, jobId, outcomeOf(err), err.code);
     // After a client cancel or an expired deadline grpc-js has already ended the call.
-    if (!call.cancelled) fail(toStatus(err));
+    if (!call.cancelled) {
+      try {
+        fail(toStatus(err));
+      } catch (failure) {
+        // The call ended under us (e.g. the stream was destroyed): nothing left to tell the client.
+        deps.log.debug({ err: failure, method: path }, 'could not send the error status');
+      }
+    }
   } finally {
     dispose();
     deps.calls.leave();
   }
 }
 
+/** Writes the call's audit line; a failing audit destination is logged, never thrown into grpc-js. */
 function record(
   deps: SeamDeps,
   call: AnyCall,
@@ -162,15 +170,20 @@ function record(
   outcome: AuditOutcome,
   code: ErrorCode | null,
 ): void {
-  deps.audit.record({
-    identity: principal?.name ?? null,
-    role: principal?.role ?? null,
-    method,
-    jobId,
-    outcome,
-    code,
-    peer: call.getPeer(),
-  });
+  try {
+    deps.audit.record({
+      identity: principal?.name ?? null,
+      role: principal?.role ?? null,
+      method,
+      jobId,
+      outcome,
+      code,
+      peer: call.getPeer(),
+    });
+  } catch (err) {
+    // TODO(audit policy): decide whether calls should be refused while the audit log cannot be written.
+    deps.log.error({ err, method, identity: principal?.name }, 'audit log write failed');
+  }
 }
 
 /** Builds the grpc-js implementation of `definition` from `handlers`, every method behind the seam. */

@@ -118,6 +118,10 @@ export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs):
   return spawn(helper, helperArgv(spec, args), {
     env: envObject(spec.env),
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    // Its own session: a Ctrl-C at the terminal of a foreground jobworkerd
+    // must reach the server (which stops jobs with their grace period), not
+    // every job at once. The parent-death signal does not depend on it.
+    detached: true,
   });
 }
 

@@ -47,6 +47,11 @@ export interface JobIsolation extends Isolation {
   readonly cgroupGroupDirs: readonly string[];
   /** Kills and removes job cgroups left by a previous run; returns how many. Call at server start. */
   sweepLeftovers(): Promise<number>;
+  /**
+   * Removes the group directories. Call once every job has ended (after the
+   * job manager's shutdown); rejects (internal) if a job cgroup is left.
+   */
+  close(): Promise<void>;
 }
 
 /** Builds the isolation layer; refuses (internal) when the helper or cgroups are unusable. */
@@ -104,5 +109,6 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
       return launch(ctx, spec, signal);
     },
     sweepLeftovers: () => manager.sweep(),
+    close: () => manager.close(),
   };
 }

@@ -87,4 +87,6 @@ export interface Isolation {
   launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox>;
   /** Kills and removes job cgroups left by a previous run; returns how many (optional: test isolations have none). */
   sweepLeftovers?(): Promise<number>;
+  /** Releases what the isolation holds on the host (its cgroup group directories) once every job has ended. */
+  close?(): Promise<void>;
 }

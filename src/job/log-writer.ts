@@ -34,6 +34,8 @@ export interface LogFile {
   writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
   /** fsync; optional so that test doubles need not have it. */
   sync?(): Promise<void>;
+  /** ftruncate; optional like sync. */
+  truncate?(length: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -245,6 +247,10 @@ export class OutputLogWriter {
           await writeAll(this.#file, buffers);
         } catch (err) {
           this.#fail(err, batch);
+          // Part of the batch may be in the file: cut it back to the committed
+          // length, so that the file holds whole records only (a restarted
+          // server checks the length) and the partial bytes' space is freed.
+          await this.#file.truncate?.(this.#committedLength).catch(() => undefined);
           break;
         }
         for (const r of batch) {

@@ -28,7 +28,14 @@ import {
   selectForRemoval,
   type RetentionCandidate,
 } from './retention.js';
-import { LOG_FILE, storageError, syncDir, writeRecord } from './store.js';
+import {
+  LOG_FILE,
+  reserveRecordSpace,
+  storageError,
+  syncDir,
+  writeFinalRecord,
+  writeRecord,
+} from './store.js';
 import type { StoredJob } from './stored-job.js';
 import type {
   JobSpec,
@@ -270,7 +277,7 @@ export class JobManager implements Jobs {
         persist: async (final) => {
           await startRecord.catch(() => undefined);
           if (abandoned) return;
-          await writeRecord(dir, final).catch((err: unknown) => {
+          await writeFinalRecord(dir, final).catch((err: unknown) => {
             this.#log('warn', `cannot persist the final record of job ${id}: ${String(err)}`, {
               jobId: id,
             });
@@ -280,6 +287,7 @@ export class JobManager implements Jobs {
       // Persisted before the id is handed out: a job a client knows of is
       // found after a restart (finished as lost if the server died).
       startRecord = (async () => {
+        await reserveRecordSpace(dir, record);
         await writeRecord(dir, record);
         await syncDir(this.#jobsDir);
       })();

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { Isolation } from '../isolation/index.js';
 import type { JobRecord } from './job.js';
 import { scanLog } from './log-scan.js';
-import { LOG_FILE, scanJobsDir, writeRecord } from './store.js';
+import { LOG_FILE, scanJobsDir, writeFinalRecord } from './store.js';
 import { StoredJob } from './stored-job.js';
 
 /** What start-up recovery found; also logged. */
@@ -93,7 +93,7 @@ async function finishLost(
     outputTruncated: scan.truncated,
     logBytes: scan.validLength,
   };
-  await writeRecord(dir, final).catch((err: unknown) => {
+  await writeFinalRecord(dir, final).catch((err: unknown) => {
     // Still listed now; after another restart it is recovered again.
     log('warn', `cannot persist lost job ${record.id}: ${String(err)}`, { jobId: record.id });
   });

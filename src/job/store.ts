@@ -18,6 +18,10 @@ import { parseRecord, serializeRecord } from './record-schema.js';
 export const RECORD_FILE = 'record.json';
 /** Name of a job's output log in its directory. */
 export const LOG_FILE = 'output.log';
+/** Name of the file that reserves room for a running job's final record. */
+export const RESERVE_FILE = 'record.reserve';
+/** Room reserved beyond the start record's size (the final record adds counts and digests). */
+const RESERVE_EXTRA_BYTES = 4096;
 
 /** Whether `err` says the disk (or the quota) is full. */
 export function isDiskFull(err: unknown): boolean {
@@ -69,6 +73,47 @@ export async function writeRecord(dir: string, record: JobRecord): Promise<void>
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw storageError(err, `cannot write the record of job ${record.id}`);
+  }
+}
+
+/**
+ * Reserves room for the job's final record: a file as large as the record
+ * may become. If the disk is full when the job finishes (its own output may
+ * have filled it), {@link writeFinalRecord} deletes it to make room.
+ */
+export async function reserveRecordSpace(dir: string, record: JobRecord): Promise<void> {
+  const bytes = Buffer.byteLength(serializeRecord(record)) + RESERVE_EXTRA_BYTES;
+  try {
+    await writePlainFile(join(dir, RESERVE_FILE), Buffer.alloc(bytes));
+  } catch (err) {
+    throw storageError(err, `cannot reserve room for the record of job ${record.id}`);
+  }
+}
+
+async function writePlainFile(path: string, data: Buffer): Promise<void> {
+  const handle = await open(path, 'w', 0o600);
+  try {
+    await handle.writeFile(data);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes the final record of a job started with a reservation: on a full
+ * disk, frees the reservation and tries once more. The reservation is
+ * removed in any case.
+ */
+export async function writeFinalRecord(dir: string, record: JobRecord): Promise<void> {
+  const reserve = join(dir, RESERVE_FILE);
+  try {
+    await writeRecord(dir, record);
+  } catch (err) {
+    if (!(err instanceof JobworkerError && isDiskFull(err.cause))) throw err;
+    await rm(reserve, { force: true });
+    await writeRecord(dir, record);
+  } finally {
+    await rm(reserve, { force: true });
   }
 }
 

@@ -1,11 +1,14 @@
 /**
  * The ONE place that says which Isolation implementations the job library's
- * tests run against. The plain (test-only) isolation always; the real one
- * (native helper, namespaces, cgroups; root only) when
- * JOBWORKER_TEST_REAL_ISOLATION=1. At integration the real one becomes the
- * default here, and every job test then runs against it too.
+ * and the API's tests run against: the real one (native helper, namespaces,
+ * cgroups) when running as root, as CI does; otherwise the plain test-only
+ * isolation, so that the output-log and lifecycle logic can still be
+ * exercised without root. Under CI=true a non-root run fails instead
+ * (guards.ts), so CI always tests the real thing.
  */
+import { randomBytes } from 'node:crypto';
 import type { Isolation } from '../../src/isolation/index.js';
+import { requiresRoot } from './guards.js';
 import { PlainIsolation } from './plain-isolation.js';
 
 /** A named way to make an Isolation for a test. */
@@ -29,13 +32,16 @@ const real: IsolationFactory = {
   // Imported lazily so that plain-isolation tests do not depend on the native helper being built.
   create: async (stateDir) => {
     const { createIsolation } = await import('../../src/isolation/index.js');
-    return createIsolation({ stateDir });
+    // A cgroup group of its own per isolation: a manager's start-up sweep
+    // removes every job cgroup of its group, and tests run in parallel.
+    const group = `jobworker-test-${randomBytes(6).toString('hex')}`;
+    return createIsolation({ stateDir, cgroupGroup: group });
   },
 };
 
-/** The implementations to test the job library against. TODO(integration): include `real` by default. */
+/** The implementations to test the job library against. */
 export const isolationFactories: readonly IsolationFactory[] =
-  process.env['JOBWORKER_TEST_REAL_ISOLATION'] === '1' ? [plain, real] : [plain];
+  requiresRoot() === false ? [real] : [plain];
 
 /** The first real isolation, if any is registered. */
 export function realIsolationFactory(): IsolationFactory | undefined {

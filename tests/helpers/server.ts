@@ -3,7 +3,7 @@
  * test PKI, mTLS on 127.0.0.1 port 0, the audit log in the state directory.
  * The CLI's end-to-end tests use exactly this interface: keep it stable.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -78,6 +78,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const certsDir = options.certsDir ?? join(root, 'certs');
   if (options.certsDir === undefined) await makeTestPki(certsDir);
   const stateDir = join(root, 'state');
+  // The real isolation finds the block device of the state directory: it must exist first.
+  await mkdir(stateDir, { mode: 0o700 });
   const jobs: JobManager = createJobManager({
     stateDir,
     isolation: await serverIsolation.create(stateDir),

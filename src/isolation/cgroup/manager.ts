@@ -46,6 +46,12 @@ export interface CgroupManager {
   sweep(): Promise<number>;
   /** The group directories (`<own>/<group>`) in every hierarchy. */
   readonly groupDirs: readonly string[];
+  /**
+   * Removes the group directories, which must hold no job cgroup any more
+   * (call after every job has ended). The v2 leaf the server moved itself
+   * into stays: it holds the server.
+   */
+  close(): Promise<void>;
 }
 
 /** Options of {@link createManager}. */
@@ -110,6 +116,14 @@ class Manager implements CgroupManager {
   private job(jobId: string): Job {
     const dirs = this.hierarchies.map((h) => ({ ...h, dir: `${h.group}/${jobId}` }));
     return new Job(dirs, this.options.fs);
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.groupDirs.map((dir) => removeCgroup(this.options.fs, dir)),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed?.status === 'rejected') throw failed.reason;
   }
 
   async sweep(): Promise<number> {

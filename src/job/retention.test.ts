@@ -1,0 +1,44 @@
+/** The retention rules as table rows: age, budget, oldest first, ties. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { selectForRemoval, type RetentionCandidate } from './retention.js';
+
+const HOUR = 3_600_000;
+const policy = { retentionMs: 24 * HOUR, diskBudgetBytes: 1000 };
+const now = 100 * HOUR;
+const job = (id: string, hoursAgo: number, logBytes: number): RetentionCandidate => ({
+  id,
+  finishedAtMs: now - hoursAgo * HOUR,
+  logBytes,
+});
+
+const cases: { name: string; jobs: RetentionCandidate[]; want: [string, string][] }[] = [
+  { name: 'nothing to remove', jobs: [job('a', 1, 400), job('b', 2, 600)], want: [] },
+  { name: 'exactly at the period is removed', jobs: [job('a', 24, 1), job('b', 23, 1)], want: [['a', 'age']] },
+  {
+    name: 'over budget: oldest first until within',
+    jobs: [job('new', 1, 500), job('old', 3, 500), job('mid', 2, 500)],
+    want: [['old', 'disk_budget']],
+  },
+  {
+    name: 'aged jobs do not count against the budget',
+    jobs: [job('ancient', 30, 5000), job('a', 2, 600), job('b', 1, 400)],
+    want: [['ancient', 'age']],
+  },
+  {
+    name: 'one job alone over budget goes too',
+    jobs: [job('huge', 1, 5000)],
+    want: [['huge', 'disk_budget']],
+  },
+  {
+    name: 'ties broken by id',
+    jobs: [job('b', 2, 600), job('a', 2, 600)],
+    want: [['a', 'disk_budget']],
+  },
+];
+
+for (const c of cases) {
+  test(`retention: ${c.name}`, () => {
+    assert.deepEqual([...selectForRemoval(c.jobs, now, policy)], c.want);
+  });
+}
