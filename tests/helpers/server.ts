@@ -80,9 +80,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const stateDir = join(root, 'state');
   // The real isolation finds the block device of the state directory: it must exist first.
   await mkdir(stateDir, { mode: 0o700 });
+  const isolation = await serverIsolation.create(stateDir);
   const jobs: JobManager = createJobManager({
     stateDir,
-    isolation: await serverIsolation.create(stateDir),
+    isolation,
     ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
   });
   const auditPath = join(stateDir, 'audit.log');
@@ -122,6 +123,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     close: async () => {
       await server.shutdown();
+      await isolation.close?.();
       audit.close();
       await rm(root, { recursive: true, force: true });
     },
