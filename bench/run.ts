@@ -5,6 +5,7 @@
  * BENCH_ONLY=1,3 for some scenarios). Needs root: jobs run in real cgroups
  * and namespaces. A failed scenario is reported and the others still run.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,15 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const started = process.hrtime.bigint();
   const certsDir = await mkdtemp(join(tmpdir(), 'jobworker-bench-certs-'));
+  // Interrupted: the server children stop and clean up when their IPC channel
+  // closes; only this directory is the bench's own to remove.
+  const onInterrupt = (signal: NodeJS.Signals): void => {
+    rmSync(certsDir, { recursive: true, force: true });
+    process.stderr.write(`bench: interrupted by ${signal}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  process.once('SIGTERM', onInterrupt);
   const results: ScenarioResult[] = [];
   let failed = 0;
   try {
@@ -71,6 +81,8 @@ async function main(): Promise<number> {
       }
     }
   } finally {
+    process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
     await rm(certsDir, { recursive: true, force: true });
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -6,7 +6,7 @@
  * (--expose-gc) after the jobs, minus before, divided by N. Baselines are
  * the same calls on the same server before the jobs (one job held).
  */
-import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
+import { ListJobsResponse, type JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { getJob, listJobs, startJob, waitFinished } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
 import { startBenchServer, type ChildReply } from './lib/servers.js';
@@ -42,6 +42,10 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     await waitFinished(client, first.id);
     const listSmall = await timeCalls(samples, () => listJobs(client));
     const getSmall = await timeCalls(samples, () => getJob(client, first.id));
+    const startOne = async (): Promise<void> => {
+      await waitFinished(client, (await startJob(client, ['/bin/true'])).id);
+    };
+    const startSmall = await timeCalls(Math.min(samples, 30), startOne);
     const before = await server.request<Memory>({ op: 'memory', gc: true });
     ctx.progress(`scale of state: ${String(count)} jobs, ${String(concurrency)} at a time`);
     const populated = await server.request<Extract<ChildReply, { op: 'populated' }>>({
@@ -52,14 +56,17 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     });
     const after = await server.request<Memory>({ op: 'memory', gc: true });
     if (populated.failed > 0)
-      notes.push(`${String(populated.failed)} of ${String(count)} jobs failed to start.`);
+      notes.push(
+        `${String(populated.failed)} of ${String(count)} jobs failed; first: ${populated.firstError ?? ''}`,
+      );
     const jobs = await listJobs(client);
     const ids = jobs.map((j) => j.id);
     const listBig = await timeCalls(samples, () => listJobs(client));
     const getBig = await timeCalls(samples, (i) =>
       getJob(client, ids[(i * 7919) % ids.length] ?? first.id),
     );
-    const encoded = JSON.stringify(jobs).length;
+    const startBig = await timeCalls(Math.min(samples, 30), startOne);
+    const encoded = ListJobsResponse.encode({ jobs }).finish().length;
     const defaultOk = await listJobs(defaultClient).then(
       () => 'succeeds',
       (err: unknown) => `fails: ${err instanceof Error ? err.message : String(err)}`,
@@ -74,6 +81,10 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       distributionRow('ListJobs, 1 job', 'ms', listSmall, { baseline: true }),
       distributionRow(getAll, 'ms', getBig, { vs: 'GetJob, 1 job held' }),
       distributionRow('GetJob, 1 job held', 'ms', getSmall, { baseline: true }),
+      distributionRow(`StartJob -> finished, ${String(jobs.length)} jobs held`, 'ms', startBig, {
+        vs: 'StartJob -> finished, 1 job held',
+      }),
+      distributionRow('StartJob -> finished, 1 job held', 'ms', startSmall, { baseline: true }),
       { label: 'server RSS per finished job', unit: 'KB', value: perJob / 1000, n: count },
       {
         label: 'server JS heap + external per finished job',
@@ -91,7 +102,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     notes.push(
       `${String(count)} jobs of /bin/true, ${String(concurrency)} at a time, started by the job library inside the server process; ${String(samples)} sequential samples of each call over one TLS connection.`,
       `RSS after a full GC: ${(before.rss / 1e6).toFixed(1)} MB before, ${(after.rss / 1e6).toFixed(1)} MB after the jobs.`,
-      `A ListJobs of ${String(jobs.length)} jobs is about ${(encoded / 1e6).toFixed(1)} MB as JSON; with grpc-js's default 4 MiB receive limit (jobctl's client) it ${defaultOk}.`,
+      `A ListJobs of ${String(jobs.length)} jobs is ${(encoded / 1e6).toFixed(1)} MB of protobuf; with grpc-js's default 4 MiB receive limit (jobctl's client) it ${defaultOk}.`,
     );
     const listP50 = rows[0]?.value ?? Number.NaN;
     return {

@@ -8,9 +8,12 @@
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
  *
- * The helper's own environment is the job's environment: COMMAND is resolved
- * on its PATH here and started with execve(2) (glibc's execvp would run a
- * file without a #! line through /bin/sh).
+ * The job's environment arrives on fd 4 as NUL-terminated NAME=VALUE strings,
+ * read to EOF before anything else; the helper itself runs with an empty
+ * environment. It must never be the job's: this process is root, and the
+ * dynamic loader acts on LD_PRELOAD, LD_AUDIT, ... before main() runs.
+ * COMMAND is resolved on the job's PATH here and started with execve(2)
+ * (glibc's execvp would run a file without a #! line through /bin/sh).
  *
  * cgroups: the job is in all of them before its first instruction. cgroup v2:
  * clone3(CLONE_INTO_CGROUP) into --cgroup2-dir (falling back to a
@@ -79,7 +82,17 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-enum { EXIT_HELPER_FAILED = 125, STATUS_FD = 3, MAX_CGROUPS = 16, LINE_MAX_LEN = 256 };
+enum {
+  EXIT_HELPER_FAILED = 125,
+  STATUS_FD = 3,
+  ENV_FD = 4,
+  MAX_ENV_BYTES = 1 << 20, /* the job layer allows far less; a bound for a confused caller */
+  MAX_CGROUPS = 16,
+  LINE_MAX_LEN = 256,
+  /* After init has been reaped, relaying stops once the pipes stay idle this long: only a
+   * descriptor smuggled out of the (dead) namespace could still hold them open. */
+  DRAIN_IDLE_MS = 2000,
+};
 
 /* What to start, from argv. */
 struct spec {
@@ -93,6 +106,7 @@ struct spec {
   int host_network;
   pid_t parent_pid;
   char **argv;
+  char **envp; /* the job's environment, from ENV_FD */
 };
 
 /* Descriptors shared between the stages. r/w: read and write ends. */
@@ -194,6 +208,39 @@ static void parse_args(int argc, char **argv, struct spec *spec) {
     fail("args", "argv");
   }
   spec->argv = &argv[optind];
+}
+
+/* Reads the job's environment from ENV_FD (NUL-terminated entries) to EOF. */
+static void read_env(struct spec *spec) {
+  size_t cap = 4096, len = 0, count = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) fail("args", "malloc");
+  for (;;) {
+    if (len == cap) {
+      if (cap >= MAX_ENV_BYTES) {
+        errno = E2BIG;
+        fail("args", "read");
+      }
+      char *grown = realloc(buf, cap *= 2);
+      if (grown == NULL) fail("args", "realloc");
+      buf = grown;
+    }
+    ssize_t n = read(ENV_FD, buf + len, cap - len);
+    if (n == -1 && errno == EINTR) continue;
+    if (n == -1) fail("args", "read");
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(ENV_FD);
+  if (len > 0 && buf[len - 1] != '\0') {
+    errno = EINVAL;
+    fail("args", "env");
+  }
+  for (size_t i = 0; i < len; i++) count += buf[i] == '\0';
+  char **envp = calloc(count + 1, sizeof *envp);
+  if (envp == NULL) fail("args", "calloc");
+  for (size_t i = 0, k = 0; i < len; i += strlen(buf + i) + 1) envp[k++] = buf + i;
+  spec->envp = envp;
 }
 
 /* ---- helper: before the clone ---------------------------------------- */
@@ -339,6 +386,18 @@ static void make_mounts(void) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) child_fail("mount", "mount");
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
     child_fail("mount", "mount");
+  /* The host's cgroup tree lists every job of every user and their host pids: hide it
+   * (after the v1 joins, which write below it). */
+  if (mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            "mode=0555,size=4k") != 0 &&
+      errno != ENOENT)
+    child_fail("mount", "mount");
+  /* POSIX shared memory of its own (the IPC namespace does not cover /dev/shm), charged
+   * to the job's memory cgroup. TODO(isolation): /tmp and /var/tmp stay shared with the
+   * host as uid 65534; a per-job uid or private tmp is the next step (RFD: threats). */
+  if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 &&
+      errno != ENOENT)
+    child_fail("mount", "mount");
 }
 
 static void set_death_signal(const char *stage, pid_t expected_parent) {
@@ -349,15 +408,21 @@ static void set_death_signal(const char *stage, pid_t expected_parent) {
   }
 }
 
+/* The value of PATH in the job's environment, or NULL. */
+static const char *job_path(char **envp) {
+  for (; *envp != NULL; envp++)
+    if (strncmp(*envp, "PATH=", 5) == 0) return *envp + 5;
+  return NULL;
+}
+
 /* Resolves argv[0] on the job's PATH and execve()s it; returns only on failure. */
-static void exec_command(char **argv) {
-  extern char **environ;
+static void exec_command(char **argv, char **envp) {
   const char *name = argv[0];
   if (strchr(name, '/') != NULL) {
-    execve(name, argv, environ);
+    execve(name, argv, envp);
     return;
   }
-  const char *path = getenv("PATH");
+  const char *path = job_path(envp);
   if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
   int saw_eacces = 0;
   for (const char *p = path;; p++) {
@@ -366,7 +431,7 @@ static void exec_command(char **argv) {
     int len = end == p ? snprintf(full, sizeof full, "%s", name)
                        : snprintf(full, sizeof full, "%.*s/%s", (int)(end - p), p, name);
     if (len > 0 && len < (int)sizeof full) {
-      execve(full, argv, environ);
+      execve(full, argv, envp);
       if (errno == EACCES) saw_eacces = 1;
       else if (errno != ENOENT && errno != ENOTDIR) return;
     }
@@ -388,6 +453,8 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   if (setgroups(0, NULL) != 0) child_fail("creds", "setgroups");
   if (setresgid(spec->gid, spec->gid, spec->gid) != 0) child_fail("creds", "setresgid");
   if (setresuid(spec->uid, spec->uid, spec->uid) != 0) child_fail("creds", "setresuid");
+  /* No regaining privileges through setuid or file-capability binaries of the host. */
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("creds", "prctl");
   set_death_signal("creds", 1); /* a uid change clears it */
   if (chdir(spec->cwd) != 0) child_fail("cwd", "chdir");
   /* Only 0-2 survive exec; the exec pipe stays usable until then. */
@@ -396,7 +463,7 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) child_fail("init", "sigprocmask");
-  exec_command(spec->argv);
+  exec_command(spec->argv, spec->envp);
   child_fail("exec", "execve");
 }
 
@@ -435,6 +502,7 @@ static pid_t fork_job(const struct spec *spec, struct fds *fds) {
   while ((n = read(exec_pipe[0], record, sizeof record - 1)) == -1 && errno == EINTR) {
   }
   close(exec_pipe[0]);
+  if (n < 0) child_fail("init", "read");
   if (n > 0) {
     /* Pass the job's failure up unchanged, then go: the namespace dies with us. */
     ssize_t unused = write(child_report_fd, record, (size_t)n);
@@ -595,10 +663,14 @@ static void relay_until_done(struct fds *fds, pid_t init, struct outcome *o) {
       if (open_relays[i]) pfd[2 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
                                                   : (struct pollfd){r->from, POLLIN, 0};
     }
-    if (poll(pfd, 4, -1) == -1) {
+    /* Only an idle job side counts: waiting for the server to read is not idleness. */
+    int idle_bound = o->init_done && !relays[0].blocked && !relays[1].blocked;
+    int ready = poll(pfd, 4, idle_bound ? DRAIN_IDLE_MS : -1);
+    if (ready == -1) {
       if (errno == EINTR) continue;
       fail("relay", "poll");
     }
+    if (ready == 0) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
     if (pfd[0].revents) handle_signals(fds->sigfd, init, o);
     if (pfd[1].revents) read_reports(fds->report[0], init, o, &report_open);
     for (int i = 0; i < 2; i++) {
@@ -630,6 +702,7 @@ int main(int argc, char **argv) {
   struct outcome outcome;
   memset(&outcome, 0, sizeof outcome);
   parse_args(argc, argv, &spec);
+  read_env(&spec);
   guard_parent(&spec);
   make_pipes(&fds);
   block_signals(&fds);

@@ -5,6 +5,7 @@
  * replaced on each run.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { format, resolveConfig } from 'prettier';
 import type { Machine } from './machine.js';
 import { fmt, ratioOf, type ScenarioResult } from './stats.js';
 
@@ -73,7 +74,7 @@ export function markdown(
     `| OS, kernel | ${machine.os}, Linux ${machine.kernel} |`,
     `| Node.js | ${machine.node} |`,
     `| cgroups | ${machine.cgroups} |`,
-    `| load average (1/5/15 min) at start / end | ${machine.loadAtStart} / ${run.loadAtEnd} |`,
+    `| load average (1/5/15 min) | at start ${machine.loadAtStart}; at end ${run.loadAtEnd} |`,
     '',
     '| goal | result | figure |',
     '|---|---|---|',
@@ -99,18 +100,24 @@ export function markdown(
   return out.join('\n');
 }
 
-/** Replaces the generated part of `path` (or appends it), keeping the rest of the page. */
+/**
+ * Replaces the generated part of `path` (or appends it), keeping the rest of
+ * the page, and formats the page with the project's Prettier settings so
+ * that `npm run lint` stays clean after a run.
+ */
 export async function writeDocs(path: string, generated: string): Promise<void> {
   const page = await readFile(path, 'utf8').catch(() => null);
+  let next: string;
   if (page === null) {
-    await writeFile(path, `# Benchmarks\n\n${generated}\n`);
-    return;
+    next = `# Benchmarks\n\n${generated}\n`;
+  } else {
+    const begin = page.indexOf(BEGIN);
+    const end = page.indexOf(END);
+    next =
+      begin >= 0 && end > begin
+        ? `${page.slice(0, begin)}${generated}${page.slice(end + END.length)}`
+        : `${page.trimEnd()}\n\n${generated}\n`;
   }
-  const begin = page.indexOf(BEGIN);
-  const end = page.indexOf(END);
-  const next =
-    begin >= 0 && end > begin
-      ? `${page.slice(0, begin)}${generated}${page.slice(end + END.length)}`
-      : `${page.trimEnd()}\n\n${generated}\n`;
-  await writeFile(path, next);
+  const options = (await resolveConfig(path)) ?? {};
+  await writeFile(path, await format(next, { ...options, filepath: path }));
 }

@@ -15,6 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
+import { rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createServer, loadIdentity, openAuditLog } from '../../src/api/index.js';
@@ -132,6 +133,7 @@ async function startJobworker(): Promise<{
 async function populate(jobs: JobManager, count: number, concurrency: number, argv: string[]) {
   let next = 0;
   let failed = 0;
+  let firstError: string | null = null;
   const spec = { argv, env: ['PATH=/usr/bin:/bin'], cwd: '/', limits: {}, hostNetwork: false };
   const worker = async (): Promise<void> => {
     while (next < count) {
@@ -142,13 +144,14 @@ async function populate(jobs: JobManager, count: number, concurrency: number, ar
         for await (const event of jobs.output(job.id, { follow: true, stream: 'stderr' })) {
           if (event.type === 'finished') break;
         }
-      } catch {
+      } catch (err) {
         failed++;
+        firstError ??= err instanceof Error ? err.message : String(err);
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return failed;
+  return { failed, firstError };
 }
 
 function send(reply: ChildReply): void {
@@ -161,10 +164,20 @@ const running =
     : await startJobworker();
 
 let stopping: Promise<void> | null = null;
+/**
+ * Stops the server, then removes its job cgroup group directories and its
+ * state directory itself: when the bench is interrupted, nobody else will.
+ */
 const stop = (): Promise<void> => {
-  stopping ??= running.stop().finally(() => {
-    process.disconnect();
-  });
+  stopping ??= running
+    .stop()
+    .then(async () => {
+      await Promise.all(running.groupDirs.map((dir) => rmdir(dir).catch(() => undefined)));
+      await rm(options.stateDir, { recursive: true, force: true });
+    })
+    .finally(() => {
+      if (process.connected) process.disconnect();
+    });
   return stopping;
 };
 
@@ -187,14 +200,14 @@ process.on('message', (message: ChildRequest) => {
       case 'populate': {
         if (running.jobs === null) throw new Error('populate: not a jobworker server');
         const started = process.hrtime.bigint();
-        const failed = await populate(
+        const { failed, firstError } = await populate(
           running.jobs,
           message.count,
           message.concurrency,
           message.argv,
         );
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        send({ op: 'populated', id: message.id, ms, failed });
+        send({ op: 'populated', id: message.id, ms, failed, firstError });
         return;
       }
       case 'stop':
@@ -206,8 +219,10 @@ process.on('message', (message: ChildRequest) => {
     send({ op: 'failed', id: message.id, message: String(err) });
   });
 });
-// The parent is gone: nobody will stop this server otherwise.
+// The parent is gone, or Ctrl-C reached the whole process group: stop and clean up.
 process.once('disconnect', () => void stop());
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());
 send({
   op: 'ready',
   id: 0,

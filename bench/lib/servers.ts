@@ -51,7 +51,13 @@ export type ChildReply =
       readonly heapUsed: number;
       readonly external: number;
     }
-  | { readonly op: 'populated'; readonly id: number; readonly ms: number; readonly failed: number }
+  | {
+      readonly op: 'populated';
+      readonly id: number;
+      readonly ms: number;
+      readonly failed: number;
+      readonly firstError: string | null;
+    }
   | { readonly op: 'failed'; readonly id: number; readonly message: string };
 
 const childScript = fileURLToPath(new URL('./server-child.js', import.meta.url));
@@ -118,7 +124,7 @@ export async function startBenchServer(
       await exited;
       clearTimeout(timer);
     }
-    // The job cgroup group directories are the server's to create, not to remove: the bench does it.
+    // The child removes these itself; this is the backstop for a child that was killed.
     await Promise.all(groupDirs.map((dir) => rmdir(dir).catch(() => undefined)));
     await rm(stateDir, { recursive: true, force: true });
   };

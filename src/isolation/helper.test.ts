@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { envObject, helperArgv, helperError, parseHelperLine } from './helper.js';
+import { encodeEnv, helperArgv, helperError, parseHelperLine } from './helper.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
 test('status lines parse; anything else is ignored', () => {
@@ -54,5 +54,5 @@ test('the helper argv carries the spec as options, then -- and the job argv verb
 });
 
 test('env entries become an object; values may contain "="', () => {
-  assert.deepEqual(envObject(['A=1', 'B=x=y', 'C=']), { A: '1', B: 'x=y', C: '' });
+  assert.deepEqual(encodeEnv(['A=1', 'B=x=y', 'C=']), Buffer.from('A=1\0B=x=y\0C=\0'));
 });

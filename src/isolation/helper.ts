@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { LaunchSpec } from './types.js';
 
@@ -103,26 +103,33 @@ export function helperArgv(spec: LaunchSpec, args: HelperArgs): string[] {
   return out;
 }
 
-/** The job's NAME=VALUE list as spawn's env object (nothing of the server's is added). */
-export function envObject(env: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of env) {
-    const eq = entry.indexOf('=');
-    if (eq > 0) out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
+/** The job's environment as the helper reads it on fd 4: NUL-terminated NAME=VALUE entries. */
+export function encodeEnv(env: readonly string[]): Buffer {
+  return Buffer.from(env.map((entry) => `${entry}\0`).join(''));
 }
 
-/** Spawns the helper with the job's exact environment; fd 3 is the status channel. */
+/**
+ * Spawns the helper; fd 3 is its status channel, fd 4 carries the job's
+ * environment. The helper runs as root with an EMPTY environment: were the
+ * job's environment its own, the dynamic loader would honour a client's
+ * LD_PRELOAD or LD_AUDIT in a root process before the helper's main().
+ */
 export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs): ChildProcess {
-  return spawn(helper, helperArgv(spec, args), {
-    env: envObject(spec.env),
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  const child = spawn(helper, helperArgv(spec, args), {
+    env: {},
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: a Ctrl-C at the terminal of a foreground jobworkerd
     // must reach the server (which stops jobs with their grace period), not
     // every job at once. The parent-death signal does not depend on it.
     detached: true,
   });
+  const envPipe = child.stdio[4];
+  if (envPipe instanceof Writable) {
+    // EPIPE if the helper died first: its status channel reports why.
+    envPipe.on('error', () => undefined);
+    envPipe.end(encodeEnv(spec.env));
+  }
+  return child;
 }
 
 /**

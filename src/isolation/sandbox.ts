@@ -54,8 +54,11 @@ class HelperRun {
       exited = true;
       check();
     });
-    child.once('error', (err) => {
-      // spawn failed (EAGAIN, ENOMEM): no 'exit' follows.
+    child.on('error', (err) => {
+      // spawn failed (EAGAIN, ENOMEM): no 'exit' follows. `on`, not `once`:
+      // a later 'error' (a failed kill) must not crash the server, and is
+      // no reason to think the helper ended.
+      if (child.pid !== undefined) return;
       this.spawnError = err;
       exited = true;
       statusEnded = true;

@@ -1,13 +1,14 @@
 /**
- * One job: its record (a plain serializable object, so that issue 7 can
- * persist it as is), its sandbox, its output log writer and its lifecycle:
+ * One job: its record (a plain serializable object, persisted as is by
+ * store.ts), its sandbox, its output log writer and its lifecycle:
  *
  *   running --stop()--> stopping --exited, streams ended, log closed--> finished
  *   running --exited, streams ended, log closed-----------------------> finished
  *
  * The job is finished only once the sandbox reported its exit AND both
- * output streams ended AND every byte is in the log, so a follower that sees
- * "finished" has read every byte, and the digests are final.
+ * output streams ended AND every byte is in the log (fsynced) AND its final
+ * record is persisted, so a follower that sees "finished" has read every
+ * byte, the digests are final, and a restart reports the same.
  */
 import { setMaxListeners } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';

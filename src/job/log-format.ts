@@ -2,7 +2,7 @@
  * The on-disk format of a job's output log: one append-only file of framed
  * records, so that stdout and stderr keep their own offsets and their
  * interleaving, and so that a restarted server can rebuild the per-stream
- * counts from the file alone (issue 7).
+ * counts from the file alone.
  *
  * Every record is a 16-byte header followed by its payload:
  *
@@ -19,9 +19,10 @@
  * A TRUNCATED record has no payload and appears at most once: where the job
  * reached the cap across both streams. Bytes after it are counted, not stored.
  *
- * TODO(issue 7): the dropped-byte counts and the exit report live only in the
- * job record; a restarted server rebuilds stored counts and digests by
- * scanning the log, and a torn last record (crash mid-write) is cut off there.
+ * The dropped-byte counts and the exit report live in the job record
+ * (record-schema.ts). For a job that was running when the server died, a
+ * restarted server rebuilds stored counts and digests by scanning the log
+ * (log-scan.ts) and cuts off a torn last record there.
  */
 import type { StreamName } from './types.js';
 

@@ -21,13 +21,8 @@ import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { abortError, Notifier } from './notifier.js';
 import { quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
-import {
-  DEFAULT_DISK_BUDGET_BYTES,
-  DEFAULT_RETENTION_MS,
-  RETENTION_SWEEP_INTERVAL_MS,
-  selectForRemoval,
-  type RetentionCandidate,
-} from './retention.js';
+import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
+import { RetentionSweeper } from './retention-sweeper.js';
 import {
   LOG_FILE,
   reserveRecordSpace,
@@ -128,13 +123,8 @@ export class JobManager implements Jobs {
   readonly #capBytes: number;
   readonly #maxRunning: number;
   readonly #log: RecoveryLog;
-  readonly #now: () => number;
-  readonly #policy: { readonly retentionMs: number; readonly diskBudgetBytes: number };
-  /** The hourly age check; unref'd (it never keeps the process alive) and cleared at shutdown. */
-  readonly #retentionTimer: NodeJS.Timeout;
-  /** The retention sweep running now (one at a time), and a count of requests (one made during a sweep runs another after it). */
-  #sweeping: Promise<void> | null = null;
-  #sweepRequests = 0;
+  /** Owns the retention sweeps and their hourly timer; closed at shutdown. */
+  readonly #retention: RetentionSweeper;
   /** In start order: list() walks it backwards for newest first. */
   readonly #jobs = new Map<string, AnyJob>();
   /** Jobs starting or not yet finished; bounded by #maxRunning. */
@@ -156,11 +146,6 @@ export class JobManager implements Jobs {
     this.#capBytes = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     this.#maxRunning = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
     this.#log = options.log ?? defaultLog;
-    this.#now = options.now ?? Date.now;
-    this.#policy = {
-      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
-      diskBudgetBytes: options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES,
-    };
     for (const job of restored) this.#jobs.set(job.record.id, job);
     this.recovery = recovery ?? {
       restored: 0,
@@ -169,9 +154,15 @@ export class JobManager implements Jobs {
       halfMadeRemoved: 0,
       leftoverCgroups: null,
     };
-    this.#retentionTimer = setInterval(() => {
-      this.sweepRetention();
-    }, RETENTION_SWEEP_INTERVAL_MS).unref();
+    this.#retention = new RetentionSweeper({
+      jobs: this.#jobs,
+      policy: {
+        retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+        diskBudgetBytes: options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES,
+      },
+      now: options.now ?? Date.now,
+      log: this.#log,
+    });
   }
 
   /** {@link Jobs.start}: validate, resolve limits, create the log, launch; a failed start leaves nothing. */
@@ -236,10 +227,6 @@ export class JobManager implements Jobs {
       }).catch((err: unknown) => {
         throw storageError(err, `cannot create the output log of job ${id}`);
       });
-      const sandbox = await this.#isolation.launch(
-        { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
-        signal,
-      );
       const record: JobRecord = {
         id,
         owner,
@@ -262,11 +249,19 @@ export class JobManager implements Jobs {
         outputIncomplete: false,
         logBytes: null,
       };
-      // The job consumes its pipes at once (a child's unread output may be
-      // discarded at its exit); its final record is written only after the
-      // start record, so the two writes never race.
-      let startRecord: Promise<void> = Promise.resolve();
-      let abandoned = false;
+      // Persisted (with room reserved for the final record) before anything
+      // runs: a start on a full disk fails before a process exists, and a job
+      // a client knows of is found after a restart. A crash during the launch
+      // below leaves a record of a job that never ran: it is reported lost.
+      await reserveRecordSpace(dir, record);
+      await writeRecord(dir, record);
+      await syncDir(this.#jobsDir).catch((err: unknown) => {
+        throw storageError(err, `cannot sync ${this.#jobsDir}`);
+      });
+      const sandbox = await this.#isolation.launch(
+        { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
+        signal,
+      );
       const job = new Job({
         record,
         dir,
@@ -274,31 +269,14 @@ export class JobManager implements Jobs {
         writer,
         notifier,
         sandbox,
-        persist: async (final) => {
-          await startRecord.catch(() => undefined);
-          if (abandoned) return;
-          await writeFinalRecord(dir, final).catch((err: unknown) => {
+        persist: (final) =>
+          writeFinalRecord(dir, final).catch((err: unknown) => {
+            // Finished in memory all the same; after a restart it shows up as lost.
             this.#log('warn', `cannot persist the final record of job ${id}: ${String(err)}`, {
               jobId: id,
             });
-          });
-        },
+          }),
       });
-      // Persisted before the id is handed out: a job a client knows of is
-      // found after a restart (finished as lost if the server died).
-      startRecord = (async () => {
-        await reserveRecordSpace(dir, record);
-        await writeRecord(dir, record);
-        await syncDir(this.#jobsDir);
-      })();
-      try {
-        await startRecord;
-      } catch (err) {
-        // Not started after all: kill it now and wait until it is gone.
-        abandoned = true;
-        await job.stop(SHUTDOWN_STOPPER, 0);
-        throw storageError(err, `cannot record job ${id}`);
-      }
       // Visible only now that it runs: a failed start never shows up in list().
       this.#jobs.set(id, job);
       return job;
@@ -372,59 +350,23 @@ export class JobManager implements Jobs {
   }
 
   /**
-   * Removes finished jobs past the retention period and, oldest first, those
-   * over the disk budget. Runs at open, after each job finishes and hourly;
-   * one sweep at a time (a request during a sweep runs another after it).
-   * Never rejects: a directory that cannot be removed is logged.
+   * Asks for a retention sweep: finished jobs past the retention period go,
+   * then, oldest first, those over the disk budget. Runs at open, after each
+   * job finishes and hourly; returns at once (see {@link retentionIdle}).
    */
   sweepRetention(): void {
-    if (this.#shutdown !== null) return;
-    this.#sweepRequests++;
-    if (this.#sweeping !== null) return;
-    this.#sweeping = (async () => {
-      let seen: number;
-      do {
-        seen = this.#sweepRequests;
-        await this.#sweepOnce();
-      } while (seen !== this.#sweepRequests && this.#shutdown === null);
-    })().finally(() => {
-      this.#sweeping = null;
-    });
+    this.#retention.request();
   }
 
-  /** Resolves when no retention sweep is running (tests; shutdown). */
-  async retentionIdle(): Promise<void> {
-    while (this.#sweeping !== null) await this.#sweeping;
-  }
-
-  async #sweepOnce(): Promise<void> {
-    const candidates: RetentionCandidate[] = [];
-    for (const job of this.#jobs.values()) {
-      const r = job.record;
-      // Only finished jobs whose final record is on disk (logBytes set); running jobs never.
-      if (job.status().state !== 'finished' || r.finishedAtMs === null || r.logBytes === null)
-        continue;
-      candidates.push({ id: r.id, finishedAtMs: r.finishedAtMs, logBytes: r.logBytes });
-    }
-    for (const [id, reason] of selectForRemoval(candidates, this.#now(), this.#policy)) {
-      const job = this.#jobs.get(id);
-      if (job === undefined) continue;
-      // Gone from the map first (no new follower), then followers end, then the files go.
-      this.#jobs.delete(id);
-      job.markRemoved();
-      this.#log('info', `removed job ${id} by retention (${reason})`, { jobId: id, reason });
-      await rm(job.dir, { recursive: true, force: true }).catch((err: unknown) => {
-        this.#log('warn', `cannot remove the directory of job ${id}: ${String(err)}`, {
-          jobId: id,
-        });
-      });
-    }
+  /** Resolves when no retention sweep is running (tests; open; shutdown). */
+  retentionIdle(): Promise<void> {
+    return this.#retention.idle();
   }
 
   /** {@link Jobs.shutdown}: refuses new starts, stops every job with the default grace, waits for all. */
   async shutdown(signal?: AbortSignal): Promise<void> {
     this.#shutdown ??= (async () => {
-      clearInterval(this.#retentionTimer);
+      this.#retention.close();
       // Starts already past the check finish first, so that their jobs are stopped too.
       await Promise.allSettled(this.#starting);
       const running = [...this.#jobs.values()].filter((job) => job.record.state !== 'finished');

@@ -14,7 +14,11 @@ const job = (id: string, hoursAgo: number, logBytes: number): RetentionCandidate
 
 const cases: { name: string; jobs: RetentionCandidate[]; want: [string, string][] }[] = [
   { name: 'nothing to remove', jobs: [job('a', 1, 400), job('b', 2, 600)], want: [] },
-  { name: 'exactly at the period is removed', jobs: [job('a', 24, 1), job('b', 23, 1)], want: [['a', 'age']] },
+  {
+    name: 'exactly at the period is removed',
+    jobs: [job('a', 24, 1), job('b', 23, 1)],
+    want: [['a', 'age']],
+  },
   {
     name: 'over budget: oldest first until within',
     jobs: [job('new', 1, 500), job('old', 3, 500), job('mid', 2, 500)],

@@ -7,7 +7,13 @@ import { after, before, test } from 'node:test';
 import { newJobId } from './ids.js';
 import type { JobRecord } from './job.js';
 import { parseRecord, serializeRecord } from './record-schema.js';
-import { RECORD_FILE, RESERVE_FILE, reserveRecordSpace, writeFinalRecord, writeRecord } from './store.js';
+import {
+  RECORD_FILE,
+  RESERVE_FILE,
+  reserveRecordSpace,
+  writeFinalRecord,
+  writeRecord,
+} from './store.js';
 
 let root: string;
 before(async () => {
@@ -79,7 +85,7 @@ test('validation names what is wrong and never throws', () => {
   }
 });
 
-test('the final record uses the reservation when the disk is full', async () => {
+test('the reservation is released once the final record is written', async () => {
   const { id, dir } = await jobDir();
   await reserveRecordSpace(dir, sample(id));
   assert.ok((await readdir(dir)).includes(RESERVE_FILE));

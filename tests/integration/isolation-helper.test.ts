@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { access, appendFile, chmod, copyFile, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { JobworkerError } from '../../src/errors.js';
@@ -85,9 +85,14 @@ async function runHelper(
   args: readonly string[],
 ): Promise<{ status: string[]; code: number | null }> {
   const child = spawn(DEFAULT_HELPER_PATH, args, {
-    env: { PATH: '/usr/bin:/bin' },
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: {},
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
   });
+  // fd 4: the job's environment, NUL-terminated entries.
+  const envPipe = child.stdio[4];
+  assert.ok(envPipe instanceof Writable);
+  envPipe.on('error', () => undefined);
+  envPipe.end('PATH=/usr/bin:/bin\0');
   const chunks: Buffer[] = [];
   const status = child.stdio[3];
   assert.ok(status instanceof Readable);

@@ -47,6 +47,31 @@ describe('isolation sandbox', { skip }, () => {
       assert.ok(lines.some((l) => l.startsWith('0::') && l.endsWith(`/${jobId}`)));
   });
 
+  test('the root helper does not run with the job environment (LD_PRELOAD cannot reach it)', async () => {
+    const env = ['PATH=/usr/bin:/bin', 'LD_PRELOAD=/nonexistent/evil.so', 'MARK=1'];
+    const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '30'], { env }));
+    try {
+      // The helper is root in the host namespaces: its own environment must be empty.
+      assert.equal(await readFile(`/proc/${sandbox.pid}/environ`, 'utf8'), '');
+    } finally {
+      await sandbox.kill();
+      sandbox.stdout.resume();
+      sandbox.stderr.resume();
+      await sandbox.exited;
+    }
+    // The job itself still gets exactly its environment.
+    const { stdout, stderr } = await run(fx.iso, ['sh', '-c', 'echo "$MARK"'], { env });
+    assert.equal(stdout, '1\n');
+    assert.match(stderr, /evil\.so/); // the job's own loader complains about the bogus preload
+  });
+
+  test('jobs cannot see the host cgroup tree, get a private /dev/shm, and cannot gain privileges', async () => {
+    const script =
+      'ls -A /sys/fs/cgroup | wc -l; stat -f -c %T /dev/shm; grep NoNewPrivs /proc/self/status';
+    const { stdout } = await run(fx.iso, ['sh', '-c', script]);
+    assert.deepEqual(stdout.trim().split('\n'), ['0', 'tmpfs', 'NoNewPrivs:\t1']);
+  });
+
   test('ps shows only the init and the job', async () => {
     const { stdout } = await run(fx.iso, ['sh', '-c', 'ps -e -o pid= -o comm=']);
     const procs = stdout

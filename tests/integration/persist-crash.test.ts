@@ -6,7 +6,7 @@
  * running one as lost, and no process or cgroup of it is left. Root only.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -48,30 +48,90 @@ interface ServerReport {
   };
 }
 
+/** Starts the server script; resolves with its report once its jobs are set up. */
+async function startServer(stateDir: string, cgroupGroup: string, marker: string) {
+  const script = fileURLToPath(new URL('../helpers/persist-server.js', import.meta.url));
+  const server = spawn(
+    process.execPath,
+    ['--enable-source-maps', script, JSON.stringify({ stateDir, cgroupGroup, marker })],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: server.stdout });
+  const exited = once(server, 'exit').then(([code]) => {
+    throw new Error(`the server exited (${String(code)}) before reporting its jobs`);
+  });
+  try {
+    const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
+    return { server, before: JSON.parse(line) as ServerReport };
+  } catch (err) {
+    server.kill('SIGKILL');
+    throw err;
+  } finally {
+    exited.catch(() => undefined);
+    lines.close();
+  }
+}
+
+const skip = requiresRoot() || (await requiresExecutable(HELPER));
+
+test(
+  'after a clean shutdown of the server: every job finished, listed again with its report',
+  { skip, timeout: 120_000 },
+  async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'jobworker-persist-clean-'));
+    const cgroupGroup = `jobworker-persist-${process.pid}-clean`;
+    const marker = `persist-marker-${randomBytes(8).toString('hex')}`;
+    const isolation = await createIsolation({ stateDir, cgroupGroup });
+    try {
+      const { server, before } = await startServer(stateDir, cgroupGroup, marker);
+      server.stdin.end();
+      const [code] = (await once(server, 'exit')) as [number | null];
+      assert.equal(code, 0);
+      assert.deepEqual(await processesWith(marker), []);
+      const jobs = await openJobManager({ stateDir, isolation });
+      try {
+        assert.deepEqual(jobs.recovery, {
+          restored: 2,
+          lost: 0,
+          damaged: [],
+          halfMadeRemoved: 0,
+          leftoverCgroups: 0,
+        });
+        const stopped = jobs.get(before.runningId);
+        assert.deepEqual(
+          [stopped.endReason, stopped.stoppedBy],
+          ['stopped', 'jobworkerd shutdown'],
+        );
+        const finished = jobs.get(before.finishedId);
+        assert.equal(finished.stdout.sha256?.toString('hex'), before.finished.stdoutSha256);
+        const out = await readAll(jobs, before.finishedId);
+        assert.equal(createHash('sha256').update(out.stdout).digest('hex'), before.streamedSha256);
+        assert.ok((await readAll(jobs, before.runningId)).stdout.toString().startsWith('started'));
+      } finally {
+        await jobs.shutdown();
+      }
+    } finally {
+      await isolation.sweepLeftovers();
+      for (const dir of isolation.cgroupGroupDirs) await removeCgroup(nodeCgroupFs, dir);
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  },
+);
+
 test(
   'after SIGKILL of the server: finished jobs intact, running ones lost, nothing left running',
-  { skip: requiresRoot() || (await requiresExecutable(HELPER)), timeout: 120_000 },
+  { skip, timeout: 120_000 },
   async (t) => {
     const stateDir = await mkdtemp(join(tmpdir(), 'jobworker-persist-crash-'));
     // A group of our own: a sweep must never reach jobs of tests running in parallel.
     const cgroupGroup = `jobworker-persist-${process.pid}`;
     const marker = `persist-marker-${randomBytes(8).toString('hex')}`;
-    const script = fileURLToPath(new URL('../helpers/persist-server.js', import.meta.url));
-    const server = spawn(
-      process.execPath,
-      ['--enable-source-maps', script, JSON.stringify({ stateDir, cgroupGroup, marker })],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
     const isolation = await createIsolation({ stateDir, cgroupGroup });
+    let server: ChildProcess | undefined;
     try {
-      const lines = createInterface({ input: server.stdout });
-      const exited = once(server, 'exit').then(([code]) => {
-        throw new Error(`the server exited (${String(code)}) before reporting its jobs`);
-      });
-      const [line] = (await Promise.race([once(lines, 'line'), exited])) as [string];
-      exited.catch(() => undefined);
-      lines.close();
-      const before = JSON.parse(line) as ServerReport;
+      const started = await startServer(stateDir, cgroupGroup, marker);
+      server = started.server;
+      const { before } = started;
       assert.ok((await processesWith(marker)).length >= 1, 'the running job runs');
       server.kill('SIGKILL');
       await once(server, 'exit');
@@ -136,7 +196,7 @@ test(
       await again.shutdown();
       t.diagnostic(`recovered after SIGKILL: warnings ${JSON.stringify(warnings)}`);
     } finally {
-      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+      if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
       await isolation.sweepLeftovers();
       for (const dir of isolation.cgroupGroupDirs) await removeCgroup(nodeCgroupFs, dir);
       await rm(stateDir, { recursive: true, force: true });

@@ -8,12 +8,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { JobworkerError } from '../../src/errors.js';
+import { newJobId } from '../../src/job/index.js';
+import type { JobRecord } from '../../src/job/job.js';
+import { parseRecord } from '../../src/job/record-schema.js';
+import {
+  RECORD_FILE,
+  reserveRecordSpace,
+  writeFinalRecord,
+  writeRecord,
+} from '../../src/job/store.js';
 import { readAll, spec } from '../helpers/job-fixture.js';
 import { requiresRoot } from '../helpers/guards.js';
 import { persistFixture, runToEnd } from '../helpers/persist-fixture.js';
@@ -81,6 +90,60 @@ test(
     } finally {
       await full.close();
       await healthy.close();
+      await run('umount', [mountPoint]);
+      await rm(mountPoint, { recursive: true, force: true });
+    }
+  },
+);
+
+/** A finished job's record, for the store-level test. */
+function finishedRecord(id: string): JobRecord {
+  const stream = { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null };
+  return {
+    id,
+    owner: 'alice',
+    argv: ['true'],
+    cwd: '/',
+    hostNetwork: false,
+    limits: { cpuMillis: 1000, memoryBytes: 1 << 20, ioReadBps: 0, ioWriteBps: 0, pidsMax: 1 },
+    startedAtMs: 1,
+    state: 'finished',
+    endReason: 'exited',
+    exitCode: 0,
+    signal: null,
+    oomKilled: false,
+    stoppedBy: null,
+    finishedAtMs: 2,
+    usage: null,
+    stdout: stream,
+    stderr: stream,
+    outputTruncated: false,
+    outputIncomplete: false,
+    logBytes: 0,
+  };
+}
+
+test(
+  'on a full disk the final record is written in the room reserved at start',
+  { skip: requiresRoot(), timeout: 60_000 },
+  async () => {
+    const mountPoint = await mkdtemp(join(tmpdir(), 'jobworker-full-'));
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mountPoint]);
+    try {
+      const id = newJobId();
+      const dir = join(mountPoint, id);
+      await mkdir(dir);
+      const final = finishedRecord(id);
+      const atStart: JobRecord = { ...final, state: 'running', endReason: null, logBytes: null };
+      await reserveRecordSpace(dir, atStart);
+      await writeRecord(dir, atStart);
+      await writeFile(join(mountPoint, 'filler'), Buffer.alloc(1 << 20)).catch(() => undefined);
+      // Really full: a plain replace fails, and the old record is intact.
+      await assert.rejects(writeRecord(dir, final), { code: 'resource_exhausted' });
+      assert.deepEqual(parseRecord(await readFile(join(dir, RECORD_FILE), 'utf8'), id), atStart);
+      await writeFinalRecord(dir, final);
+      assert.deepEqual(parseRecord(await readFile(join(dir, RECORD_FILE), 'utf8'), id), final);
+    } finally {
       await run('umount', [mountPoint]);
       await rm(mountPoint, { recursive: true, force: true });
     }

@@ -1,0 +1,102 @@
+/**
+ * Applies retention (retention.ts) to the manager's jobs: one sweep at a
+ * time, a request made during a sweep runs another after it, and an hourly
+ * unref'd timer for the age rule (time passing has no notification; the
+ * budget rule is requested whenever a job finishes). Removing a job takes it
+ * out of the map first (no new follower), then ends its followers with
+ * not_found (their files close), then deletes its directory.
+ */
+import { rm } from 'node:fs/promises';
+import type { JobRecord } from './job.js';
+import type { RecoveryLog } from './recovery.js';
+import {
+  RETENTION_SWEEP_INTERVAL_MS,
+  selectForRemoval,
+  type RetentionCandidate,
+  type RetentionPolicy,
+} from './retention.js';
+import type { JobStatus } from './types.js';
+
+/** What the sweeper needs of a job. */
+export interface RetainedJob {
+  readonly record: JobRecord;
+  readonly dir: string;
+  status(): JobStatus;
+  markRemoved(): void;
+}
+
+/** Options of {@link RetentionSweeper}. */
+export interface SweeperOptions {
+  /** The manager's jobs; the sweeper deletes removed ones from it. */
+  readonly jobs: Map<string, RetainedJob>;
+  readonly policy: RetentionPolicy;
+  readonly now: () => number;
+  readonly log: RecoveryLog;
+}
+
+/** Owns the retention timer and the sweeps; {@link RetentionSweeper.close} ends both. */
+export class RetentionSweeper {
+  readonly #options: SweeperOptions;
+  readonly #timer: NodeJS.Timeout;
+  #running: Promise<void> | null = null;
+  /** Requests so far: a sweep that sees a newer one when it ends runs again. */
+  #requests = 0;
+  #closed = false;
+
+  constructor(options: SweeperOptions) {
+    this.#options = options;
+    // unref'd: retention never keeps the process alive.
+    this.#timer = setInterval(() => {
+      this.request();
+    }, RETENTION_SWEEP_INTERVAL_MS).unref();
+  }
+
+  /** Asks for a sweep; returns at once. Sweeps never reject (failures are logged). */
+  request(): void {
+    if (this.#closed) return;
+    this.#requests++;
+    if (this.#running !== null) return;
+    this.#running = (async () => {
+      let seen: number;
+      do {
+        seen = this.#requests;
+        await this.#sweep();
+      } while (seen !== this.#requests && !this.#closed);
+    })().finally(() => {
+      this.#running = null;
+    });
+  }
+
+  /** Resolves when no sweep is running. */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running;
+  }
+
+  /** Stops the timer and refuses further requests; await {@link idle} for a sweep in progress. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#timer);
+  }
+
+  async #sweep(): Promise<void> {
+    const { jobs, policy, now, log } = this.#options;
+    const candidates: RetentionCandidate[] = [];
+    for (const job of jobs.values()) {
+      const r = job.record;
+      // Finished jobs whose final record is on disk (logBytes set) only; running jobs never.
+      if (job.status().state !== 'finished' || r.finishedAtMs === null || r.logBytes === null)
+        continue;
+      candidates.push({ id: r.id, finishedAtMs: r.finishedAtMs, logBytes: r.logBytes });
+    }
+    for (const [id, reason] of selectForRemoval(candidates, now(), policy)) {
+      const job = jobs.get(id);
+      if (job === undefined) continue;
+      jobs.delete(id);
+      job.markRemoved();
+      log('info', `removed job ${id} by retention (${reason})`, { jobId: id, reason });
+      await rm(job.dir, { recursive: true, force: true }).catch((err: unknown) => {
+        log('warn', `cannot remove the directory of job ${id}: ${String(err)}`, { jobId: id });
+      });
+    }
+  }
+}
