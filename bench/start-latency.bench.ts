@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createIsolation, type LaunchSpec } from '../src/isolation/index.js';
 import { newJobId } from '../src/job/index.js';
@@ -120,6 +121,8 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     client.close();
     await server.close();
     await floor.close();
+    // The group directories were made for this scenario: remove them (empty by now).
+    await Promise.all(isolation.cgroupGroupDirs.map((dir) => rmdir(dir).catch(() => undefined)));
     await bundle?.remove();
   }
   const rows: Row[] = [

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Jobs, JobStatus, ListFilter } from '../job/index.js';
 import { isHiddenJob, principalOf, scopeJobs } from './authz.js';
+import { StreamQuota } from './quota.js';
 
 const cert = (subject: Record<string, unknown>): PeerCertificate =>
   ({ subject }) as unknown as PeerCertificate;
@@ -61,7 +62,7 @@ function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
 
 test("scoped jobs: another user's job and a missing job fail identically", async () => {
   const jobs = fakeJobs();
-  const alice = scopeJobs(jobs, { name: 'alice', role: 'user' });
+  const alice = scopeJobs(jobs, { name: 'alice', role: 'user' }, new StreamQuota());
   const errors: unknown[] = [];
   for (const id of ['bbbbbbbbbbbbbbbbbbbbbbbbbe', 'cccccccccccccccccccccccccq']) {
     for (const attempt of [
@@ -82,17 +83,20 @@ test("scoped jobs: another user's job and a missing job fail identically", async
   }
   // Only the audit log can tell them apart.
   assert.deepEqual(errors.map(isHiddenJob), [true, true, true, false, false, false]);
-  const bob = scopeJobs(jobs, { name: 'bob', role: 'user' });
+  const bob = scopeJobs(jobs, { name: 'bob', role: 'user' }, new StreamQuota());
   assert.equal(bob.get('bbbbbbbbbbbbbbbbbbbbbbbbbe').owner, 'bob');
-  const admin = scopeJobs(jobs, { name: 'admin', role: 'admin' });
+  const admin = scopeJobs(jobs, { name: 'admin', role: 'admin' }, new StreamQuota());
   assert.equal((await admin.stop('bbbbbbbbbbbbbbbbbbbbbbbbbe', {})).owner, 'bob');
 });
 
 test("scoped jobs: a user's list is forced to their own jobs; an admin's filter is kept", () => {
   const jobs = fakeJobs();
-  scopeJobs(jobs, { name: 'alice', role: 'user' }).list({ owner: 'bob', state: 'running' });
+  scopeJobs(jobs, { name: 'alice', role: 'user' }, new StreamQuota()).list({
+    owner: 'bob',
+    state: 'running',
+  });
   assert.deepEqual(jobs.lastFilter, { owner: 'alice', state: 'running' });
-  scopeJobs(jobs, { name: 'admin', role: 'admin' }).list({});
+  scopeJobs(jobs, { name: 'admin', role: 'admin' }, new StreamQuota()).list({});
   assert.deepEqual(jobs.lastFilter, {});
 });
 
@@ -100,10 +104,30 @@ test('scoped jobs: host_network needs role admin', async () => {
   const spec = { argv: ['true'], env: [], cwd: '/', limits: {}, hostNetwork: true };
   const jobs = fakeJobs();
   await assert.rejects(
-    scopeJobs(jobs, { name: 'alice', role: 'user' }).start(spec, new AbortController().signal),
+    scopeJobs(jobs, { name: 'alice', role: 'user' }, new StreamQuota()).start(
+      spec,
+      new AbortController().signal,
+    ),
     {
       code: ErrorCode.PermissionDenied,
     },
   );
-  await scopeJobs(jobs, { name: 'admin', role: 'admin' }).start(spec, new AbortController().signal);
+  await scopeJobs(jobs, { name: 'admin', role: 'admin' }, new StreamQuota()).start(
+    spec,
+    new AbortController().signal,
+  );
+});
+
+test('an identity cannot hold more output streams than its quota; a closed stream frees its slot', () => {
+  const quota = new StreamQuota(2);
+  const first = quota.acquire('alice');
+  quota.acquire('alice');
+  assert.throws(() => quota.acquire('alice'), { code: 'resource_exhausted' });
+  // Other identities are not affected.
+  quota.acquire('bob')();
+  first();
+  first(); // idempotent
+  assert.equal(quota.openCount('alice'), 1);
+  quota.acquire('alice');
+  assert.equal(quota.openCount('bob'), 0);
 });

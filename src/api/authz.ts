@@ -4,6 +4,7 @@
  * itself, only the {@link ScopedJobs} view built here for the caller, so no
  * handler can reach a job its caller may not see.
  */
+import type { StreamQuota } from './quota.js';
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type {
@@ -100,7 +101,7 @@ function sameNotFound(id: string, err: unknown): unknown {
 }
 
 /** Builds the view of `jobs` that `principal` may use. */
-export function scopeJobs(jobs: Jobs, principal: Principal): ScopedJobs {
+export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota): ScopedJobs {
   const isAdmin = principal.role === 'admin';
   const visible = (id: string): JobStatus => {
     let job: JobStatus;
@@ -139,16 +140,24 @@ export function scopeJobs(jobs: Jobs, principal: Principal): ScopedJobs {
     },
     output(id, options) {
       visible(id);
-      const source = jobs.output(id, options);
-      return {
-        async *[Symbol.asyncIterator]() {
-          try {
-            yield* source;
-          } catch (err) {
-            throw sameNotFound(id, err);
-          }
-        },
-      };
+      const release = streams.acquire(principal.name);
+      try {
+        const source = jobs.output(id, options);
+        return {
+          async *[Symbol.asyncIterator]() {
+            try {
+              yield* source;
+            } catch (err) {
+              throw sameNotFound(id, err);
+            } finally {
+              release();
+            }
+          },
+        };
+      } catch (err) {
+        release();
+        throw sameNotFound(id, err);
+      }
     },
   };
 }

@@ -53,6 +53,7 @@ function summary(s: JobStatus['stdout']): StreamSummary {
     storedBytes: s.storedBytes,
     droppedBytes: s.droppedBytes,
     sha256: s.sha256 ?? Buffer.alloc(0),
+    ...(s.incompleteAt == null ? {} : { incompleteAt: s.incompleteAt }),
   };
 }
 
@@ -90,6 +91,7 @@ export function toProtoJob(job: JobStatus): Job {
     outputTruncated: job.outputTruncated,
     hostNetwork: job.hostNetwork,
     workingDir: job.cwd,
+    outputIncomplete: job.outputIncomplete ?? false,
   };
 }
 

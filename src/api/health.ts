@@ -33,13 +33,13 @@ export class HealthState {
     this.#changes.emit('change', this.status);
   }
 
-  /** Yields each new status until `signal` aborts (then the iteration throws). */
-  async *changes(signal: AbortSignal): AsyncGenerator<ServingStatus> {
-    for await (const [status] of on(this.#changes, 'change', { signal }) as AsyncIterable<
-      [ServingStatus]
-    >) {
-      yield status;
-    }
+  /**
+   * Each new status until `signal` aborts (then the iteration throws).
+   * Subscribes at the call, not at the first `next()`: a change that happens
+   * while the watcher still sends its first message is not missed.
+   */
+  changes(signal: AbortSignal): AsyncIterable<[ServingStatus]> {
+    return on(this.#changes, 'change', { signal }) as AsyncIterable<[ServingStatus]>;
   }
 }
 
@@ -62,10 +62,18 @@ export function healthHandlers(state: HealthState): Handlers<typeof HealthServic
       roles: ROLES,
       async handle(request, ctx, send) {
         const known = KNOWN_SERVICES.has(request.service);
-        await send({ status: known ? state.status : ServingStatus.SERVICE_UNKNOWN });
-        // Watch runs until the client cancels or the server shuts down (both abort ctx.signal).
-        for await (const status of state.changes(ctx.signal)) {
-          if (known) await send({ status });
+        const changes = state.changes(ctx.signal)[Symbol.asyncIterator]();
+        try {
+          await send({ status: known ? state.status : ServingStatus.SERVICE_UNKNOWN });
+          // Runs until the client cancels or the server shuts down (both abort ctx.signal).
+          for (;;) {
+            const next = await changes.next();
+            if (next.done === true) return;
+            if (known) await send({ status: next.value[0] });
+          }
+        } finally {
+          // Unsubscribes however the call ends (a failed send included).
+          await changes.return?.();
         }
       },
     },

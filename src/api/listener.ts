@@ -92,6 +92,10 @@ export function createTlsListener(
         tlsServer.once('error', onError);
         tlsServer.listen({ host, port }, () => {
           tlsServer.off('error', onError);
+          // From now on an accept error (EMFILE, ...) is logged; unheard, it would crash the server.
+          tlsServer.on('error', (err: NodeJS.ErrnoException) => {
+            log.error({ reason: err.code ?? err.message }, 'listener error');
+          });
           const address = tlsServer.address();
           if (address === null || typeof address === 'string') {
             reject(

@@ -1,3 +1,4 @@
+import { StreamQuota } from './quota.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -13,6 +14,7 @@ const deps = {
   log: pino({ level: 'silent' }),
   shutdown: new AbortController().signal,
   calls: new CallTracker(),
+  streams: new StreamQuota(),
 };
 
 test('every JobService method is bound behind the seam', () => {

@@ -18,6 +18,7 @@
  * method added to the proto without a handler does not compile, and
  * `bindService` also refuses at start-up a definition method with no handler.
  */
+import type { StreamQuota } from './quota.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
@@ -85,6 +86,8 @@ export interface SeamDeps {
   readonly shutdown: AbortSignal;
   /** Counts calls inside the seam (for leak checks and shutdown diagnostics). */
   readonly calls: CallTracker;
+  /** Bounds each identity's open output streams. */
+  readonly streams: StreamQuota;
 }
 
 function outcomeOf(err: JobworkerError): AuditOutcome {
@@ -132,7 +135,7 @@ async function runCall(
     }
     await body({
       principal,
-      jobs: scopeJobs(deps.jobs, principal),
+      jobs: scopeJobs(deps.jobs, principal, deps.streams),
       signal,
       noteJob: (id) => {
         jobId = id;

@@ -6,7 +6,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { createJobManager } from '../job/index.js';
+import { openJobManager } from '../job/index.js';
 import { createIsolation } from '../isolation/index.js';
 import { openAuditLog, type AuditLog } from './audit.js';
 import { initCertsDir } from './certs.js';
@@ -58,9 +58,15 @@ export async function startServe(options: ServeOptions): Promise<Running> {
       err,
     );
   });
-  const swept = await isolation.sweepLeftovers();
-  if (swept > 0) log.warn({ swept }, 'removed job cgroups left by a previous run');
-  const jobs = createJobManager({ stateDir: options.stateDir, isolation });
+  // Recovers the state directory: leftover job cgroups swept, jobs that ran
+  // when the server died finished as lost, retention applied.
+  const jobs = await openJobManager({
+    stateDir: options.stateDir,
+    isolation,
+    log: (level, message, fields) => {
+      log[level](fields ?? {}, message);
+    },
+  });
   const audit: AuditLog = openAuditLog(join(options.stateDir, 'audit.log'), {
     stdout: options.auditStdout,
   });
@@ -70,6 +76,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     port = await server.listen(options.listen);
   } catch (err) {
     await jobs.shutdown();
+    await isolation.close();
     audit.close();
     throw err;
   }
@@ -80,6 +87,10 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     log,
     async stop(signal) {
       await server.shutdown(signal);
+      // Every job has ended (server.shutdown waited for jobs.shutdown).
+      await isolation.close().catch((err: unknown) => {
+        log.warn({ err }, 'cannot remove the job cgroup group');
+      });
       audit.close();
     },
   };

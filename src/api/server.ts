@@ -3,6 +3,7 @@
  * bind port 0: JobService and Health over grpc-js, behind the TLS listener
  * (listener.ts) and the authorization seam (seam.ts).
  */
+import { StreamQuota } from './quota.js';
 import * as grpc from '@grpc/grpc-js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -80,6 +81,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     log: options.log,
     shutdown: stopping.signal,
     calls,
+    streams: new StreamQuota(),
   };
   grpcServer.addService(
     withSafeDecoding(JobServiceService),

@@ -47,6 +47,14 @@ export function formatReport(job: Job, now = new Date()): string {
   fields.push(['Stdout', formatStream(job.stdout)]);
   fields.push(['Stderr', formatStream(job.stderr)]);
   fields.push(['Truncated', job.outputTruncated ? 'yes: output beyond the cap was dropped' : 'no']);
+  if (job.outputIncomplete) {
+    const from = (s: StreamSummary | undefined) =>
+      s?.incompleteAt === undefined ? 'complete' : `missing from byte ${s.incompleteAt}`;
+    fields.push([
+      'Incomplete',
+      `the server could not store all output: stdout ${from(job.stdout)}, stderr ${from(job.stderr)}`,
+    ]);
+  }
   return formatFields(fields);
 }
 

@@ -68,6 +68,9 @@ export async function* followLog(
     stderr: options.stderrOffset ?? 0,
   };
   const file = await open(source.path, 'r').catch((err: unknown) => {
+    // Removed by retention between output() and the first read: not_found, as for a follower
+    // already reading. The message must not carry the server's paths.
+    checkAborted(source.removed);
     throw toJobworkerError(err, `cannot open the output log of job ${source.jobId}`);
   });
   source.followerCount(1);

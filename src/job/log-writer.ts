@@ -188,6 +188,9 @@ export class OutputLogWriter {
       };
       readable.on('data', onData);
       // An error on a pipe ends that stream's output; the job's exit report tells the rest.
+      // A permanent listener: `cleanup()` below removes finished()'s own, and an 'error'
+      // emitted after that with nobody listening would crash the server.
+      readable.on('error', () => undefined);
       const cleanup = finished(readable, () => {
         cleanup();
         readable.off('data', onData);

@@ -281,6 +281,11 @@ export interface StreamSummary {
   droppedBytes: number;
   /** SHA-256 of the stored bytes; set once the job has finished. */
   sha256: Buffer;
+  /**
+   * Offset in this stream from which output is missing because the server
+   * could not store it (disk full, write error); unset when it is complete.
+   */
+  incompleteAt?: number | undefined;
 }
 
 /** Job is the status of one job. */
@@ -337,6 +342,11 @@ export interface Job {
   hostNetwork: boolean;
   /** Working directory the command started in. */
   workingDir: string;
+  /**
+   * Whether output is missing because the server could not store it; see
+   * StreamSummary.incomplete_at.
+   */
+  outputIncomplete: boolean;
 }
 
 /** StartJobRequest describes the job to start. */
@@ -764,7 +774,7 @@ export const ResourceUsage: MessageFns<ResourceUsage> = {
 };
 
 function createBaseStreamSummary(): StreamSummary {
-  return { storedBytes: 0, droppedBytes: 0, sha256: Buffer.alloc(0) };
+  return { storedBytes: 0, droppedBytes: 0, sha256: Buffer.alloc(0), incompleteAt: undefined };
 }
 
 export const StreamSummary: MessageFns<StreamSummary> = {
@@ -777,6 +787,9 @@ export const StreamSummary: MessageFns<StreamSummary> = {
     }
     if (message.sha256.length !== 0) {
       writer.uint32(26).bytes(message.sha256);
+    }
+    if (message.incompleteAt !== undefined) {
+      writer.uint32(32).uint64(message.incompleteAt);
     }
     return writer;
   },
@@ -818,6 +831,14 @@ export const StreamSummary: MessageFns<StreamSummary> = {
             message.sha256 = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.incompleteAt = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -843,6 +864,11 @@ export const StreamSummary: MessageFns<StreamSummary> = {
         ? globalThis.Number(object.dropped_bytes)
         : 0,
       sha256: isSet(object.sha256) ? Buffer.from(bytesFromBase64(object.sha256)) : Buffer.alloc(0),
+      incompleteAt: isSet(object.incompleteAt)
+        ? globalThis.Number(object.incompleteAt)
+        : isSet(object.incomplete_at)
+        ? globalThis.Number(object.incomplete_at)
+        : undefined,
     };
   },
 
@@ -857,6 +883,9 @@ export const StreamSummary: MessageFns<StreamSummary> = {
     if (message.sha256.length !== 0) {
       obj.sha256 = base64FromBytes(message.sha256);
     }
+    if (message.incompleteAt !== undefined) {
+      obj.incompleteAt = Math.round(message.incompleteAt);
+    }
     return obj;
   },
 
@@ -868,6 +897,7 @@ export const StreamSummary: MessageFns<StreamSummary> = {
     message.storedBytes = object.storedBytes ?? 0;
     message.droppedBytes = object.droppedBytes ?? 0;
     message.sha256 = object.sha256 ?? Buffer.alloc(0);
+    message.incompleteAt = object.incompleteAt ?? undefined;
     return message;
   },
 };
@@ -892,6 +922,7 @@ function createBaseJob(): Job {
     outputTruncated: false,
     hostNetwork: false,
     workingDir: "",
+    outputIncomplete: false,
   };
 }
 
@@ -950,6 +981,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.workingDir !== "") {
       writer.uint32(146).string(message.workingDir);
+    }
+    if (message.outputIncomplete !== false) {
+      writer.uint32(152).bool(message.outputIncomplete);
     }
     return writer;
   },
@@ -1111,6 +1145,14 @@ export const Job: MessageFns<Job> = {
             message.workingDir = reader.string();
             continue;
           }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.outputIncomplete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1179,6 +1221,11 @@ export const Job: MessageFns<Job> = {
         : isSet(object.working_dir)
         ? globalThis.String(object.working_dir)
         : "",
+      outputIncomplete: isSet(object.outputIncomplete)
+        ? globalThis.Boolean(object.outputIncomplete)
+        : isSet(object.output_incomplete)
+        ? globalThis.Boolean(object.output_incomplete)
+        : false,
     };
   },
 
@@ -1238,6 +1285,9 @@ export const Job: MessageFns<Job> = {
     if (message.workingDir !== "") {
       obj.workingDir = message.workingDir;
     }
+    if (message.outputIncomplete !== false) {
+      obj.outputIncomplete = message.outputIncomplete;
+    }
     return obj;
   },
 
@@ -1272,6 +1322,7 @@ export const Job: MessageFns<Job> = {
     message.outputTruncated = object.outputTruncated ?? false;
     message.hostNetwork = object.hostNetwork ?? false;
     message.workingDir = object.workingDir ?? "";
+    message.outputIncomplete = object.outputIncomplete ?? false;
     return message;
   },
 };
