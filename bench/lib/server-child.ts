@@ -35,12 +35,18 @@ const options = JSON.parse(process.argv[2] ?? '{}') as ServerChildOptions;
 const log = pino({ level: 'warn' }, pino.destination({ dest: 2, sync: true }));
 const identity = await loadIdentity(options.certsDir, 'server');
 
-/** Sends N bytes of zeros in fixed chunks, honouring backpressure as the real server does. */
+/**
+ * Sends N bytes of zeros in fixed chunks, honouring backpressure as the real
+ * server does. The job id is "N" or "N:CHUNK" (chunk size in bytes, at most
+ * the buffer's; default the whole buffer).
+ */
 async function streamFromMemory(
   call: grpc.ServerWritableStream<StreamOutputRequest, StreamOutputResponse>,
-  chunk: Buffer,
+  buffer: Buffer,
 ): Promise<void> {
-  const total = Number(call.request.jobId);
+  const [bytes, size] = call.request.jobId.split(':');
+  const total = Number(bytes);
+  const chunk = buffer.subarray(0, size === undefined ? buffer.length : Number(size));
   const cancelled = new AbortController();
   call.once('cancelled', () => {
     cancelled.abort();
@@ -68,7 +74,7 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
     'grpc.max_concurrent_streams': 1000,
     'grpc.max_receive_message_length': 1024 * 1024,
   });
-  const chunk = Buffer.alloc(BASELINE_CHUNK_BYTES);
+  const buffer = Buffer.alloc(BASELINE_CHUNK_BYTES);
   const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => {
     callback({ code: grpc.status.UNIMPLEMENTED, details: 'baseline server' });
   };
@@ -78,7 +84,7 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
     getJob: unimplemented,
     listJobs: unimplemented,
     streamOutput: (call: grpc.ServerWritableStream<StreamOutputRequest, StreamOutputResponse>) => {
-      void streamFromMemory(call, chunk);
+      void streamFromMemory(call, buffer);
     },
   });
   const listener = createTlsListener(server, identity, log);

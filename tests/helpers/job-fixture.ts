@@ -34,17 +34,15 @@ export async function newFixture(
   options: Partial<Omit<JobManagerOptions, 'stateDir' | 'isolation'>> = {},
 ): Promise<Fixture> {
   const stateDir = await mkdtemp(join(tmpdir(), 'jobworker-job-test-'));
-  const jobs = createJobManager({
-    ...options,
-    stateDir,
-    isolation: await factory.create(stateDir),
-  });
+  const isolation = await factory.create(stateDir);
+  const jobs = createJobManager({ ...options, stateDir, isolation });
   return {
     jobs,
     stateDir,
     jobDirs: () => readdir(join(stateDir, 'jobs')).catch(() => []),
     close: async () => {
       await jobs.shutdown();
+      await isolation.close?.();
       await rm(stateDir, { recursive: true, force: true });
     },
   };
