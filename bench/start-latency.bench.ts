@@ -15,7 +15,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createIsolation, type LaunchSpec } from '../src/isolation/index.js';
+import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
+import { createIsolation, type JobIsolation, type LaunchSpec } from '../src/isolation/index.js';
 import { newJobId } from '../src/job/index.js';
 import { waitFinished, startJob } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
@@ -38,6 +39,69 @@ async function timeSpawn(): Promise<number> {
   return msSince(start);
 }
 
+/** The variants of one round, each returning its milliseconds. */
+function variants(
+  floor: HelperFloor,
+  isolation: JobIsolation,
+  spec: () => LaunchSpec,
+  client: JobServiceClient,
+  bundle: RuncBundle | null,
+): [string, () => Promise<number>][] {
+  const list: [string, () => Promise<number>][] = [
+    [SPAWN, timeSpawn],
+    [HELPER, () => floor.timeOne()],
+    [
+      LAUNCH,
+      async () => {
+        const start = process.hrtime.bigint();
+        const sandbox = await isolation.launch(spec());
+        sandbox.stdout.resume();
+        sandbox.stderr.resume();
+        await sandbox.exited;
+        return msSince(start);
+      },
+    ],
+    [
+      API,
+      async () => {
+        const start = process.hrtime.bigint();
+        const job = await startJob(client, ['/bin/true']);
+        await waitFinished(client, job.id);
+        return msSince(start);
+      },
+    ],
+  ];
+  if (bundle !== null) {
+    let n = 0;
+    list.push([
+      RUNC,
+      async () => {
+        const start = process.hrtime.bigint();
+        const code = await bundle.run(`bench-${String(process.pid)}-${String(n++)}`);
+        if (code !== 0) throw new Error(`runc run exited with ${String(code)}`);
+        return msSince(start);
+      },
+    ]);
+  }
+  return list;
+}
+
+/** Runs warm-up rounds, then `samples` rounds of every variant in turn. */
+async function measure(
+  ctx: BenchContext,
+  samples: number,
+  times: Map<string, number[]>,
+  list: [string, () => Promise<number>][],
+): Promise<void> {
+  for (let round = 0; round < WARMUP + samples; round++) {
+    for (const [name, fn] of list) {
+      const ms = await fn();
+      if (round >= WARMUP) times.get(name)?.push(ms);
+    }
+    if (round % 50 === 49) ctx.progress(`start latency: round ${String(round + 1)}`);
+  }
+}
+
 /** Runs scenario 1. */
 export async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const samples = ctx.config.startSamples;
@@ -54,76 +118,45 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     limits,
     hostNetwork: false,
   });
-  const floor = await HelperFloor.create(group, limits, spec());
   const runcPath = await findRunc();
-  let bundle: RuncBundle | null = null;
   if (runcPath === null)
     notes.push('(c) skipped: runc is not on PATH (the bench does not install it).');
-  const server = await startBenchServer('jobworker', ctx.certsDir, {
-    cpuProfDir: ctx.config.cpuProfDir,
-  });
-  const client = await server.client();
+  // Every resource below is released in reverse order of creation, whatever fails.
+  let made: RuncBundle | null = null;
   try {
-    if (runcPath !== null) {
-      bundle = await makeBundle(runcPath, limits);
-      const code = await bundle.run(`bench-${String(process.pid)}-check`);
-      if (code === 0) times.set(RUNC, []);
-      else {
-        notes.push(`(c) skipped: runc run of the bundle exited with ${String(code)}.`);
-        bundle = null;
+    const floor = await HelperFloor.create(group, limits, spec());
+    try {
+      const server = await startBenchServer('jobworker', ctx.certsDir, {
+        cpuProfDir: ctx.config.cpuProfDir,
+      });
+      try {
+        const client = await server.client();
+        try {
+          let bundle: RuncBundle | null = null;
+          if (runcPath !== null) {
+            made = await makeBundle(runcPath, limits);
+            const code = await made.run(`bench-${String(process.pid)}-check`);
+            if (code === 0) {
+              bundle = made;
+              times.set(RUNC, []);
+            } else {
+              notes.push(`(c) skipped: runc run of the bundle exited with ${String(code)}.`);
+            }
+          }
+          await measure(ctx, samples, times, variants(floor, isolation, spec, client, bundle));
+        } finally {
+          client.close();
+        }
+      } finally {
+        await server.close();
       }
-    }
-    const variants: [string, () => Promise<number>][] = [
-      [SPAWN, timeSpawn],
-      [HELPER, () => floor.timeOne()],
-      [
-        LAUNCH,
-        async () => {
-          const start = process.hrtime.bigint();
-          const sandbox = await isolation.launch(spec());
-          sandbox.stdout.resume();
-          sandbox.stderr.resume();
-          await sandbox.exited;
-          return msSince(start);
-        },
-      ],
-      [
-        API,
-        async () => {
-          const start = process.hrtime.bigint();
-          const job = await startJob(client, ['/bin/true']);
-          await waitFinished(client, job.id);
-          return msSince(start);
-        },
-      ],
-    ];
-    const runcBundle = bundle;
-    if (runcBundle !== null) {
-      let n = 0;
-      variants.push([
-        RUNC,
-        async () => {
-          const start = process.hrtime.bigint();
-          const code = await runcBundle.run(`bench-${String(process.pid)}-${String(n++)}`);
-          if (code !== 0) throw new Error(`runc run exited with ${String(code)}`);
-          return msSince(start);
-        },
-      ]);
-    }
-    for (let round = 0; round < WARMUP + samples; round++) {
-      for (const [name, fn] of variants) {
-        const ms = await fn();
-        if (round >= WARMUP) times.get(name)?.push(ms);
-      }
-      if (round % 50 === 49) ctx.progress(`start latency: round ${String(round + 1)}`);
+    } finally {
+      await floor.close();
     }
   } finally {
-    client.close();
-    await server.close();
-    await floor.close();
     // The group directories were made for this scenario: remove them (empty by now).
     await Promise.all(isolation.cgroupGroupDirs.map((dir) => rmdir(dir).catch(() => undefined)));
-    await bundle?.remove();
+    await made?.remove();
   }
   const rows: Row[] = [
     distributionRow(API, 'ms', times.get(API) ?? [], { vs: HELPER }),
