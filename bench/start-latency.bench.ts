@@ -181,7 +181,12 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     {
       text: 'StartJob p50 <= 1/3 of (c)',
       met: runc === null ? null : api <= runc / 3,
-      detail: runc === null ? 'runc not installed' : `${(api / runc).toFixed(2)}x (c)`,
+      detail:
+        runc === null
+          ? runcPath === null
+            ? 'runc not installed'
+            : 'runc run failed'
+          : `${(api / runc).toFixed(2)}x (c)`,
     },
   ];
   notes.push(

@@ -76,6 +76,12 @@ export function markdown(
     `| cgroups | ${machine.cgroups} |`,
     `| load average (1/5/15 min) | at start ${machine.loadAtStart}; at end ${run.loadAtEnd} |`,
     '',
+    ...(Number.parseFloat(machine.loadAtStart) > machine.cores
+      ? [
+          `**The machine was loaded by other work during this run (load average above its ${String(machine.cores)} cores): every figure is inflated and ratios are noisy. Re-run on a quiet machine.**`,
+          '',
+        ]
+      : []),
     '| goal | result | figure |',
     '|---|---|---|',
     ...results.flatMap((r) =>

@@ -3,6 +3,7 @@
  * bind port 0: JobService and Health over grpc-js, behind the TLS listener
  * (listener.ts) and the authorization seam (seam.ts).
  */
+import { setMaxListeners } from 'node:events';
 import { StreamQuota } from './quota.js';
 import * as grpc from '@grpc/grpc-js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -68,6 +69,9 @@ export function parseAddress(address: string): { host: string; port: number } {
 /** Builds the server; nothing listens until `listen`. */
 export function createServer(options: ServerOptions): JobworkerServer {
   const stopping = new AbortController();
+  // Every open call listens on it (and stops listening when it ends): a
+  // thousand concurrent calls are normal, not a leak worth a warning.
+  setMaxListeners(0, stopping.signal);
   const health = new HealthState();
   const grpcServer = new grpc.Server({
     // TODO(configuration system): these bounds are hard-coded defaults.

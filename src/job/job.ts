@@ -141,8 +141,14 @@ export class Job implements LogSource {
   readonly notifier: Notifier;
   /** Resolves once the job is finished (never rejects). */
   readonly done: Promise<void>;
-  readonly #writer: OutputLogWriter;
-  readonly #sandbox: Sandbox;
+  /**
+   * What only a running job needs: dropped once it has finished, so that a
+   * finished job costs its record and final status only (no helper process
+   * object, pipes, file handle or hash state held for its retention time).
+   */
+  #live: { readonly writer: OutputLogWriter; readonly sandbox: Sandbox } | null;
+  /** The log's final length, once `#live` is gone. */
+  #finalLength = 0;
   readonly #persist: (record: JobRecord) => Promise<void>;
   readonly #removed = removalController();
   readonly #exited: Promise<{ report: ExitReport; lost: boolean }>;
@@ -157,14 +163,13 @@ export class Job implements LogSource {
     this.dir = init.dir;
     this.path = init.logPath;
     this.notifier = init.notifier;
-    this.#writer = init.writer;
-    this.#sandbox = init.sandbox;
+    this.#live = { writer: init.writer, sandbox: init.sandbox };
     this.#persist = init.persist;
     this.#exited = init.sandbox.exited.then(
       (report) => ({ report, lost: false }),
       () => ({ report: LOST_REPORT, lost: true }),
     );
-    this.done = this.#run();
+    this.done = this.#run(init.writer, init.sandbox);
   }
 
   /** Id of the job. */
@@ -189,7 +194,7 @@ export class Job implements LogSource {
 
   /** {@link LogSource.committedLength}. */
   committedLength(): number {
-    return this.#writer.committedLength;
+    return this.#live?.writer.committedLength ?? this.#finalLength;
   }
 
   /** {@link LogSource.removed}. */
@@ -210,10 +215,15 @@ export class Job implements LogSource {
   /** A snapshot of the job's status. */
   status(): JobStatus {
     if (this.#finalStatus !== null) return this.#finalStatus;
+    // #live is dropped only after #finalStatus is set.
+    const writer = this.#live?.writer;
+    if (writer === undefined) {
+      throw new JobworkerError(ErrorCode.Internal, `job ${this.record.id} has no status`);
+    }
     const r = this.record;
-    const failed = this.#writer.writeError !== null;
+    const failed = writer.writeError !== null;
     const live = (stream: StreamName): StreamSummary => {
-      const s = this.#writer.summary(stream);
+      const s = writer.summary(stream);
       return {
         storedBytes: s.storedBytes,
         droppedBytes: s.droppedBytes,
@@ -239,7 +249,7 @@ export class Job implements LogSource {
       usage: null,
       stdout: live('stdout'),
       stderr: live('stderr'),
-      outputTruncated: this.#writer.truncated,
+      outputTruncated: writer.truncated,
       outputIncomplete: failed,
     };
   }
@@ -257,7 +267,7 @@ export class Job implements LogSource {
     this.record.state = 'stopping';
     this.record.stoppedBy = by;
     try {
-      this.#sandbox.terminate();
+      this.#live?.sandbox.terminate();
     } catch {
       // Nothing to signal (e.g. the helper has just exited): the grace period and kill() still apply.
     }
@@ -273,35 +283,37 @@ export class Job implements LogSource {
     if (expired) {
       this.#escalated = true;
       // kill() resolves when nothing is left; a failure still ends in `exited`.
-      await this.#sandbox.kill().catch(() => undefined);
+      await this.#live?.sandbox.kill().catch(() => undefined);
     }
     await this.done;
   }
 
-  async #run(): Promise<void> {
+  async #run(writer: OutputLogWriter, sandbox: Sandbox): Promise<void> {
     const streams = Promise.all([
-      this.#writer.consume('stdout', this.#sandbox.stdout),
-      this.#writer.consume('stderr', this.#sandbox.stderr),
+      writer.consume('stdout', sandbox.stdout),
+      writer.consume('stderr', sandbox.stderr),
     ]);
     const { report, lost } = await this.#exited;
     this.#exitSeen = true;
     await streams;
-    await this.#writer.close();
-    const final = this.#finalRecord(report, lost);
+    await writer.close();
+    const final = this.#finalRecord(writer, report, lost);
     // Persisted before anyone sees "finished": a client told the job ended
     // finds the same report after a restart. Until then the job reads as
     // running (or stopping), as it did while draining its output.
     await this.#persist(final);
     Object.assign(this.record, final);
     this.#finalStatus = finishedStatusOf(this.record);
+    this.#finalLength = writer.committedLength;
+    this.#live = null;
     // Wakes followers waiting for the end: they now see the final status.
     this.notifier.notify();
   }
 
-  #finalRecord(report: ExitReport, lost: boolean): JobRecord {
-    const failed = this.#writer.writeError !== null;
+  #finalRecord(writer: OutputLogWriter, report: ExitReport, lost: boolean): JobRecord {
+    const failed = writer.writeError !== null;
     const stream = (name: StreamName): StreamRecord => {
-      const s = this.#writer.summary(name);
+      const s = writer.summary(name);
       return {
         storedBytes: s.storedBytes,
         droppedBytes: s.droppedBytes,
@@ -320,9 +332,9 @@ export class Job implements LogSource {
       usage: report.usage,
       stdout: stream('stdout'),
       stderr: stream('stderr'),
-      outputTruncated: this.#writer.truncated,
+      outputTruncated: writer.truncated,
       outputIncomplete: failed,
-      logBytes: this.#writer.committedLength,
+      logBytes: writer.committedLength,
     };
   }
 }

@@ -8,8 +8,8 @@
  * holds back the writer or the other followers.
  *
  * Each read goes into a fresh Buffer, and the chunks yielded are views of
- * it that are never written again: the consumer may keep them without
- * copying.
+ * it (or, where consecutive pieces of one stream are joined, a fresh copy)
+ * that are never written again: the consumer may keep them without copying.
  */
 import { open } from 'node:fs/promises';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
@@ -18,7 +18,7 @@ import { checkAborted, type Notifier } from './notifier.js';
 import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
 
 /** Size of a follower's read buffer: the most it reads (and holds) at once. */
-export const READ_BUFFER_BYTES = 64 * 1024;
+export const READ_BUFFER_BYTES = 256 * 1024;
 
 /** What a follower needs from a job. */
 export interface LogSource {
@@ -119,6 +119,19 @@ export async function* followLog(
           `output log of job ${source.jobId} is shorter (${pos + bytesRead} bytes) than written (${committed})`,
         );
       }
+      // Consecutive pieces of one stream within this buffer leave as one
+      // chunk: a job's pipe reads are often a few KiB, and per-message cost,
+      // not bytes, bounds a gRPC stream. The run never outlives this buffer.
+      let run: { stream: StreamName; offset: number; parts: Buffer[]; bytes: number } | null = null;
+      // A plain function, not a delegated generator: `yield*` would add
+      // promise ticks between a consumer's next() and the follower's wait.
+      const takeRun = (): OutputEvent | null => {
+        if (run === null) return null;
+        const { stream, offset, parts, bytes } = run;
+        run = null;
+        const data = parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, bytes);
+        return { type: 'chunk', stream, offset, data };
+      };
       let i = 0;
       while (i < size) {
         if (rec === null) {
@@ -134,6 +147,8 @@ export async function* followLog(
           i += HEADER_BYTES;
           if (header.type === 'truncated') {
             i += header.length;
+            const before = takeRun();
+            if (before !== null) yield before;
             yield { type: 'truncated', capBytes: header.capBytes };
             checkAborted(signal);
             checkAborted(removed);
@@ -150,21 +165,33 @@ export async function* followLog(
         const take = Math.min(rec.remaining, size - i);
         // The requested offset may fall inside a record: split it there.
         const skip = Math.max(0, Math.min(take, from[rec.stream] - rec.offset));
-        const chunk: OutputEvent = {
-          type: 'chunk',
-          stream: rec.stream,
-          offset: rec.offset + skip,
-          data: buf.subarray(i + skip, i + take),
-        };
+        const stream = rec.stream;
+        const offset = rec.offset + skip;
+        const data = buf.subarray(i + skip, i + take);
         rec.offset += take;
         rec.remaining -= take;
         i += take;
         if (rec.remaining === 0) rec = null;
         if (take > skip) {
-          yield chunk;
-          checkAborted(signal);
-          checkAborted(removed);
+          if (run !== null && run.stream === stream && run.offset + run.bytes === offset) {
+            run.parts.push(data);
+            run.bytes += data.length;
+          } else {
+            const done = takeRun();
+            run = { stream, offset, parts: [data], bytes: data.length };
+            if (done !== null) {
+              yield done;
+              checkAborted(signal);
+              checkAborted(removed);
+            }
+          }
         }
+      }
+      const last = takeRun();
+      if (last !== null) {
+        yield last;
+        checkAborted(signal);
+        checkAborted(removed);
       }
       skipping = i > size;
       pos += i;
