@@ -50,7 +50,8 @@ export function getJob(client: JobServiceClient, jobId: string): Promise<Job> {
 export function listJobs(client: JobServiceClient): Promise<Job[]> {
   return new Promise((resolve, reject) => {
     client.listJobs(
-      { state: JobState.JOB_STATE_UNSPECIFIED, owner: '' },
+      // The first page (the server's default size), as `jobctl list` asks first.
+      { state: JobState.JOB_STATE_UNSPECIFIED, owner: '', pageSize: 0, pageToken: '' },
       (err: ServiceError | null, res) => {
         if (err !== null) reject(err);
         else resolve(res.jobs);

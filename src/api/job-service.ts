@@ -3,6 +3,7 @@
  * wraps: it gets a request already past authentication, role check and job
  * id validation, and a scoped job library that enforces ownership.
  */
+import { pageOf } from './paging.js';
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
@@ -38,7 +39,12 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
   listJobs: {
     roles: ANY_ROLE,
     handle(request, ctx) {
-      return Promise.resolve({ jobs: ctx.jobs.list(listFilter(request)).map(toProtoJob) });
+      const { page, next } = pageOf(
+        ctx.jobs.list(listFilter(request)),
+        request.pageSize,
+        request.pageToken,
+      );
+      return Promise.resolve({ jobs: page.map(toProtoJob), nextPageToken: next });
     },
   },
   streamOutput: {

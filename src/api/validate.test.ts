@@ -41,9 +41,15 @@ test('stop: grace period bounds', () => {
 });
 
 test('list and stream enums', () => {
-  assert.deepEqual(listFilter({ state: 3, owner: 'bob' }), { state: 'finished', owner: 'bob' });
-  assert.deepEqual(listFilter({ state: 0, owner: '' }), {});
-  assert.throws(() => listFilter({ state: -1, owner: '' }), /^JobworkerError: state -1/);
+  assert.deepEqual(listFilter({ state: 3, owner: 'bob', pageSize: 0, pageToken: '' }), {
+    state: 'finished',
+    owner: 'bob',
+  });
+  assert.deepEqual(listFilter({ state: 0, owner: '', pageSize: 0, pageToken: '' }), {});
+  assert.throws(
+    () => listFilter({ state: -1, owner: '', pageSize: 0, pageToken: '' }),
+    /^JobworkerError: state -1/,
+  );
   assert.equal(
     outputOptions({ jobId: 'x', stream: 2, stdoutOffset: 0, stderrOffset: 5, follow: true }, signal)
       .stream,

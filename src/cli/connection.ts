@@ -106,13 +106,23 @@ export class Connection {
     return required(response.job, 'GetJob');
   }
 
-  /** The jobs the caller may see, newest first. */
-  async listJobs(request: ListJobsRequest, signal?: AbortSignal): Promise<Job[]> {
-    const response = await this.#unary<ListJobsResponse>(
-      (md, o, cb) => this.#client.listJobs(request, md, o, cb),
-      signal,
-    );
-    return response.jobs;
+  /** Every job the caller may see matching the filter, newest first, page after page. */
+  async listJobs(
+    filter: Pick<ListJobsRequest, 'state' | 'owner'>,
+    signal?: AbortSignal,
+  ): Promise<Job[]> {
+    const jobs: Job[] = [];
+    let pageToken = '';
+    do {
+      const request: ListJobsRequest = { ...filter, pageSize: 0, pageToken };
+      const response = await this.#unary<ListJobsResponse>(
+        (md, o, cb) => this.#client.listJobs(request, md, o, cb),
+        signal,
+      );
+      jobs.push(...response.jobs);
+      pageToken = response.nextPageToken;
+    } while (pageToken !== '');
+    return jobs;
   }
 
   /**

@@ -80,7 +80,10 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     switch (command.output) {
       case 'json':
         // The proto3 JSON mapping omits an empty list: no jobs prints {}.
-        println(io.stdout, JSON.stringify(ListJobsResponse.toJSON({ jobs }), null, 2));
+        println(
+          io.stdout,
+          JSON.stringify(ListJobsResponse.toJSON({ jobs, nextPageToken: '' }), null, 2),
+        );
         break;
       case 'ids':
         for (const job of jobs) println(io.stdout, job.id);

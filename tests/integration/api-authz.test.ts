@@ -100,7 +100,12 @@ describe('authorization', { timeout: 120_000 }, () => {
   test('ListJobs: a user sees only their own jobs whatever the owner filter; admin sees all', async () => {
     for (const caller of USERS) {
       for (const filter of ['', 'alice', 'bob', 'admin']) {
-        const res = await unary(clients[caller], 'listJobs', { state: 0, owner: filter });
+        const res = await unary(clients[caller], 'listJobs', {
+          state: 0,
+          owner: filter,
+          pageSize: 0,
+          pageToken: '',
+        });
         const owners = new Set(res.jobs.map((j) => j.owner));
         if (caller === 'admin') {
           assert.deepEqual(

@@ -136,12 +136,12 @@ describe('request validation', { timeout: 120_000 }, () => {
     ],
     [
       'ListJobs state unknown',
-      (c) => unary(c, 'listJobs', { state: 9 as 0, owner: '' }),
+      (c) => unary(c, 'listJobs', { state: 9 as 0, owner: '', pageSize: 0, pageToken: '' }),
       /^state 9/,
     ],
     [
       'ListJobs owner malformed',
-      (c) => unary(c, 'listJobs', { state: 0, owner: 'Bad Name' }),
+      (c) => unary(c, 'listJobs', { state: 0, owner: 'Bad Name', pageSize: 0, pageToken: '' }),
       /^owner/,
     ],
     ['StreamOutput job_id malformed', (c) => streamError(c, { jobId: 'x' }), /^job_id/],
@@ -174,7 +174,7 @@ describe('request validation', { timeout: 120_000 }, () => {
   }
 
   test('nothing was started by the bad requests, and the server still serves', async () => {
-    const res = await unary(admin, 'listJobs', { state: 0, owner: '' });
+    const res = await unary(admin, 'listJobs', { state: 0, owner: '', pageSize: 0, pageToken: '' });
     assert.deepEqual(res.jobs, []);
   });
 

@@ -126,6 +126,8 @@ describe('jobworkerd RPCs', { timeout: 120_000 }, () => {
     const listed = await unary(alice, 'listJobs', {
       state: JobState.JOB_STATE_FINISHED,
       owner: '',
+      pageSize: 0,
+      pageToken: '',
     });
     assert.ok(listed.jobs.some((j) => j.id === job.id));
   });

@@ -419,12 +419,24 @@ export interface ListJobsRequest {
    * jobs whatever this says; an admin sees every owner's when it is empty.
    */
   owner: string;
+  /**
+   * Most jobs in one response: the server's default (500) when 0, at most
+   * 1000.
+   */
+  pageSize: number;
+  /**
+   * next_page_token of the previous response, to continue a listing with the
+   * same filter; empty for the first page.
+   */
+  pageToken: string;
 }
 
-/** ListJobsResponse carries the jobs. */
+/** ListJobsResponse carries one page of jobs. */
 export interface ListJobsResponse {
-  /** The jobs, newest first. */
+  /** The jobs, newest first (by start time, then id). */
   jobs: Job[];
+  /** Token for the next page; empty on the last page. */
+  nextPageToken: string;
 }
 
 /** StreamOutputRequest says which output to send. */
@@ -1840,7 +1852,7 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { state: 0, owner: "" };
+  return { state: 0, owner: "", pageSize: 0, pageToken: "" };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -1850,6 +1862,12 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.owner !== "") {
       writer.uint32(18).string(message.owner);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -1883,6 +1901,22 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.owner = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1899,6 +1933,16 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     return {
       state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
       owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -1910,6 +1954,12 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.owner !== "") {
       obj.owner = message.owner;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -1920,18 +1970,23 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     const message = createBaseListJobsRequest();
     message.state = object.state ?? 0;
     message.owner = object.owner ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListJobsResponse(): ListJobsResponse {
-  return { jobs: [] };
+  return { jobs: [], nextPageToken: "" };
 }
 
 export const ListJobsResponse: MessageFns<ListJobsResponse> = {
   encode(message: ListJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.jobs) {
       Job.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -1957,6 +2012,14 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
             message.jobs.push(Job.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1970,13 +2033,23 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
   },
 
   fromJSON(object: any): ListJobsResponse {
-    return { jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => Job.fromJSON(e)) : [] };
+    return {
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => Job.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
   },
 
   toJSON(message: ListJobsResponse): unknown {
     const obj: any = {};
     if (message.jobs?.length) {
       obj.jobs = message.jobs.map((e) => Job.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -1987,6 +2060,7 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
   fromPartial(object: DeepPartial<ListJobsResponse>): ListJobsResponse {
     const message = createBaseListJobsResponse();
     message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -2480,7 +2554,10 @@ export const JobServiceService = {
     responseSerialize: (value: GetJobResponse): Buffer => Buffer.from(GetJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetJobResponse => GetJobResponse.decode(value),
   },
-  /** ListJobs returns the jobs the caller may see, newest first. */
+  /**
+   * ListJobs returns the jobs the caller may see, newest first, a page at a
+   * time.
+   */
   listJobs: {
     path: "/jobworker.v1.JobService/ListJobs" as const,
     requestStream: false as const,
@@ -2520,7 +2597,10 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   stopJob: handleUnaryCall<StopJobRequest, StopJobResponse>;
   /** GetJob returns the status of one job. */
   getJob: handleUnaryCall<GetJobRequest, GetJobResponse>;
-  /** ListJobs returns the jobs the caller may see, newest first. */
+  /**
+   * ListJobs returns the jobs the caller may see, newest first, a page at a
+   * time.
+   */
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   /**
    * StreamOutput sends the job's stored output from the requested offsets and,
@@ -2585,7 +2665,10 @@ export interface JobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetJobResponse) => void,
   ): ClientUnaryCall;
-  /** ListJobs returns the jobs the caller may see, newest first. */
+  /**
+   * ListJobs returns the jobs the caller may see, newest first, a page at a
+   * time.
+   */
   listJobs(
     request: ListJobsRequest,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,
