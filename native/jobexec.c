@@ -122,19 +122,26 @@ static int child_report_fd = -1;
 
 /* ---- reporting ------------------------------------------------------- */
 
-/* Writes one status line to fd 3 in a single write (atomic below PIPE_BUF). */
-static void status_line(const char *fmt, ...) {
+/*
+ * Writes one line to fd in a single write (atomic below PIPE_BUF). Nothing to
+ * do if the reader has gone: the death signal ends us anyway.
+ */
+static void write_line(int fd, const char *fmt, va_list ap) {
   char line[LINE_MAX_LEN];
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(line, sizeof line - 1, fmt, ap);
-  va_end(ap);
   if (n < 0) return;
   if ((size_t)n > sizeof line - 2) n = sizeof line - 2;
   line[n++] = '\n';
-  /* Nothing to do if the server has gone: the death signal ends us anyway. */
-  ssize_t unused = write(STATUS_FD, line, (size_t)n);
+  ssize_t unused = write(fd, line, (size_t)n);
   (void)unused;
+}
+
+/* One status line to the server (fd 3). */
+static void status_line(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  write_line(STATUS_FD, fmt, ap);
+  va_end(ap);
 }
 
 /* Helper-side failure: report stage, syscall and errno, then exit 125. */
@@ -467,18 +474,12 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   child_fail("exec", "execve");
 }
 
-/* Sends one line up the report pipe. */
+/* Sends one line up the report pipe (init -> helper). */
 static void report(const char *fmt, ...) {
-  char line[LINE_MAX_LEN];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+  write_line(child_report_fd, fmt, ap);
   va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof line - 2) n = sizeof line - 2;
-  line[n++] = '\n';
-  ssize_t unused = write(child_report_fd, line, (size_t)n);
-  (void)unused;
 }
 
 /*
