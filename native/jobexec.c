@@ -399,12 +399,15 @@ static void make_mounts(void) {
             "mode=0555,size=4k") != 0 &&
       errno != ENOENT)
     child_fail("mount", "mount");
-  /* POSIX shared memory of its own (the IPC namespace does not cover /dev/shm), charged
-   * to the job's memory cgroup. TODO(isolation): /tmp and /var/tmp stay shared with the
-   * host as uid 65534; a per-job uid or private tmp is the next step (RFD: threats). */
-  if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 &&
-      errno != ENOENT)
-    child_fail("mount", "mount");
+  /* Scratch space of its own: every job runs as uid 65534, so world-writable host
+   * directories would let one user's job plant files or Unix sockets for another's.
+   * POSIX shared memory too (the IPC namespace does not cover /dev/shm). tmpfs pages are
+   * charged to the job's memory cgroup. */
+  static const char *const scratch[] = {"/tmp", "/var/tmp", "/dev/shm"};
+  for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
+    if (mount("tmpfs", scratch[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 &&
+        errno != ENOENT)
+      child_fail("mount", "mount");
 }
 
 static void set_death_signal(const char *stage, pid_t expected_parent) {

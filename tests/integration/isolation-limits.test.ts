@@ -4,12 +4,11 @@
  * with wide tolerances: these tests prove the limit holds, not its precision.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { chmod, rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { requiresRoot } from '../helpers/guards.js';
 import { type IsolationFixture, isolationFixture, run } from '../helpers/isolation-fixture.js';
+import { jobScratchDir } from '../helpers/scratch.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,7 +63,7 @@ describe('isolation limits', { skip: requiresRoot() }, () => {
   });
 
   test('an O_DIRECT write is throttled near the IO limit', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'jobworker-io-'));
+    const dir = await jobScratchDir('io-');
     await chmod(dir, 0o777);
     try {
       // v1 throttles direct IO only; buffered writeback is not attributed to the job.

@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +17,7 @@ import {
   run,
   specFor,
 } from '../helpers/isolation-fixture.js';
+import { jobScratchDir } from '../helpers/scratch.js';
 
 const skip = requiresRoot();
 const execFileP = promisify(execFile);
@@ -65,11 +65,29 @@ describe('isolation sandbox', { skip }, () => {
     assert.match(stderr, /evil\.so/); // the job's own loader complains about the bogus preload
   });
 
-  test('jobs cannot see the host cgroup tree, get a private /dev/shm, and cannot gain privileges', async () => {
-    const script =
-      'ls -A /sys/fs/cgroup | wc -l; stat -f -c %T /dev/shm; grep NoNewPrivs /proc/self/status';
-    const { stdout } = await run(fx.iso, ['sh', '-c', script]);
-    assert.deepEqual(stdout.trim().split('\n'), ['0', 'tmpfs', 'NoNewPrivs:\t1']);
+  test('jobs get private /tmp, /var/tmp and /dev/shm, no host cgroup tree, and cannot gain privileges', async () => {
+    // A file on the host's /tmp (where another job of another user could have planted it).
+    const planted = `/tmp/jobworker-planted-${process.pid}`;
+    await writeFile(planted, 'x', { mode: 0o644 });
+    try {
+      const script = [
+        'ls -A /sys/fs/cgroup | wc -l',
+        'stat -f -c %T /tmp /var/tmp /dev/shm',
+        `test -e ${planted} && echo visible || echo hidden`,
+        'grep NoNewPrivs /proc/self/status',
+      ].join('; ');
+      const { stdout } = await run(fx.iso, ['sh', '-c', script]);
+      assert.deepEqual(stdout.trim().split('\n'), [
+        '0',
+        'tmpfs',
+        'tmpfs',
+        'tmpfs',
+        'hidden',
+        'NoNewPrivs:\t1',
+      ]);
+    } finally {
+      await rm(planted, { force: true });
+    }
   });
 
   test('ps shows only the init and the job', async () => {
@@ -198,7 +216,7 @@ describe('isolation sandbox as root inside (mount propagation)', { skip }, () =>
     const fx = await isolationFixture({ uid: 0, gid: 0 });
     // A shared mount on the host: without MS_REC|MS_PRIVATE in the helper, a
     // mount below it inside the job would propagate back out.
-    const dir = await mkdtemp(join(tmpdir(), 'jobworker-mnt-'));
+    const dir = await jobScratchDir('mnt-');
     await execFileP('mount', ['-t', 'tmpfs', 'jobworker-test-outer', dir]);
     try {
       await execFileP('mount', ['--make-shared', dir]);

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +15,7 @@ import { JobworkerError, type ErrorCode } from '../../src/errors.js';
 import { DEFAULT_PATH, type JobStatus } from '../../src/job/index.js';
 import { isolationFactories, realIsolationFactory } from '../helpers/isolations.js';
 import { newFixture, readAll, spec, waitForOutput, type Fixture } from '../helpers/job-fixture.js';
+import { jobScratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 
@@ -38,7 +38,7 @@ for (const factory of isolationFactories) {
     before(async () => {
       fx = await newFixture(factory);
       // World-readable, so that a job running as an unprivileged user can reach it.
-      scratch = await mkdtemp(join(tmpdir(), 'jobworker-scratch-'));
+      scratch = await jobScratchDir('scratch-');
       await chmod(scratch, 0o755);
     });
     after(async () => {

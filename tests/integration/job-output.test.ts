@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -25,6 +24,7 @@ import {
   type Fixture,
   type Hashed,
 } from '../helpers/job-fixture.js';
+import { jobScratchDir } from '../helpers/scratch.js';
 
 const MiB = 1024 * 1024;
 const run = promisify(execFile);
@@ -51,7 +51,7 @@ for (const factory of isolationFactories) {
     before(async () => {
       fx = await newFixture(factory);
       // World-readable, so that a job running as an unprivileged user can reach it.
-      scratch = await mkdtemp(join(tmpdir(), 'jobworker-scratch-'));
+      scratch = await jobScratchDir('scratch-');
       await chmod(scratch, 0o755);
     });
     after(async () => {

@@ -1,0 +1,17 @@
+/**
+ * Directories that a test shares with its jobs. Jobs get private /tmp,
+ * /var/tmp and /dev/shm (tmpfs in their mount namespace), so a file a test
+ * puts under os.tmpdir() is invisible to them; these live on the host disk
+ * instead, world-readable so that uid 65534 can reach them. The caller
+ * removes its directory.
+ */
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const ROOT = '/var/lib/jobworker-test';
+
+/** A fresh directory below /var/lib/jobworker-test, mode 0755 on the way down. */
+export async function jobScratchDir(prefix: string): Promise<string> {
+  await mkdir(ROOT, { recursive: true, mode: 0o755 });
+  return mkdtemp(join(ROOT, prefix));
+}
