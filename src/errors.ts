@@ -30,6 +30,12 @@ export const ErrorCode = {
   Internal: 'internal',
 } as const;
 
+/**
+ * The gRPC trailing metadata key carrying an error's code: the server sets
+ * it (src/api/status-map.ts), jobctl reads it (src/cli/call-errors.ts).
+ */
+export const ERROR_CODE_KEY = 'jobworker-error-code';
+
 /** One of the values of {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

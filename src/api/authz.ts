@@ -4,7 +4,6 @@
  * itself, only the {@link ScopedJobs} view built here for the caller, so no
  * handler can reach a job its caller may not see.
  */
-import type { StreamQuota } from './quota.js';
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type {
@@ -16,6 +15,7 @@ import type {
   OutputOptions,
   StopOptions,
 } from '../job/index.js';
+import type { StreamQuota } from './quota.js';
 
 /** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
 export const ROLES = ['user', 'admin'] as const;
@@ -140,24 +140,26 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
     },
     output(id, options) {
       visible(id);
-      const release = streams.acquire(principal.name);
+      let source: AsyncIterable<OutputEvent>;
       try {
-        const source = jobs.output(id, options);
-        return {
-          async *[Symbol.asyncIterator]() {
-            try {
-              yield* source;
-            } catch (err) {
-              throw sameNotFound(id, err);
-            } finally {
-              release();
-            }
-          },
-        };
+        source = jobs.output(id, options);
       } catch (err) {
-        release();
         throw sameNotFound(id, err);
       }
+      return {
+        async *[Symbol.asyncIterator]() {
+          // Taken when reading starts and given back however it ends, so a
+          // stream that is never read holds no slot.
+          const release = streams.acquire(principal.name);
+          try {
+            yield* source;
+          } catch (err) {
+            throw sameNotFound(id, err);
+          } finally {
+            release();
+          }
+        },
+      };
     },
   };
 }

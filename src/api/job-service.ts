@@ -3,10 +3,10 @@
  * wraps: it gets a request already past authentication, role check and job
  * id validation, and a scoped job library that enforces ownership.
  */
-import { pageOf } from './paging.js';
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
+import { pageOf } from './paging.js';
 import type { Handlers } from './seam.js';
 import { listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
 

@@ -1,4 +1,3 @@
-import { StreamQuota } from './quota.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -6,6 +5,7 @@ import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import type { Jobs } from '../job/index.js';
 import { CallTracker } from './call.js';
 import { jobServiceHandlers } from './job-service.js';
+import { StreamQuota } from './quota.js';
 import { bindService, type Handlers } from './seam.js';
 
 const deps = {

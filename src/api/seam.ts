@@ -18,7 +18,6 @@
  * method added to the proto without a handler does not compile, and
  * `bindService` also refuses at start-up a definition method with no handler.
  */
-import type { StreamQuota } from './quota.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
@@ -32,6 +31,7 @@ import {
   type Role,
   type ScopedJobs,
 } from './authz.js';
+import type { StreamQuota } from './quota.js';
 import { toStatus } from './status-map.js';
 import { checkJobId } from './validate.js';
 import {

@@ -3,9 +3,8 @@
  * bind port 0: JobService and Health over grpc-js, behind the TLS listener
  * (listener.ts) and the authorization seam (seam.ts).
  */
-import { setMaxListeners } from 'node:events';
-import { StreamQuota } from './quota.js';
 import * as grpc from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
@@ -16,6 +15,7 @@ import type { AuditLog } from './audit.js';
 import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
 import { createTlsListener } from './listener.js';
+import { StreamQuota } from './quota.js';
 import { CallTracker, withSafeDecoding } from './call.js';
 import { bindService, type SeamDeps } from './seam.js';
 import type { TlsIdentity } from './tls.js';
@@ -113,7 +113,19 @@ export function createServer(options: ServerOptions): JobworkerServer {
     // Every call's signal is aborted: wait until each has been answered, then
     // close the HTTP/2 sessions gracefully (GOAWAY, statuses flushed) and,
     // should a peer not let go, force them after a bound.
-    await calls.whenIdle();
+    // A second signal (`signal`) stops waiting for handlers that ignore theirs.
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      if (signal?.aborted === true) {
+        done();
+        return;
+      }
+      signal?.addEventListener('abort', done, { once: true });
+      void calls.whenIdle().then(done);
+    });
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         options.log.warn('connections still open after 5 s: closing them');

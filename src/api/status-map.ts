@@ -5,10 +5,15 @@
  * it without parsing messages. docs/errors.md documents this table.
  */
 import { Metadata, status as Status, type StatusObject } from '@grpc/grpc-js';
-import { ErrorCode, isErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import {
+  ERROR_CODE_KEY,
+  ErrorCode,
+  isErrorCode,
+  JobworkerError,
+  toJobworkerError,
+} from '../errors.js';
 
-/** Trailing metadata key carrying the jobworker error code. */
-export const ERROR_CODE_KEY = 'jobworker-error-code';
+export { ERROR_CODE_KEY };
 
 /** ErrorCode -> gRPC status. `satisfies` makes a new ErrorCode without a row a type error. */
 export const GRPC_STATUS = {

@@ -17,6 +17,7 @@ import type {
 import {
   isValidJobId,
   MAX_GRACE_MS,
+  quote,
   type JobSpec,
   type ListFilter,
   type OutputOptions,
@@ -29,16 +30,11 @@ function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
 }
 
-/** Shortened JSON of a client value, for messages (a huge value must not flood a log). */
-function shown(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
-}
-
 /** The job id, checked before any lookup or path is built from it. */
 export function checkJobId(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw invalid('job_id is required');
   if (!isValidJobId(value))
-    throw invalid(`job_id ${shown(value)} is not a job id (26 characters of a-z, 2-7)`);
+    throw invalid(`job_id ${quote(value)} is not a job id (26 characters of a-z, 2-7)`);
   return value;
 }
 
@@ -58,7 +54,7 @@ export function startSpec(request: StartJobRequest): JobSpec {
   const cwd = request.workingDir;
   if (cwd.includes('\0')) throw invalid('working_dir contains a NUL byte');
   if (cwd !== '' && !cwd.startsWith('/'))
-    throw invalid(`working_dir ${shown(cwd)} is not an absolute path`);
+    throw invalid(`working_dir ${quote(cwd)} is not an absolute path`);
   return {
     argv: command,
     env: request.env,
@@ -95,7 +91,7 @@ export function listFilter(request: ListJobsRequest): ListFilter {
   }
   if (request.owner !== '') {
     if (!USER_NAME.test(request.owner))
-      throw invalid(`owner ${shown(request.owner)} is not a valid user name`);
+      throw invalid(`owner ${quote(request.owner)} is not a valid user name`);
     filter.owner = request.owner;
   }
   return filter;

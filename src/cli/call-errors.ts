@@ -6,7 +6,7 @@
  * refused handshake and an unverifiable server apart.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { ErrorCode, JobworkerError, isErrorCode } from '../errors.js';
+import { ERROR_CODE_KEY, ErrorCode, JobworkerError, isErrorCode } from '../errors.js';
 
 /** What the message needs to name: where we dialed and with which certificate. */
 export interface CallContext {
@@ -15,7 +15,7 @@ export interface CallContext {
 }
 
 /** The trailing metadata key carrying the server's ErrorCode. */
-export const errorCodeKey = 'jobworker-error-code';
+export { ERROR_CODE_KEY as errorCodeKey };
 
 // grpc-js status numbers (@grpc/grpc-js Status), spelled out so that this
 // module does not load grpc-js.
@@ -38,7 +38,7 @@ export type CallFailure = Pick<ServiceError, 'code' | 'details'> & {
 
 /** Maps a failed call to a JobworkerError; `err` is kept as the cause. */
 export function fromCallError(err: CallFailure, context: CallContext): JobworkerError {
-  const sent = err.metadata?.get(errorCodeKey)[0];
+  const sent = err.metadata?.get(ERROR_CODE_KEY)[0];
   const details = err.details || 'no details';
   if (isErrorCode(sent)) {
     // jobworkerd answered: its message already names the bad value.

@@ -56,13 +56,15 @@ export async function copyOutput(
 /** Writes `data` and waits for 'drain' when the sink's buffer is full; rejects on a sink error. */
 export async function write(sink: Writable, data: Uint8Array): Promise<void> {
   if (data.length === 0) return;
+  // The common case: accepted at once. A sink error is emitted later, never
+  // inside write(), so it is caught by whoever writes or waits next.
+  if (sink.write(data)) return;
   const failed = new AbortController();
   const onError = (err: Error): void => {
     failed.abort(new SinkClosedError(err.message, { cause: err }));
   };
   sink.once('error', onError);
   try {
-    if (sink.write(data)) return;
     // 'drain' never comes after an error: the abort ends the wait.
     await once(sink, 'drain', { signal: failed.signal });
   } catch (err) {

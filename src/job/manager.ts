@@ -18,7 +18,7 @@ import { isValidJobId, newJobId } from './ids.js';
 import { Job, type JobRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
-import { abortError, Notifier } from './notifier.js';
+import { abortError, checkAborted, Notifier } from './notifier.js';
 import { quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
 import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
@@ -169,7 +169,7 @@ export class JobManager implements Jobs {
   async start(owner: string, spec: JobSpec, signal?: AbortSignal): Promise<JobStatus> {
     if (this.#shutdown !== null)
       throw new JobworkerError(ErrorCode.Unavailable, 'the server is shutting down');
-    if (signal?.aborted === true) throw abortError(signal);
+    checkAborted(signal);
     const valid = validateSpec(spec);
     let limits: Limits;
     try {

@@ -84,8 +84,7 @@ export class RetentionSweeper {
     for (const job of jobs.values()) {
       const r = job.record;
       // Finished jobs whose final record is on disk (logBytes set) only; running jobs never.
-      if (job.status().state !== 'finished' || r.finishedAtMs === null || r.logBytes === null)
-        continue;
+      if (r.state !== 'finished' || r.finishedAtMs === null || r.logBytes === null) continue;
       candidates.push({ id: r.id, finishedAtMs: r.finishedAtMs, logBytes: r.logBytes });
     }
     for (const [id, reason] of selectForRemoval(candidates, now(), policy)) {
