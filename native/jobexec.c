@@ -1,15 +1,21 @@
 /*
  * jobexec: starts one job in fresh namespaces and cgroups, then stays as its
- * monitor. Spawned by the isolation layer (src/isolation/helper.ts) from the
+ * monitor. Forked by the fork server mode (see "fork server" below), which
+ * the isolation layer (src/isolation/fork-server.ts) starts once from the
  * server's main thread; never run through a shell.
  *
  *   jobexec --version
+ *   jobexec --serve SOCKET --parent-pid N
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
  *
- * The job's environment arrives on fd 4 as NUL-terminated NAME=VALUE strings,
- * read to EOF before anything else; the helper itself runs with an empty
+ * The last form (the direct mode) runs one helper; the fork server forks
+ * one per launch, which takes the same options in its request.
+ *
+ * In the direct mode the job's environment arrives on fd 4 as NUL-terminated
+ * NAME=VALUE strings, read to EOF before anything else (in a forked helper,
+ * with the request); the helper itself runs with an empty
  * environment. It must never be the job's: this process is root, and the
  * dynamic loader acts on LD_PRELOAD, LD_AUDIT, ... before main() runs.
  * COMMAND is resolved on the job's PATH here and started with execve(2)
@@ -26,7 +32,8 @@
  * join ends init before the job exists (fail closed).
  *
  * Process shape (the PID namespace's init is the job's reaper, see tini):
- *   helper (host PID namespace; relays output, forwards signals, reports)
+ *   fork server (jobexec --serve, one per server process; forks and reaps helpers)
+ *   `- helper (host PID namespace; relays output, forwards signals, reports)
  *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces)
  *          `- job (PID 2, its own session and process group, uid/gid 65534)
  *
@@ -47,7 +54,9 @@
  *
  * Stdout and stderr of the job are real pipes (pipe2), so that
  * `echo x > /dev/stdout` works; the helper splices them to its own fds 1 and 2
- * and exits only once the job has ended and both pipes reached EOF.
+ * and exits only once the job has ended and both pipes reached EOF. (Forked
+ * by the fork server, its fds 1-3 are Unix stream connections to the
+ * server, not pipes; splice works the same.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,6 +81,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -700,17 +710,300 @@ static int report_end(const struct outcome *o) {
   return EXIT_HELPER_FAILED;
 }
 
-int main(int argc, char **argv) {
-  struct spec spec;
+/* Runs the helper for one parsed spec; its fds 1-3 are in place. Returns the exit code. */
+static int run_helper(struct spec *spec) {
   struct fds fds;
   struct outcome outcome;
   memset(&outcome, 0, sizeof outcome);
-  parse_args(argc, argv, &spec);
-  read_env(&spec);
-  guard_parent(&spec);
+  guard_parent(spec);
   make_pipes(&fds);
   block_signals(&fds);
-  pid_t init = start_init(&spec, &fds);
+  pid_t init = start_init(spec, &fds);
   relay_until_done(&fds, init, &outcome);
   return report_end(&outcome);
+}
+
+/* ---- fork server ------------------------------------------------------ */
+
+/*
+ * jobexec --serve SOCKET --parent-pid N
+ *
+ * Forks one helper per launch request, so that the server never forks
+ * itself: a fork copies the page tables of the whole forking process, which
+ * for a Node.js server holding many jobs took 5-33 ms of its event loop per
+ * start. Started once by the server (src/isolation/fork-server.ts), with an
+ * empty environment like the helper.
+ *
+ * Requests on fd 0, each a 32-bit little-endian length and then that many
+ * bytes of NUL-terminated strings:
+ *   launch TOKEN NARGS ARG... ENV...   fork a helper with options ARG... (the
+ *                                      direct mode's, through `--` and the
+ *                                      command) and the job's environment
+ *   kill TOKEN SIGNAL                  signal that helper if not yet reaped
+ * Replies on fd 1, one line each (one write, atomic on the pipe):
+ *   forked TOKEN PID                   the helper runs
+ *   failed TOKEN STAGE ERRNO           it could not be forked or connect back
+ *   ended TOKEN exit CODE | ended TOKEN signal N   it was reaped
+ * TOKEN (32 hex digits, chosen by the server) names the launch everywhere.
+ *
+ * A forked helper connects to SOCKET three times, sending TOKEN and one of
+ * o, e, s (stdout, stderr, status): those connections become its fds 1, 2
+ * and 3, and it goes on exactly as in the direct mode. Only the fork server
+ * ever signals a helper, and only before reaping it: the pid cannot have
+ * been reused. EOF on fd 0 ends the fork server; the death signal ends the
+ * helpers still running (the server closes it only once every job ended).
+ */
+
+enum {
+  TOKEN_LEN = 32,
+  MAX_REQUEST = 4 << 20, /* argv and env are each capped at 128 KiB by the job layer */
+};
+
+struct served {
+  pid_t pid;
+  char token[TOKEN_LEN + 1];
+};
+
+struct server {
+  const char *socket_path;
+  pid_t self;
+  struct served *helpers;
+  size_t n_helpers, cap_helpers;
+};
+
+static void reply(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  write_line(1, fmt, ap);
+  va_end(ap);
+}
+
+static _Noreturn void serve_fail(const char *what) {
+  fprintf(stderr, "jobexec fork server: %s: %s\n", what, strerror(errno));
+  exit(EXIT_HELPER_FAILED);
+}
+
+static int valid_token(const char *token) {
+  if (strlen(token) != TOKEN_LEN) return 0;
+  for (const char *p = token; *p != '\0'; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;
+  return 1;
+}
+
+/* Connects one stream back to the server, announcing token and kind; returns the fd (>= 10). */
+static int connect_back(const char *socket_path, const char *token, char kind) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(socket_path) >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(addr.sun_path, socket_path);
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock == -1) return -1;
+  char hello[TOKEN_LEN + 1];
+  memcpy(hello, token, TOKEN_LEN);
+  hello[TOKEN_LEN] = kind;
+  int rc;
+  while ((rc = connect(sock, (struct sockaddr *)&addr, sizeof addr)) == -1 && errno == EINTR) {
+  }
+  if (rc == 0 && write(sock, hello, sizeof hello) != (ssize_t)sizeof hello) rc = -1;
+  /* Above 3, so that the dup2()s onto 1-3 below cannot clobber one another. */
+  int moved = rc == 0 ? fcntl(sock, F_DUPFD_CLOEXEC, 10) : -1;
+  int saved = errno;
+  close(sock);
+  errno = saved;
+  return moved;
+}
+
+/* The forked helper: streams back to the server on fds 1-3, then the direct mode's work. */
+static _Noreturn void run_served(const struct server *srv, const char *token, char **args,
+                                 int nargs, char **envp) {
+  int socks[3];
+  static const char kinds[] = {'o', 'e', 's'};
+  for (int i = 0; i < 3; i++) {
+    socks[i] = connect_back(srv->socket_path, token, kinds[i]);
+    if (socks[i] == -1) {
+      reply("failed %s connect %d", token, errno); /* fd 1 is still the reply pipe */
+      _exit(EXIT_HELPER_FAILED);
+    }
+  }
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd == -1 || dup2(null_fd, 0) == -1 || dup2(socks[0], 1) == -1 ||
+      dup2(socks[1], 2) == -1 || dup2(socks[2], STATUS_FD) == -1) {
+    reply("failed %s dup2 %d", token, errno);
+    _exit(EXIT_HELPER_FAILED);
+  }
+  /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
+  if (close_range(STATUS_FD + 1, ~0U, 0) != 0) fail("setup", "close_range");
+  /* argv for getopt: a program name, the options, NULL (the request buffer ends each string). */
+  char **argv = calloc((size_t)nargs + 2, sizeof *argv);
+  if (argv == NULL) fail("args", "calloc");
+  argv[0] = "jobexec";
+  memcpy(argv + 1, args, (size_t)nargs * sizeof *argv);
+  struct spec spec;
+  optind = 0; /* glibc: full re-initialisation of getopt */
+  parse_args(nargs + 1, argv, &spec);
+  spec.envp = envp;
+  spec.parent_pid = srv->self;
+  exit(run_helper(&spec));
+}
+
+/* Splits a request body into its NUL-terminated strings; NULL-terminated array, or NULL. */
+static char **split_strings(char *body, size_t len, size_t *count) {
+  if (len == 0 || body[len - 1] != '\0') return NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++) n += body[i] == '\0';
+  char **out = calloc(n + 1, sizeof *out);
+  if (out == NULL) return NULL;
+  for (size_t i = 0, k = 0; i < len; i += strlen(body + i) + 1) out[k++] = body + i;
+  *count = n;
+  return out;
+}
+
+static struct served *find_helper(struct server *srv, const char *token) {
+  for (size_t i = 0; i < srv->n_helpers; i++)
+    if (strcmp(srv->helpers[i].token, token) == 0) return &srv->helpers[i];
+  return NULL;
+}
+
+static void handle_launch(struct server *srv, char **strs, size_t count) {
+  const char *token = strs[1];
+  char *end = NULL;
+  long nargs = count >= 3 ? strtol(strs[2], &end, 10) : -1;
+  if (end == NULL || *end != '\0' || nargs < 1 || (size_t)nargs > count - 3) {
+    reply("failed %s request %d", token, EINVAL);
+    return;
+  }
+  if (find_helper(srv, token) != NULL) {
+    reply("failed %s request %d", token, EEXIST);
+    return;
+  }
+  if (srv->n_helpers == srv->cap_helpers) {
+    size_t cap = srv->cap_helpers == 0 ? 64 : srv->cap_helpers * 2;
+    struct served *grown = realloc(srv->helpers, cap * sizeof *grown);
+    if (grown == NULL) {
+      reply("failed %s fork %d", token, ENOMEM);
+      return;
+    }
+    srv->helpers = grown;
+    srv->cap_helpers = cap;
+  }
+  pid_t pid = fork();
+  if (pid == -1) {
+    reply("failed %s fork %d", token, errno);
+    return;
+  }
+  /* strs is NULL-terminated after the environment entries. */
+  if (pid == 0) run_served(srv, token, &strs[3], (int)nargs, &strs[3 + nargs]);
+  struct served *h = &srv->helpers[srv->n_helpers++];
+  h->pid = pid;
+  snprintf(h->token, sizeof h->token, "%s", token);
+  reply("forked %s %d", token, (int)pid);
+}
+
+static void handle_request(struct server *srv, char *body, size_t len) {
+  size_t count = 0;
+  char **strs = split_strings(body, len, &count);
+  if (strs == NULL || count < 2 || !valid_token(strs[1])) {
+    errno = EINVAL;
+    serve_fail("malformed request");
+  }
+  if (strcmp(strs[0], "launch") == 0) {
+    handle_launch(srv, strs, count);
+  } else if (strcmp(strs[0], "kill") == 0 && count == 3) {
+    struct served *h = find_helper(srv, strs[1]);
+    long sig = strtol(strs[2], NULL, 10);
+    if (h != NULL && sig > 0 && sig < NSIG) kill(h->pid, (int)sig);
+  } else {
+    errno = EINVAL;
+    serve_fail("unknown request");
+  }
+  free(strs);
+}
+
+/* Reaps every ended helper and reports it under its token. */
+static void reap_helpers(struct server *srv) {
+  int wstatus;
+  pid_t pid;
+  while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+    for (size_t i = 0; i < srv->n_helpers; i++) {
+      if (srv->helpers[i].pid != pid) continue;
+      if (WIFEXITED(wstatus)) reply("ended %s exit %d", srv->helpers[i].token, WEXITSTATUS(wstatus));
+      else reply("ended %s signal %d", srv->helpers[i].token, WTERMSIG(wstatus));
+      srv->helpers[i] = srv->helpers[--srv->n_helpers];
+      break;
+    }
+  }
+}
+
+static int serve(int argc, char **argv) {
+  if (argc != 5 || strcmp(argv[3], "--parent-pid") != 0) {
+    fprintf(stderr, "usage: jobexec --serve SOCKET --parent-pid N\n");
+    return 2;
+  }
+  struct server srv = {argv[2], getpid(), NULL, 0, 0};
+  /* Dies with the server, and so do its helpers (their own death signal). */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) serve_fail("prctl");
+  if (getppid() != (pid_t)strtol(argv[4], NULL, 10)) {
+    errno = ESRCH;
+    serve_fail("getppid");
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) serve_fail("sigprocmask");
+  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd == -1) serve_fail("signalfd");
+  size_t cap = 64 * 1024, len = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) serve_fail("malloc");
+  for (;;) {
+    struct pollfd pfd[2] = {{0, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(pfd, 2, -1) == -1) {
+      if (errno == EINTR) continue;
+      serve_fail("poll");
+    }
+    if (pfd[1].revents) {
+      struct signalfd_siginfo info;
+      while (read(sigfd, &info, sizeof info) == (ssize_t)sizeof info) {
+      }
+      reap_helpers(&srv);
+    }
+    if (!pfd[0].revents) continue;
+    if (len == cap) {
+      char *grown = realloc(buf, cap *= 2);
+      if (grown == NULL) serve_fail("realloc");
+      buf = grown;
+    }
+    ssize_t n = read(0, buf + len, cap - len);
+    if (n == -1 && errno == EINTR) continue;
+    if (n == -1) serve_fail("read");
+    if (n == 0) return 0; /* the server is done with us */
+    len += (size_t)n;
+    size_t off = 0;
+    while (len - off >= 4) {
+      uint32_t size = (uint32_t)(unsigned char)buf[off] | (uint32_t)(unsigned char)buf[off + 1] << 8 |
+                      (uint32_t)(unsigned char)buf[off + 2] << 16 |
+                      (uint32_t)(unsigned char)buf[off + 3] << 24;
+      if (size > MAX_REQUEST) {
+        errno = E2BIG;
+        serve_fail("request");
+      }
+      if (len - off - 4 < size) break;
+      handle_request(&srv, buf + off + 4, size);
+      off += 4 + size;
+    }
+    memmove(buf, buf + off, len - off);
+    len -= off;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve(argc, argv);
+  struct spec spec;
+  parse_args(argc, argv, &spec);
+  read_env(&spec);
+  return run_helper(&spec);
 }

@@ -1,7 +1,9 @@
 /**
  * What a server left behind: job cgroups still present below its group
  * directories, and processes still running as its children or running the
- * native helper. Read from cgroupfs and /proc after its jobs have ended.
+ * native helper. Read from cgroupfs and /proc after its jobs have ended. The
+ * server's own fork server (`jobexec --serve`, its child for as long as the
+ * server runs) is no leftover; a helper it forked is.
  */
 import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +41,9 @@ export async function findLeftovers(
     const afterComm = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ppid = Number(afterComm[1]);
     const exe = await readlink(`/proc/${name}/exe`).catch(() => '');
-    if (ppid === serverPid || exe === helper) {
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    const forkServer = ppid === serverPid && cmdline.split('\0')[1] === '--serve';
+    if ((ppid === serverPid || exe === helper) && !forkServer) {
       processes.push(`${name} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
     }
   }

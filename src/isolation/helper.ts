@@ -1,9 +1,9 @@
 /**
- * Spawning the native helper (native/jobexec.c) and reading its status
- * channel, fd 3: `started PID`, `error STAGE SYSCALL ERRNO`, `exit CODE`,
- * `signal N`, one per line. The helper is spawned from the main thread: the
- * parent-death signal belongs to the thread that forked, and a helper spawned
- * from a worker thread would die with the worker.
+ * The native helper's command line and status channel, fd 3: `started PID`,
+ * `error STAGE SYSCALL ERRNO`, `exit CODE`, `signal N`, one per line. Jobs
+ * are launched through the fork server (fork-server.ts), which hands the
+ * helper these same options; {@link spawnHelper} starts it directly, as the
+ * benchmark's floor does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -109,8 +109,8 @@ export function encodeEnv(env: readonly string[]): Buffer {
 }
 
 /**
- * Spawns the helper; fd 3 is its status channel, fd 4 carries the job's
- * environment. The helper runs as root with an EMPTY environment: were the
+ * Spawns the helper directly (not through the fork server); fd 3 is its
+ * status channel, fd 4 carries the job's environment. The helper runs as root with an EMPTY environment: were the
  * job's environment its own, the dynamic loader would honour a client's
  * LD_PRELOAD or LD_AUDIT in a root process before the helper's main().
  */

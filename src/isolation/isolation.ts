@@ -7,6 +7,7 @@ import { blockDeviceOf } from './cgroup/block-device.js';
 import { type CgroupKind, type CgroupLayout, detectLayout } from './cgroup/detect.js';
 import { type CgroupFs, nodeCgroupFs } from './cgroup/fs.js';
 import { createManager } from './cgroup/manager.js';
+import { ForkServer } from './fork-server.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 import { launch } from './sandbox.js';
@@ -82,8 +83,23 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   const defaults = options.defaults ?? DEFAULT_LIMITS;
   const maxima = options.maxima ?? hostMaxima();
   const allowHostNetwork = options.allowHostNetwork ?? true;
+  // Started at the first launch; a dead one (killed by hand, OOM) is replaced at the next.
+  let forkServer: Promise<ForkServer> | null = null;
+  const startForkServer = (stale: Promise<ForkServer> | null): Promise<ForkServer> => {
+    if (forkServer !== stale && forkServer !== null) return forkServer; // another launch did
+    forkServer = (async () => {
+      await (await stale?.catch(() => null))?.close();
+      return ForkServer.start(helper, options.stateDir);
+    })();
+    return forkServer;
+  };
   const ctx = {
     helper,
+    forkServer: async () => {
+      const current = forkServer;
+      const server = await current?.catch(() => null);
+      return server?.alive === true ? server : startForkServer(current);
+    },
     manager,
     uid: options.uid ?? NOBODY,
     gid: options.gid ?? NOBODY,
@@ -109,6 +125,9 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
       return launch(ctx, spec, signal);
     },
     sweepLeftovers: () => manager.sweep(),
-    close: () => manager.close(),
+    async close() {
+      await (await forkServer?.catch(() => null))?.close();
+      await manager.close();
+    },
   };
 }

@@ -3,17 +3,18 @@
  * wait for `started` or a failure, then own the helper until the job is gone,
  * its usage read and its cgroups removed.
  */
-import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { Readable } from 'node:stream';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
-import { type HelperEvent, helperError, readStatus, spawnHelper } from './helper.js';
+import { abortError, type ForkServer, type HelperProcess } from './fork-server.js';
+import { type HelperEvent, helperArgv, helperError, readStatus } from './helper.js';
 import type { ExitReport, LaunchSpec, Sandbox } from './types.js';
 
 /** What a launch needs from the isolation instance. */
 export interface LaunchContext {
   readonly helper: string;
+  /** The running fork server, started on first use and again if it died. */
+  readonly forkServer: () => Promise<ForkServer>;
   readonly manager: CgroupManager;
   readonly uid: number;
   readonly gid: number;
@@ -30,55 +31,36 @@ const ZERO_USAGE = { cpuTimeNs: 0, peakMemoryBytes: 0, ioReadBytes: 0, ioWriteBy
 
 /** The helper process and what it reported, with one promise for its end. */
 class HelperRun {
-  readonly child: ChildProcess;
+  readonly proc: HelperProcess;
   first: HelperEvent | null = null;
   last: HelperEvent | null = null;
-  spawnError: Error | null = null;
-  /** Resolves once the helper has exited and its status channel has closed. */
+  /** How the helper process ended ("exit code 0"), once it has. */
+  how: string | null = null;
+  /** Resolves once the helper has been reaped and its status channel has closed. */
   readonly done: Promise<void>;
   private onFirst: (() => void) | null = null;
 
-  constructor(child: ChildProcess) {
-    this.child = child;
-    let exited = false;
-    let statusEnded = child.stdio[3] == null;
-    let resolveDone = () => {};
-    this.done = new Promise<void>((resolve) => (resolveDone = resolve));
-    const check = () => {
-      if (exited && statusEnded) {
-        this.onFirst?.();
-        resolveDone();
-      }
-    };
-    child.once('exit', () => {
-      exited = true;
-      check();
-    });
-    child.on('error', (err) => {
-      // spawn failed (EAGAIN, ENOMEM): no 'exit' follows. `on`, not `once`:
-      // a later 'error' (a failed kill) must not crash the server, and is
-      // no reason to think the helper ended.
-      if (child.pid !== undefined) return;
-      this.spawnError = err;
-      exited = true;
-      statusEnded = true;
-      check();
-    });
-    const status = child.stdio[3];
-    if (status instanceof Readable) {
+  constructor(proc: HelperProcess) {
+    this.proc = proc;
+    const statusEnded = new Promise<void>((resolve) => {
       readStatus(
-        status,
+        proc.status,
         (event) => {
           this.first ??= event;
           this.last = event;
           this.onFirst?.();
         },
-        () => {
-          statusEnded = true;
-          check();
-        },
+        resolve,
       );
-    }
+    });
+    this.done = Promise.all([
+      proc.ended.then((how) => {
+        this.how = how;
+      }),
+      statusEnded,
+    ]).then(() => {
+      this.onFirst?.();
+    });
   }
 
   /** Resolves at the first status event or at the helper's end. */
@@ -86,13 +68,6 @@ class HelperRun {
     if (this.first !== null) return Promise.resolve();
     return Promise.race([this.done, new Promise<void>((resolve) => (this.onFirst = resolve))]);
   }
-}
-
-function abortError(signal: AbortSignal): JobworkerError {
-  const reason: unknown = signal.reason;
-  return reason instanceof JobworkerError
-    ? reason
-    : new JobworkerError(ErrorCode.Cancelled, `launch cancelled: ${String(reason)}`);
 }
 
 /** Waits for the cgroups to empty, bounded by EMPTY_WAIT_MS; the timer is always cleared. */
@@ -129,23 +104,25 @@ export async function launch(
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
   try {
-    run = new HelperRun(
-      spawnHelper(ctx.helper, spec, {
-        cgroup1Dirs: cgroups.cgroup1Dirs,
-        cgroup2Dir: cgroups.cgroup2Dir,
-        uid: ctx.uid,
-        gid: ctx.gid,
-      }),
-    );
+    const args = helperArgv(spec, {
+      cgroup1Dirs: cgroups.cgroup1Dirs,
+      cgroup2Dir: cgroups.cgroup2Dir,
+      uid: ctx.uid,
+      gid: ctx.gid,
+    });
+    run = new HelperRun(await (await ctx.forkServer()).launch(args, spec.env, signal));
   } catch (err) {
     await cleanUp(ctx, cgroups);
-    throw toJobworkerError(err, `spawning the sandbox helper ${ctx.helper}`);
+    if (signal?.aborted) throw abortError(signal);
+    throw toJobworkerError(err, `starting the sandbox helper ${ctx.helper}`);
   }
   // A cancelled launch kills the helper; its init and the namespace follow
   // through the parent-death signal.
-  const onAbort = () => run.child.kill('SIGKILL');
+  const onAbort = () => {
+    run.proc.kill('SIGKILL');
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
-  if (signal?.aborted) onAbort(); // aborted while the cgroups were being created
+  if (signal?.aborted) onAbort(); // aborted while the helper connected
   try {
     await run.firstEvent();
   } finally {
@@ -155,18 +132,19 @@ export async function launch(
   // Aborted but started anyway (the kill lost the race with the helper):
   // still a cancelled launch, and the helper is already being killed.
   if (first?.type !== 'started' || signal?.aborted) {
-    run.child.kill('SIGKILL');
+    run.proc.kill('SIGKILL');
     // Nobody will read these: destroy them, or their fds stay open.
-    run.child.stdout?.destroy();
-    run.child.stderr?.destroy();
+    run.proc.stdout.destroy();
+    run.proc.stderr.destroy();
     await run.done;
     await cleanUp(ctx, cgroups);
     if (signal?.aborted) throw abortError(signal);
     if (first?.type === 'error') throw helperError(first, spec);
-    const how = run.spawnError?.message ?? `exit code ${String(run.child.exitCode)}`;
     throw new JobworkerError(
       ErrorCode.Internal,
-      `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${how}`,
+      `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${
+        run.how ?? 'no report'
+      }`,
     );
   }
   return startedSandbox(ctx, spec, run, cgroups);
@@ -178,7 +156,7 @@ function startedSandbox(
   run: HelperRun,
   cgroups: JobCgroups,
 ): Sandbox {
-  const { child } = run;
+  const { proc } = run;
   let finished = false;
   let terminated = false;
   let killing: Promise<void> | null = null;
@@ -213,15 +191,14 @@ function startedSandbox(
   })();
 
   return {
-    pid: child.pid ?? 0,
-    // stdio 'pipe' guarantees both streams.
-    stdout: child.stdout ?? fail('stdout'),
-    stderr: child.stderr ?? fail('stderr'),
+    pid: proc.pid,
+    stdout: proc.stdout,
+    stderr: proc.stderr,
     exited,
     terminate() {
       if (finished || terminated) return;
       terminated = true;
-      child.kill('SIGTERM'); // the helper forwards it to init, init to the job's group
+      proc.kill('SIGTERM'); // the helper forwards it to init, init to the job's group
     },
     kill() {
       killing ??= (async () => {
@@ -230,7 +207,7 @@ function startedSandbox(
             await cgroups.kill();
           } catch (err) {
             ctx.warn(toJobworkerError(err, `killing job ${spec.jobId}`));
-            child.kill('SIGKILL'); // backstop: init dies with it, and the namespace with init
+            proc.kill('SIGKILL'); // backstop: init dies with it, and the namespace with init
           }
         }
         await run.done;
@@ -238,8 +215,4 @@ function startedSandbox(
       return killing;
     },
   };
-}
-
-function fail(what: string): never {
-  throw new JobworkerError(ErrorCode.Internal, `sandbox helper has no ${what} pipe`);
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { JobworkerError } from '../../src/errors.js';
-import { nodeCgroupFs, removeCgroup } from '../../src/isolation/cgroup/fs.js';
+import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import {
   createIsolation,
   type ExitReport,
@@ -55,7 +55,7 @@ export async function isolationFixture(
         for (const child of await nodeCgroupFs.children(dir)) leftovers.push(`${dir}/${child}`);
       }
       await iso.sweepLeftovers();
-      for (const dir of iso.cgroupGroupDirs) await removeCgroup(nodeCgroupFs, dir);
+      await iso.close(); // the group directories and the fork server
       assert.deepEqual(leftovers, [], 'job cgroups left behind');
     },
   };

@@ -1,0 +1,377 @@
+/**
+ * The fork server: `jobexec --serve` (native/jobexec.c), started once per
+ * isolation, forks one helper per launch. Node's spawn() forks the whole
+ * server on its event loop, for a time that grows with the server's memory
+ * (5 ms at 50 MB, 33 ms at 370 MB, measured); a fork of the small native
+ * process costs the same whatever the server holds, and off its event loop.
+ *
+ * Node cannot receive descriptors over a Unix socket, so a forked helper
+ * connects back to a socket this module listens on, three times (stdout,
+ * stderr, status), each connection opened with the launch's random token and
+ * its kind. The socket lives in a directory of its own, mode 0700, so that
+ * only root can connect; a connection with an unknown token is closed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, JobworkerError } from '../errors.js';
+
+/** A helper forked by the fork server, with its three connections. */
+export interface HelperProcess {
+  /** Host pid of the helper. */
+  readonly pid: number;
+  readonly stdout: Socket;
+  readonly stderr: Socket;
+  /** The status channel (see helper.ts). */
+  readonly status: Socket;
+  /** Resolves once the helper has been reaped, with how it ended ("exit code 0", "signal 9"). */
+  readonly ended: Promise<string>;
+  /** Signals the helper unless it has already been reaped (the fork server checks, so no pid reuse). */
+  kill(signal: 'SIGTERM' | 'SIGKILL'): void;
+}
+
+const TOKEN_BYTES = 16;
+const HELLO_BYTES = TOKEN_BYTES * 2 + 1;
+// sockaddr_un.sun_path is 108 bytes with its terminating NUL.
+const MAX_SOCKET_PATH = 107;
+type Kind = 'stdout' | 'stderr' | 'status';
+const KINDS = new Map<string, Kind>([
+  ['o', 'stdout'],
+  ['e', 'stderr'],
+  ['s', 'status'],
+]);
+
+/** One launch, from its request until the helper is reaped. */
+interface Entry {
+  pid: number | null;
+  readonly sockets: Partial<Record<Kind, Socket>>;
+  /** Why the launch cannot complete (fork or connect failed, helper died early). */
+  failure: string | null;
+  /** How the helper ended, once reaped. */
+  end: string | null;
+  /** launch() is still waiting for it: keep it in the map even once ended. */
+  collecting: boolean;
+  readonly resolveEnded: (how: string) => void;
+  readonly ended: Promise<string>;
+  /** Wakes the launch waiting for this entry. */
+  wake: () => void;
+}
+
+/** Encodes a request: 32-bit little-endian length, then NUL-terminated strings. */
+function frame(strings: readonly string[]): Buffer {
+  const body = Buffer.from(strings.map((s) => `${s}\0`).join(''));
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** A running `jobexec --serve` and its socket. */
+export class ForkServer {
+  readonly #child: ChildProcess;
+  readonly #listener: Server;
+  readonly #dir: string;
+  readonly #entries = new Map<string, Entry>();
+  /** Connections that have not yet said who they are; closed with the server. */
+  readonly #unidentified = new Set<Socket>();
+  /** Resolves when the fork server process has exited. */
+  readonly #exited: Promise<void>;
+  #dead = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(child: ChildProcess, listener: Server, dir: string) {
+    this.#child = child;
+    this.#listener = listener;
+    this.#dir = dir;
+    listener.on('connection', (socket) => {
+      this.#identify(socket);
+    });
+    // A listener error after listen() (EMFILE on accept) must not crash the server; the
+    // launch that needed the connection fails when its helper gives up.
+    listener.on('error', () => undefined);
+    let pending = '';
+    const replies = child.stdout;
+    replies?.setEncoding('utf8');
+    replies?.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        this.#onReply(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    // EPIPE when the fork server died: its 'exit' says so.
+    child.stdin?.on('error', () => undefined);
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', () => {
+        this.#onDeath();
+        resolve();
+      });
+    });
+    // The isolation owns it and ends it in close(); idle, it must not by itself keep alive
+    // a process that forgot to. While a helper runs, its replies keep the loop alive.
+    child.unref();
+    (child.stdin as Socket | null)?.unref();
+    this.#holdLoop(false);
+    listener.unref();
+  }
+
+  /** Starts `helper --serve` with a fresh socket directory below `baseDir` (or the temp dir if too long). */
+  static async start(helper: string, baseDir: string): Promise<ForkServer> {
+    const prefix = '.jobexec-';
+    const fits = Buffer.byteLength(join(baseDir, `${prefix}XXXXXX`, 's')) <= MAX_SOCKET_PATH;
+    const dir = await mkdtemp(join(fits ? baseDir : tmpdir(), prefix)); // mode 0700
+    const path = join(dir, 's');
+    const listener = createServer({ pauseOnConnect: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen({ path, readableAll: false, writableAll: false }, () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw new JobworkerError(
+        ErrorCode.Internal,
+        `listening on the helper socket ${path}: ${(err as Error).message}`,
+      );
+    }
+    const child = spawn(helper, ['--serve', path, '--parent-pid', String(process.pid)], {
+      env: {},
+      stdio: ['pipe', 'pipe', 'inherit'],
+      // Its own session, as the helpers had: a Ctrl-C at a foreground server's terminal
+      // reaches the server, which stops jobs with their grace period.
+      detached: true,
+    });
+    const server = new ForkServer(child, listener, dir);
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => {
+        resolve(null);
+      });
+      child.once('error', resolve);
+    });
+    if (spawned !== null) {
+      await server.close();
+      throw new JobworkerError(
+        ErrorCode.Internal,
+        `starting the sandbox fork server ${helper}: ${spawned.message}`,
+      );
+    }
+    child.on('error', () => undefined); // a later error (a failed kill) is no crash
+    return server;
+  }
+
+  /** Whether it can take launches (it died: a new one must be started). */
+  get alive(): boolean {
+    return !this.#dead;
+  }
+
+  /**
+   * Forks a helper with `args` (the direct mode's options through `--` and
+   * the command) and the job's environment; resolves once its three
+   * connections are in. A failed or aborted launch has no process left.
+   */
+  async launch(
+    args: readonly string[],
+    env: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<HelperProcess> {
+    if (this.#dead) {
+      throw new JobworkerError(ErrorCode.Internal, 'the sandbox fork server has ended');
+    }
+    if ([...args, ...env].some((s) => s.includes('\0'))) {
+      // The job layer refuses these; a NUL would shift the request's strings.
+      throw new JobworkerError(ErrorCode.Internal, 'a launch argument contains a NUL byte');
+    }
+    const token = randomBytes(TOKEN_BYTES).toString('hex');
+    let resolveEnded: (how: string) => void = () => undefined;
+    const entry: Entry = {
+      pid: null,
+      sockets: {},
+      failure: null,
+      end: null,
+      collecting: true,
+      ended: new Promise((resolve) => (resolveEnded = resolve)),
+      resolveEnded: (how) => {
+        resolveEnded(how);
+      },
+      wake: () => undefined,
+    };
+    this.#entries.set(token, entry);
+    this.#holdLoop(true);
+    this.#child.stdin?.write(frame(['launch', token, String(args.length), ...args, ...env]));
+    const ready = () =>
+      entry.pid !== null &&
+      entry.sockets.stdout !== undefined &&
+      entry.sockets.stderr !== undefined &&
+      entry.sockets.status !== undefined;
+    const onAbort = () => {
+      entry.wake();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!ready() && entry.failure === null && signal?.aborted !== true) {
+        await new Promise<void>((resolve) => (entry.wake = resolve));
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      entry.wake = () => undefined;
+      entry.collecting = false;
+      if (entry.end !== null) this.#forget(token);
+    }
+    if (entry.failure === null && signal?.aborted !== true) {
+      const { stdout, stderr, status } = entry.sockets;
+      if (entry.pid !== null && stdout && stderr && status) {
+        return {
+          pid: entry.pid,
+          stdout,
+          stderr,
+          status,
+          ended: entry.ended,
+          kill: (sig) => {
+            this.#kill(token, entry, sig);
+          },
+        };
+      }
+    }
+    // Failed or aborted: nothing may be left running or open.
+    this.#kill(token, entry, 'SIGKILL');
+    await entry.ended;
+    this.#forget(token);
+    for (const socket of Object.values(entry.sockets)) socket.destroy();
+    if (signal?.aborted === true) throw abortError(signal);
+    throw new JobworkerError(
+      ErrorCode.Internal,
+      `sandbox helper did not start: ${entry.failure ?? entry.end ?? 'unknown'}`,
+    );
+  }
+
+  /** Ends the fork server (call once every job has ended) and removes its socket. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#child.ref(); // its exit is now awaited
+    this.#child.stdin?.end();
+    if (this.#child.pid !== undefined) await this.#exited;
+    await new Promise<void>((resolve) => {
+      this.#listener.close(() => {
+        resolve();
+      });
+    });
+    for (const socket of this.#unidentified) socket.destroy();
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+
+  #kill(token: string, entry: Entry, signal: 'SIGTERM' | 'SIGKILL'): void {
+    if (entry.end !== null || this.#dead) return;
+    const number = signal === 'SIGTERM' ? 15 : 9;
+    this.#child.stdin?.write(frame(['kill', token, String(number)]));
+  }
+
+  /** Reads the 33-byte hello (token, kind), then hands the socket to its launch. */
+  #identify(socket: Socket): void {
+    this.#unidentified.add(socket);
+    socket.once('close', () => this.#unidentified.delete(socket));
+    // Permanent: a read error ends the stream ('close'), which is how its consumer learns
+    // of it; with no listener at all it would crash the server.
+    socket.on('error', () => undefined);
+    const drop = () => {
+      socket.destroy();
+    };
+    const onReadable = () => {
+      const hello = socket.read(HELLO_BYTES) as Buffer | null;
+      if (hello === null) return; // not all of it yet
+      socket.off('readable', onReadable);
+      socket.off('end', drop);
+      this.#unidentified.delete(socket);
+      if (hello.length !== HELLO_BYTES) {
+        drop(); // cut short by its end
+        return;
+      }
+      const token = hello.subarray(0, TOKEN_BYTES * 2).toString('latin1');
+      const kind = KINDS.get(hello.subarray(TOKEN_BYTES * 2).toString('latin1'));
+      const entry = this.#entries.get(token);
+      if (entry === undefined || kind === undefined || entry.sockets[kind] !== undefined) {
+        socket.destroy();
+        return;
+      }
+      entry.sockets[kind] = socket;
+      entry.wake();
+    };
+    socket.on('readable', onReadable);
+    socket.once('end', drop);
+  }
+
+  #onReply(line: string): void {
+    const [what, token = '', a = '', b = ''] = line.split(' ');
+    const entry = this.#entries.get(token);
+    if (entry === undefined) return;
+    if (what === 'forked') {
+      entry.pid = Number(a);
+    } else if (what === 'failed') {
+      entry.failure = `${a} failed: errno ${b}`;
+      // A refused request or a failed fork: no helper, so no `ended` will follow.
+      if (a === 'fork' || a === 'request') this.#ended(token, entry, entry.failure);
+    } else if (what === 'ended') {
+      const how = a === 'exit' ? `exit code ${b}` : `signal ${b}`;
+      // Killed before it connected everything: those connections will never come. An exit
+      // without a `failed` line means all three connects succeeded: launch() collects them.
+      if (a !== 'exit' && !allConnected(entry)) entry.failure ??= `helper ended by ${how}`;
+      this.#ended(token, entry, how);
+    } else {
+      return;
+    }
+    entry.wake();
+  }
+
+  /** Records the end; the entry is forgotten unless launch() still collects it. */
+  #ended(token: string, entry: Entry, how: string): void {
+    entry.end = how;
+    entry.resolveEnded(how);
+    if (!entry.collecting) this.#forget(token);
+  }
+
+  #forget(token: string): void {
+    this.#entries.delete(token);
+    if (this.#entries.size === 0) this.#holdLoop(false);
+  }
+
+  /** Refs the reply pipe while a launch or a helper is pending, so that its end is heard. */
+  #holdLoop(hold: boolean): void {
+    const replies = this.#child.stdout as Socket | null;
+    if (hold) replies?.ref();
+    else replies?.unref();
+  }
+
+  /** Every helper dies with it (their death signal); every launch learns so. */
+  #onDeath(): void {
+    this.#dead = true;
+    for (const entry of this.#entries.values()) {
+      entry.end = 'the sandbox fork server ended';
+      entry.failure ??= entry.end;
+      entry.resolveEnded(entry.end);
+      entry.wake();
+    }
+    this.#entries.clear();
+    this.#holdLoop(false);
+  }
+}
+
+function allConnected(entry: Entry): boolean {
+  return Object.keys(entry.sockets).length === 3;
+}
+
+/** The launch's abort reason as the caller's error. */
+export function abortError(signal: AbortSignal): JobworkerError {
+  const reason: unknown = signal.reason;
+  return reason instanceof JobworkerError
+    ? reason
+    : new JobworkerError(ErrorCode.Cancelled, `launch cancelled: ${String(reason)}`);
+}

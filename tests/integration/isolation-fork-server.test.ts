@@ -1,0 +1,108 @@
+/**
+ * The fork server (`jobexec --serve`) and its helper socket, as root on the
+ * real kernel: who may connect, what a bad connection gets, and what happens
+ * when the fork server dies under running jobs.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { requiresRoot } from '../helpers/guards.js';
+import {
+  type IsolationFixture,
+  collect,
+  isolationFixture,
+  run,
+  specFor,
+} from '../helpers/isolation-fixture.js';
+
+const skip = requiresRoot();
+
+/** Pids of this process's children running `jobexec --serve`. */
+async function forkServers(): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (ppid === process.pid && cmdline.split('\0')[1] === '--serve') found.push(Number(name));
+  }
+  return found;
+}
+
+/** The helper socket directories below `stateDir`. */
+async function socketDirs(stateDir: string): Promise<string[]> {
+  return (await readdir(stateDir)).filter((n) => n.startsWith('.jobexec-'));
+}
+
+describe('isolation fork server', { skip }, () => {
+  let fx: IsolationFixture;
+  let stateDir: string;
+  before(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'jobworker-fork-'));
+    fx = await isolationFixture({ stateDir });
+  });
+  after(async () => {
+    await fx.dispose();
+    assert.deepEqual(await socketDirs(stateDir), [], 'close() removes the socket directory');
+    await rm(stateDir, { recursive: true, force: true });
+    assert.deepEqual(fx.warnings, []);
+  });
+
+  test('starts at the first launch, with its socket in a directory only root can enter', async () => {
+    const { report } = await run(fx.iso, ['true']);
+    assert.equal(report.exitCode, 0);
+    const [dir, ...more] = await socketDirs(stateDir);
+    assert.ok(dir !== undefined && more.length === 0, 'one socket directory');
+    assert.equal((await stat(join(stateDir, dir))).mode & 0o777, 0o700);
+    assert.equal((await forkServers()).length, 1);
+  });
+
+  test('a connection with an unknown token is closed, and launches go on', async () => {
+    const [dir] = await socketDirs(stateDir);
+    assert.ok(dir !== undefined);
+    const socket = connect(join(stateDir, dir, 's'));
+    socket.on('error', () => undefined);
+    socket.end(`${'0'.repeat(32)}o`);
+    socket.resume();
+    await once(socket, 'close');
+    const { report, stdout } = await run(fx.iso, ['echo', 'still fine']);
+    assert.deepEqual([report.exitCode, stdout], [0, 'still fine\n']);
+  });
+
+  test('a fork server killed under a running job ends it as killed; the next launch starts a new one', async () => {
+    const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '1000']));
+    const results = collect(sandbox);
+    const [pid, ...more] = await forkServers();
+    assert.ok(pid !== undefined && more.length === 0);
+    process.kill(pid, 'SIGKILL');
+    const { report } = await results;
+    // The helper died with the fork server (death signal), init with it, the job with init.
+    assert.deepEqual([report.exitCode, report.signal], [null, 9]);
+    const warning = fx.warnings.splice(0).map((w) => w.message);
+    assert.ok(
+      warning.some((m) => m.includes('ended without the job')),
+      `warned: ${JSON.stringify(warning)}`,
+    );
+    const again = await run(fx.iso, ['echo', 'restarted']);
+    assert.deepEqual([again.report.exitCode, again.stdout], [0, 'restarted\n']);
+    const [restarted] = await forkServers();
+    assert.ok(restarted !== undefined && restarted !== pid);
+    assert.equal((await socketDirs(stateDir)).length, 1, 'the dead one left no directory');
+  });
+
+  test('concurrent launches each get their own output', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        run(fx.iso, ['sh', '-c', `echo out${i}; echo err${i} >&2`]),
+      ),
+    );
+    results.forEach(({ report, stdout, stderr }, i) => {
+      assert.deepEqual([report.exitCode, stdout, stderr], [0, `out${i}\n`, `err${i}\n`]);
+    });
+  });
+});
