@@ -748,7 +748,8 @@ static int run_helper(struct spec *spec) {
  *
  * A forked helper connects to SOCKET three times, sending TOKEN and one of
  * o, e, s (stdout, stderr, status): those connections become its fds 1, 2
- * and 3, and it goes on exactly as in the direct mode. Only the fork server
+ * and 3. Once the server holds all three it writes 'g' on the status
+ * connection, and the helper goes on exactly as in the direct mode. Only the fork server
  * ever signals a helper, and only before reaping it: the pid cannot have
  * been reused. EOF on fd 0 ends the fork server; the death signal ends the
  * helpers still running (the server closes it only once every job ended).
@@ -817,6 +818,27 @@ static int connect_back(const char *socket_path, const char *token, char kind) {
   return moved;
 }
 
+/*
+ * Runs nothing until the server holds all three connections, which it says
+ * with one byte, 'g', on the status connection: a connection the kernel
+ * accepted but the server never got (it closes those when out of fds) hangs
+ * up instead, and the helper ends before anything ran.
+ */
+static void await_go(void) {
+  struct pollfd pfd[3] = {{1, POLLRDHUP, 0}, {2, POLLRDHUP, 0}, {STATUS_FD, POLLIN | POLLRDHUP, 0}};
+  for (;;) {
+    if (poll(pfd, 3, -1) == -1) {
+      if (errno == EINTR) continue;
+      _exit(EXIT_HELPER_FAILED);
+    }
+    if (pfd[0].revents != 0 || pfd[1].revents != 0) _exit(EXIT_HELPER_FAILED);
+    if (pfd[2].revents == 0) continue;
+    char go = 0;
+    if (read(STATUS_FD, &go, 1) == 1 && go == 'g') return;
+    _exit(EXIT_HELPER_FAILED);
+  }
+}
+
 /* The forked helper: streams back to the server on fds 1-3, then the direct mode's work. */
 static _Noreturn void run_served(const struct server *srv, const char *token, char **args,
                                  int nargs, char **envp) {
@@ -837,6 +859,7 @@ static _Noreturn void run_served(const struct server *srv, const char *token, ch
   }
   /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
   if (close_range(STATUS_FD + 1, ~0U, 0) != 0) fail("setup", "close_range");
+  await_go();
   /* argv for getopt: a program name, the options, NULL (the request buffer ends each string). */
   char **argv = calloc((size_t)nargs + 2, sizeof *argv);
   if (argv == NULL) fail("args", "calloc");
@@ -944,6 +967,8 @@ static int serve(int argc, char **argv) {
     return 2;
   }
   struct server srv = {argv[2], getpid(), NULL, 0, 0};
+  /* Nothing the server's process inherited beyond our stdio may reach the helpers. */
+  if (close_range(3, ~0U, 0) != 0) serve_fail("close_range");
   /* Dies with the server, and so do its helpers (their own death signal). */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) serve_fail("prctl");
   if (getppid() != (pid_t)strtol(argv[4], NULL, 10)) {

@@ -15,7 +15,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
 
@@ -35,8 +34,16 @@ export interface HelperProcess {
 
 const TOKEN_BYTES = 16;
 const HELLO_BYTES = TOKEN_BYTES * 2 + 1;
+// jobexec.c MAX_REQUEST, with the 4-byte length.
+const MAX_REQUEST_BYTES = (4 << 20) + 4;
 // sockaddr_un.sun_path is 108 bytes with its terminating NUL.
 const MAX_SOCKET_PATH = 107;
+const SOCKET_DIR_PREFIX = '.jobexec-';
+
+/** Whether the helper socket of a fork server below `baseDir` fits a socket address. */
+export function socketPathFits(baseDir: string): boolean {
+  return Buffer.byteLength(join(baseDir, `${SOCKET_DIR_PREFIX}XXXXXX`, 's')) <= MAX_SOCKET_PATH;
+}
 type Kind = 'stdout' | 'stderr' | 'status';
 const KINDS = new Map<string, Kind>([
   ['o', 'stdout'],
@@ -88,8 +95,9 @@ export class ForkServer {
     listener.on('connection', (socket) => {
       this.#identify(socket);
     });
-    // A listener error after listen() (EMFILE on accept) must not crash the server; the
-    // launch that needed the connection fails when its helper gives up.
+    // A listener error after listen() must not crash the server: the helper that needed
+    // the connection fails its launch. (EMFILE on accept is no error: libuv closes the
+    // waiting connection, and that helper ends without running anything.)
     listener.on('error', () => undefined);
     let pending = '';
     const replies = child.stdout;
@@ -118,11 +126,12 @@ export class ForkServer {
     listener.unref();
   }
 
-  /** Starts `helper --serve` with a fresh socket directory below `baseDir` (or the temp dir if too long). */
+  /**
+   * Starts `helper --serve` with a fresh socket directory below `baseDir`
+   * (the state directory: its own, so nothing cleans the socket away).
+   */
   static async start(helper: string, baseDir: string): Promise<ForkServer> {
-    const prefix = '.jobexec-';
-    const fits = Buffer.byteLength(join(baseDir, `${prefix}XXXXXX`, 's')) <= MAX_SOCKET_PATH;
-    const dir = await mkdtemp(join(fits ? baseDir : tmpdir(), prefix)); // mode 0700
+    const dir = await mkdtemp(join(baseDir, SOCKET_DIR_PREFIX)); // mode 0700
     const path = join(dir, 's');
     const listener = createServer({ pauseOnConnect: false });
     try {
@@ -183,6 +192,9 @@ export class ForkServer {
     if (this.#dead) {
       throw new JobworkerError(ErrorCode.Internal, 'the sandbox fork server has ended');
     }
+    // A function: TypeScript would narrow a plain check for the rest of the method.
+    const aborted = () => signal?.aborted === true;
+    if (signal && aborted()) throw abortError(signal);
     if ([...args, ...env].some((s) => s.includes('\0'))) {
       // The job layer refuses these; a NUL would shift the request's strings.
       throw new JobworkerError(ErrorCode.Internal, 'a launch argument contains a NUL byte');
@@ -201,9 +213,14 @@ export class ForkServer {
       },
       wake: () => undefined,
     };
+    const request = frame(['launch', token, String(args.length), ...args, ...env]);
+    if (request.length > MAX_REQUEST_BYTES) {
+      // The job layer caps argv and env far below; the fork server would exit on it.
+      throw new JobworkerError(ErrorCode.Internal, `a launch request of ${request.length} bytes`);
+    }
     this.#entries.set(token, entry);
     this.#holdLoop(true);
-    this.#child.stdin?.write(frame(['launch', token, String(args.length), ...args, ...env]));
+    this.#child.stdin?.write(request);
     const ready = () =>
       entry.pid !== null &&
       entry.sockets.stdout !== undefined &&
@@ -214,7 +231,7 @@ export class ForkServer {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      while (!ready() && entry.failure === null && signal?.aborted !== true) {
+      while (!ready() && entry.failure === null && !aborted()) {
         await new Promise<void>((resolve) => (entry.wake = resolve));
       }
     } finally {
@@ -223,9 +240,10 @@ export class ForkServer {
       entry.collecting = false;
       if (entry.end !== null) this.#forget(token);
     }
-    if (entry.failure === null && signal?.aborted !== true) {
+    if (entry.failure === null && !aborted()) {
       const { stdout, stderr, status } = entry.sockets;
       if (entry.pid !== null && stdout && stderr && status) {
+        status.write('g'); // the helper runs nothing before this (see jobexec.c await_go)
         return {
           pid: entry.pid,
           stdout,
@@ -243,7 +261,7 @@ export class ForkServer {
     await entry.ended;
     this.#forget(token);
     for (const socket of Object.values(entry.sockets)) socket.destroy();
-    if (signal?.aborted === true) throw abortError(signal);
+    if (signal && aborted()) throw abortError(signal);
     throw new JobworkerError(
       ErrorCode.Internal,
       `sandbox helper did not start: ${entry.failure ?? entry.end ?? 'unknown'}`,
@@ -260,11 +278,8 @@ export class ForkServer {
     this.#child.ref(); // its exit is now awaited
     this.#child.stdin?.end();
     if (this.#child.pid !== undefined) await this.#exited;
-    await new Promise<void>((resolve) => {
-      this.#listener.close(() => {
-        resolve();
-      });
-    });
+    // Not awaited: its callback waits for every connection it ever accepted to close.
+    this.#listener.close();
     for (const socket of this.#unidentified) socket.destroy();
     await rm(this.#dir, { recursive: true, force: true });
   }
@@ -321,9 +336,9 @@ export class ForkServer {
       if (a === 'fork' || a === 'request') this.#ended(token, entry, entry.failure);
     } else if (what === 'ended') {
       const how = a === 'exit' ? `exit code ${b}` : `signal ${b}`;
-      // Killed before it connected everything: those connections will never come. An exit
-      // without a `failed` line means all three connects succeeded: launch() collects them.
-      if (a !== 'exit' && !allConnected(entry)) entry.failure ??= `helper ended by ${how}`;
+      // A helper waits for 'g', sent only once all three connections are in: one that
+      // ended before that never ran anything, and its missing connections never come.
+      if (!allConnected(entry)) entry.failure ??= `helper ended (${how}) before it connected`;
       this.#ended(token, entry, how);
     } else {
       return;

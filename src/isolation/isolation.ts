@@ -7,7 +7,7 @@ import { blockDeviceOf } from './cgroup/block-device.js';
 import { type CgroupKind, type CgroupLayout, detectLayout } from './cgroup/detect.js';
 import { type CgroupFs, nodeCgroupFs } from './cgroup/fs.js';
 import { createManager } from './cgroup/manager.js';
-import { ForkServer } from './fork-server.js';
+import { ForkServer, socketPathFits } from './fork-server.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 import { launch } from './sandbox.js';
@@ -66,6 +66,12 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
         ? DEFAULT_HELPER_SOURCE
         : null,
   );
+  if (!socketPathFits(options.stateDir)) {
+    throw new JobworkerError(
+      ErrorCode.InvalidArgument,
+      `stateDir: ${options.stateDir} is too long to hold the helper's Unix socket (108 bytes at most with its name)`,
+    );
+  }
   const layout = options.layout ?? (await detectLayout());
   const group = options.cgroupGroup ?? 'jobworker';
   if (!/^[A-Za-z0-9._-]+$/.test(group) || group.startsWith('.')) {
@@ -85,6 +91,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   const allowHostNetwork = options.allowHostNetwork ?? true;
   // Started at the first launch; a dead one (killed by hand, OOM) is replaced at the next.
   let forkServer: Promise<ForkServer> | null = null;
+  let closed = false;
   const startForkServer = (stale: Promise<ForkServer> | null): Promise<ForkServer> => {
     if (forkServer !== stale && forkServer !== null) return forkServer; // another launch did
     forkServer = (async () => {
@@ -96,6 +103,8 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   const ctx = {
     helper,
     forkServer: async () => {
+      // After close(): a new fork server would have no owner to end it.
+      if (closed) throw new JobworkerError(ErrorCode.Unavailable, 'the isolation is closed');
       const current = forkServer;
       const server = await current?.catch(() => null);
       return server?.alive === true ? server : startForkServer(current);
@@ -126,6 +135,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     },
     sweepLeftovers: () => manager.sweep(),
     async close() {
+      closed = true;
       await (await forkServer?.catch(() => null))?.close();
       await manager.close();
     },

@@ -110,7 +110,17 @@ export async function launch(
       uid: ctx.uid,
       gid: ctx.gid,
     });
-    run = new HelperRun(await (await ctx.forkServer()).launch(args, spec.env, signal));
+    const server = await ctx.forkServer();
+    let proc: HelperProcess;
+    try {
+      proc = await server.launch(args, spec.env, signal);
+    } catch (err) {
+      // It died between the check and the request (nothing ran: a helper runs only once
+      // the server holds its connections): once more on a new one.
+      if (server.alive || signal?.aborted) throw err;
+      proc = await (await ctx.forkServer()).launch(args, spec.env, signal);
+    }
+    run = new HelperRun(proc);
   } catch (err) {
     await cleanUp(ctx, cgroups);
     if (signal?.aborted) throw abortError(signal);

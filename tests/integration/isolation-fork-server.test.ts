@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
+import { createIsolation } from '../../src/isolation/index.js';
 import { requiresRoot } from '../helpers/guards.js';
 import {
   type IsolationFixture,
@@ -18,6 +21,7 @@ import {
   run,
   specFor,
 } from '../helpers/isolation-fixture.js';
+import { jobScratchDir } from '../helpers/scratch.js';
 
 const skip = requiresRoot();
 
@@ -93,6 +97,76 @@ describe('isolation fork server', { skip }, () => {
     const [restarted] = await forkServers();
     assert.ok(restarted !== undefined && restarted !== pid);
     assert.equal((await socketDirs(stateDir)).length, 1, 'the dead one left no directory');
+  });
+
+  /**
+   * Speaks the fork server's protocol (native/jobexec.c) with a listener of its
+   * own; `dropStdout` closes every stdout connection, as libuv does with a
+   * connection it cannot accept (EMFILE). Returns the helper's end and whether
+   * the job wrote its marker file.
+   */
+  async function launchByHand(dropStdout: boolean): Promise<{ ended: string; ran: boolean }> {
+    const dir = await mkdtemp(join(stateDir, 'proto-'));
+    const scratch = await jobScratchDir('fork-');
+    await chmod(scratch, 0o1777); // the job (uid 65534) could write here, if it ran
+    const marker = join(scratch, 'ran');
+    const held: Socket[] = [];
+    const listener = createServer((socket) => {
+      held.push(socket);
+      socket.on('error', () => undefined);
+      socket.once('readable', () => {
+        const kind = (socket.read(33) as Buffer | null)?.toString('latin1').at(-1);
+        if (kind === 'o' && dropStdout) socket.destroy();
+        if (kind === 's') status = socket;
+        if (held.length === 3 && !dropStdout) status?.write('g');
+      });
+    });
+    let status: Socket | undefined;
+    listener.listen(join(dir, 's'));
+    await once(listener, 'listening');
+    const server = spawn(
+      DEFAULT_HELPER_PATH,
+      ['--serve', join(dir, 's'), '--parent-pid', String(process.pid)],
+      { env: {}, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      const token = 'ab'.repeat(16);
+      const args = ['--hostname', 'x', '--', '/bin/sh', '-c', `echo ran > ${marker}`];
+      const strings = ['launch', token, String(args.length), ...args, 'PATH=/usr/bin:/bin'];
+      const body = Buffer.from(strings.map((x) => `${x}\0`).join(''));
+      const head = Buffer.alloc(4);
+      head.writeUInt32LE(body.length);
+      server.stdin.write(Buffer.concat([head, body]));
+      let replies = '';
+      for await (const chunk of server.stdout) {
+        replies += String(chunk);
+        if (replies.includes(`ended ${token}`)) break;
+      }
+      const ended = /ended \S+ (.*)/.exec(replies)?.[1] ?? replies;
+      const ran = await stat(marker).then(
+        () => true,
+        () => false,
+      );
+      return { ended, ran };
+    } finally {
+      server.kill('SIGKILL');
+      for (const socket of held) socket.destroy();
+      listener.close();
+      await rm(dir, { recursive: true, force: true });
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  test('a helper runs its job only once the server holds all three connections', async () => {
+    assert.deepEqual(await launchByHand(false), { ended: 'exit 0', ran: true });
+    assert.deepEqual(await launchByHand(true), { ended: 'exit 125', ran: false });
+  });
+
+  test('a state directory too long to hold the socket is refused up front', async () => {
+    await assert.rejects(createIsolation({ stateDir: `/${'d'.repeat(100)}` }), {
+      code: 'invalid_argument',
+      message: /stateDir: \/d+ is too long/,
+    });
   });
 
   test('concurrent launches each get their own output', async () => {
