@@ -28,6 +28,8 @@ export interface HelperProcess {
   readonly status: Socket;
   /** Resolves once the helper has been reaped, with how it ended ("exit code 0", "signal 9"). */
   readonly ended: Promise<string>;
+  /** Lets the helper start the job: it waits for this (see jobexec.c await_go). Once. */
+  go(): void;
   /** Signals the helper unless it has already been reaped (the fork server checks, so no pid reuse). */
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;
 }
@@ -243,8 +245,10 @@ export class ForkServer {
     if (entry.failure === null && !aborted()) {
       const { stdout, stderr, status } = entry.sockets;
       if (entry.pid !== null && stdout && stderr && status) {
-        status.write('g'); // the helper runs nothing before this (see jobexec.c await_go)
         return {
+          go: () => {
+            status.write('g');
+          },
           pid: entry.pid,
           stdout,
           stderr,

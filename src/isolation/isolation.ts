@@ -122,7 +122,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     cgroupKind: layout.kind,
     cgroupGroupDirs: manager.groupDirs,
     resolveLimits: (requested) => resolveLimits(requested, defaults, maxima),
-    launch(spec, signal) {
+    launch(spec, signal, ready) {
       if (spec.hostNetwork && !allowHostNetwork) {
         return Promise.reject(
           new JobworkerError(
@@ -131,7 +131,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
           ),
         );
       }
-      return launch(ctx, spec, signal);
+      return launch(ctx, spec, signal, ready);
     },
     sweepLeftovers: () => manager.sweep(),
     async close() {

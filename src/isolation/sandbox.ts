@@ -99,7 +99,10 @@ export async function launch(
   ctx: LaunchContext,
   spec: LaunchSpec,
   signal?: AbortSignal,
+  ready?: Promise<unknown>,
 ): Promise<Sandbox> {
+  // Handled from the start: it may reject before the launch gets to it.
+  ready?.catch(() => undefined);
   if (signal?.aborted) throw abortError(signal);
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
@@ -133,21 +136,32 @@ export async function launch(
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort(); // aborted while the helper connected
+  // The helper waits (before its clone) until told to go: what the caller does
+  // meanwhile (persisting the job) overlaps the cgroups and the fork.
+  const notReady =
+    (await ready?.then(
+      () => null,
+      (reason: unknown) => ({ reason }),
+    )) ?? null;
   try {
-    await run.firstEvent();
+    if (notReady === null) {
+      run.proc.go();
+      await run.firstEvent();
+    }
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
   const first = run.first;
   // Aborted but started anyway (the kill lost the race with the helper):
   // still a cancelled launch, and the helper is already being killed.
-  if (first?.type !== 'started' || signal?.aborted) {
+  if (notReady !== null || first?.type !== 'started' || signal?.aborted) {
     run.proc.kill('SIGKILL');
     // Nobody will read these: destroy them, or their fds stay open.
     run.proc.stdout.destroy();
     run.proc.stderr.destroy();
     await run.done;
     await cleanUp(ctx, cgroups);
+    if (notReady !== null) throw notReady.reason;
     if (signal?.aborted) throw abortError(signal);
     if (first?.type === 'error') throw helperError(first, spec);
     throw new JobworkerError(

@@ -83,8 +83,11 @@ export interface Isolation {
    * has been exec'd inside the sandbox. Rejects with a JobworkerError
    * (`start_failed` for a missing or non-executable command or a bad working
    * directory, `internal` for a host failure) and then leaves nothing behind.
+   * With `ready`, nothing of the job runs before it resolves (the cgroups and
+   * the helper are made meanwhile); if it rejects, the launch is undone and
+   * rejects with its reason.
    */
-  launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox>;
+  launch(spec: LaunchSpec, signal?: AbortSignal, ready?: Promise<unknown>): Promise<Sandbox>;
   /** Kills and removes job cgroups left by a previous run; returns how many (optional: test isolations have none). */
   sweepLeftovers?(): Promise<number>;
   /** Releases what the isolation holds on the host (its cgroup group directories) once every job has ended. */

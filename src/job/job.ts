@@ -293,10 +293,12 @@ export class Job implements LogSource {
       writer.consume('stdout', sandbox.stdout),
       writer.consume('stderr', sandbox.stderr),
     ]);
+    // Closed (its fsync) as soon as both streams ended, while the sandbox still
+    // reads the usage and removes the cgroups. close() never rejects.
+    const closed = streams.then(() => writer.close());
     const { report, lost } = await this.#exited;
     this.#exitSeen = true;
-    await streams;
-    await writer.close();
+    await closed;
     const final = this.#finalRecord(writer, report, lost);
     // Persisted before anyone sees "finished": a client told the job ended
     // finds the same report after a restart. Until then the job reads as

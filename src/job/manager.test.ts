@@ -74,11 +74,16 @@ class FakeIsolation implements Isolation {
     if (this.limitsError !== null) throw this.limitsError;
     return LIMITS;
   }
-  launch(spec: LaunchSpec): Promise<Sandbox> {
-    if (this.launchError !== null) return Promise.reject(this.launchError);
+  async launch(
+    spec: LaunchSpec,
+    _signal?: AbortSignal,
+    ready?: Promise<unknown>,
+  ): Promise<Sandbox> {
+    await ready; // nothing runs before it (its rejection is the launch's)
+    if (this.launchError !== null) throw this.launchError;
     const sb = new FakeSandbox(spec);
     this.sandboxes.push(sb);
-    return Promise.resolve(sb);
+    return sb;
   }
 }
 

@@ -13,7 +13,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
-import type { Isolation, Limits } from '../isolation/index.js';
+import type { Isolation, Limits, Sandbox } from '../isolation/index.js';
 import { isValidJobId, newJobId } from './ids.js';
 import { Job, type JobRecord } from './job.js';
 import { followLog } from './log-reader.js';
@@ -251,17 +251,31 @@ export class JobManager implements Jobs {
       };
       // Persisted (with room reserved for the final record) before anything
       // runs: a start on a full disk fails before a process exists, and a job
-      // a client knows of is found after a restart. A crash during the launch
-      // below leaves a record of a job that never ran: it is reported lost.
-      await reserveRecordSpace(dir, record);
-      await writeRecord(dir, record);
-      await syncDir(this.#jobsDir).catch((err: unknown) => {
-        throw storageError(err, `cannot sync ${this.#jobsDir}`);
-      });
-      const sandbox = await this.#isolation.launch(
-        { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
-        signal,
-      );
+      // a client knows of is found after a restart. The isolation makes the
+      // cgroups and the helper meanwhile and runs nothing before this
+      // resolves. A crash during the launch leaves a record of a job that
+      // never ran: it is reported lost.
+      const persisted = (async () => {
+        await reserveRecordSpace(dir, record);
+        await writeRecord(dir, record);
+        await syncDir(this.#jobsDir).catch((err: unknown) => {
+          throw storageError(err, `cannot sync ${this.#jobsDir}`);
+        });
+      })();
+      // Handled here at once, so that failing before launch() looks at it is no unhandled
+      // rejection; launch() still sees the failure and rejects with it.
+      persisted.catch(() => undefined);
+      let sandbox: Sandbox;
+      try {
+        sandbox = await this.#isolation.launch(
+          { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
+          signal,
+          persisted,
+        );
+      } finally {
+        // Settled before the cleanup below removes the directory it writes in.
+        await persisted.catch(() => undefined);
+      }
       const job = new Job({
         record,
         dir,

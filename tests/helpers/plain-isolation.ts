@@ -55,7 +55,8 @@ export class PlainIsolation implements Isolation {
     return PLAIN_LIMITS;
   }
 
-  async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<Sandbox> {
+  async launch(spec: LaunchSpec, signal?: AbortSignal, ready?: Promise<unknown>): Promise<Sandbox> {
+    await ready; // nothing runs before it (its rejection is the launch's)
     signal?.throwIfAborted();
     // libuv reports a bad cwd as ENOENT like a missing command: check it first to tell them apart.
     const dir = await stat(spec.cwd).catch(() => null);

@@ -11,6 +11,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { JobworkerError } from '../../src/errors.js';
 import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
 import { createIsolation } from '../../src/isolation/index.js';
 import { requiresRoot } from '../helpers/guards.js';
@@ -160,6 +161,38 @@ describe('isolation fork server', { skip }, () => {
   test('a helper runs its job only once the server holds all three connections', async () => {
     assert.deepEqual(await launchByHand(false), { ended: 'exit 0', ran: true });
     assert.deepEqual(await launchByHand(true), { ended: 'exit 125', ran: false });
+  });
+
+  test('nothing of the job runs before `ready` resolves; a rejected `ready` undoes the launch', async () => {
+    const scratch = await jobScratchDir('ready-');
+    try {
+      await chmod(scratch, 0o1777); // the job (uid 65534) could write here, if it ran
+      const argv = (name: string) => ['sh', '-c', `echo ran > ${join(scratch, name)}`];
+      const ran = (name: string) =>
+        stat(join(scratch, name)).then(
+          () => true,
+          () => false,
+        );
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const launching = fx.iso.launch(specFor(fx.iso, argv('late')), undefined, gate);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(await ran('late'), false, 'ran before ready resolved');
+      release();
+      const { report } = await collect(await launching);
+      assert.deepEqual([report.exitCode, await ran('late')], [0, true]);
+
+      const refused = new JobworkerError('resource_exhausted', 'disk full (test)');
+      const failing = fx.iso.launch(
+        specFor(fx.iso, argv('never')),
+        undefined,
+        Promise.reject(refused),
+      );
+      await assert.rejects(failing, (err) => err === refused);
+      assert.equal(await ran('never'), false);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   test('a state directory too long to hold the socket is refused up front', async () => {
