@@ -18,7 +18,11 @@ import { once } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createServer, loadIdentity, openAuditLog } from '../../src/api/index.js';
+// Not the API index, which loads certificate generation: this process is wired as
+// `jobworkerd serve` is, and measured as it.
+import { openAuditLog } from '../../src/api/audit.js';
+import { createServer } from '../../src/api/server.js';
+import { loadIdentity } from '../../src/api/tls.js';
 import {
   OutputStream,
   JobServiceService,

@@ -12,6 +12,7 @@ import { webcrypto } from 'node:crypto';
 import { access, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { Eku } from './eku.js';
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -43,8 +44,7 @@ export interface Issuer extends PemPair {
   readonly signingKey: webcrypto.CryptoKey;
 }
 
-/** EKU OIDs used here (RFC 5280 4.2.1.12). */
-export const Eku = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
+export { Eku };
 
 /** What goes into one leaf certificate. Defaults give a valid client certificate. */
 export interface LeafOptions {

@@ -9,7 +9,6 @@
  *   jobworkerd dev
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { initCertsDir } from './certs.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
@@ -94,6 +93,8 @@ async function main(argv: string[]): Promise<void> {
       if (sub !== 'init')
         throw new UsageError(`unknown certs command ${JSON.stringify(sub ?? '')}; expected init`);
       const { values } = parse(flags, { dir: { type: 'string' } });
+      // Loaded only here: certificate generation is heavy (see eku.ts).
+      const { initCertsDir } = await import('./certs.js');
       const written = await initCertsDir(required(values, 'dir'));
       process.stdout.write(`${written.join('\n')}\n`);
       return;

@@ -9,7 +9,6 @@ import { ErrorCode, JobworkerError } from '../errors.js';
 import { openJobManager } from '../job/index.js';
 import { createIsolation } from '../isolation/index.js';
 import { openAuditLog, type AuditLog } from './audit.js';
-import { initCertsDir } from './certs.js';
 import { devPaths } from './dev.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
@@ -106,7 +105,8 @@ export async function startDev(): Promise<{ running: Running; hint: string }> {
     () => true,
     () => false,
   );
-  if (!exists) await initCertsDir(paths.certs);
+  // Loaded only here: certificate generation is heavy (see eku.ts).
+  if (!exists) await (await import('./certs.js')).initCertsDir(paths.certs);
   const running = await startServe({
     listen: DEFAULT_LISTEN,
     stateDir: paths.state,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TLSSocket, TlsOptions } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { Eku } from './certs.js';
+import { Eku } from './eku.js';
 
 /** TLS 1.3 AEAD suites only (RFC 8446 B.4, without the CCM ones). */
 export const TLS_CIPHERS =
