@@ -14,6 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { ExitReport, Limits, Sandbox, Usage } from '../isolation/index.js';
 import type { LogSource } from './log-reader.js';
+import { SharedBlocks } from './shared-blocks.js';
 import type { OutputLogWriter } from './log-writer.js';
 import type { Notifier } from './notifier.js';
 import type { EndReason, JobState, JobStatus, StreamName, StreamSummary } from './types.js';
@@ -146,7 +147,11 @@ export class Job implements LogSource {
    * finished job costs its record and final status only (no helper process
    * object, pipes, file handle or hash state held for its retention time).
    */
-  #live: { readonly writer: OutputLogWriter; readonly sandbox: Sandbox } | null;
+  #live: {
+    readonly writer: OutputLogWriter;
+    readonly sandbox: Sandbox;
+    readonly blocks: SharedBlocks;
+  } | null;
   /** The log's final length, once `#live` is gone. */
   #finalLength = 0;
   readonly #persist: (record: JobRecord) => Promise<void>;
@@ -163,7 +168,7 @@ export class Job implements LogSource {
     this.dir = init.dir;
     this.path = init.logPath;
     this.notifier = init.notifier;
-    this.#live = { writer: init.writer, sandbox: init.sandbox };
+    this.#live = { writer: init.writer, sandbox: init.sandbox, blocks: new SharedBlocks() };
     this.#persist = init.persist;
     this.#exited = init.sandbox.exited.then(
       (report) => ({ report, lost: false }),
@@ -190,6 +195,13 @@ export class Job implements LogSource {
   /** {@link LogSource.followerCount}. */
   followerCount(delta: 1 | -1): void {
     this.#followers += delta;
+    // Alone, a follower shares with nobody: keep no blocks for it.
+    if (this.#followers < 2) this.#live?.blocks.clear();
+  }
+
+  /** {@link LogSource.sharedBlocks}: while it runs (its followers are then at the tail). */
+  sharedBlocks(): SharedBlocks | null {
+    return this.#followers > 1 ? (this.#live?.blocks ?? null) : null;
   }
 
   /** {@link LogSource.committedLength}. */

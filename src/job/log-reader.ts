@@ -15,6 +15,7 @@ import { open } from 'node:fs/promises';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { decodeHeader, HEADER_BYTES } from './log-format.js';
 import { checkAborted, type Notifier } from './notifier.js';
+import type { SharedBlocks } from './shared-blocks.js';
 import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
 
 /**
@@ -45,6 +46,8 @@ export interface LogSource {
    * not reading, and ends with that reason.
    */
   readonly removed?: AbortSignal;
+  /** Blocks shared between the followers of a live job; null (or absent): each reads alone. */
+  sharedBlocks?(): SharedBlocks | null;
 }
 
 interface OpenRecord {
@@ -96,6 +99,23 @@ export async function* followLog(
     // follower of one stream, or from a far offset, then reads 16 bytes per
     // unwanted record instead of a full buffer.
     let skipping = false;
+    // A header cut by the end of an aligned block is read on its own, from where it starts.
+    let headerCut = false;
+    const readAt = async (at: number, length: number): Promise<Buffer> => {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await file.read(buf, 0, length, at).catch((err: unknown) => {
+        // A read that raced the removal fails on the closed file: report the removal.
+        checkAborted(removed);
+        throw toJobworkerError(err, `cannot read the output log of job ${source.jobId}`);
+      });
+      if (bytesRead !== length) {
+        throw new JobworkerError(
+          ErrorCode.Internal,
+          `output log of job ${source.jobId} is shorter (${at + bytesRead} bytes) than written (${at + length})`,
+        );
+      }
+      return buf;
+    };
     for (;;) {
       checkAborted(signal);
       checkAborted(removed);
@@ -111,20 +131,28 @@ export async function* followLog(
         await source.notifier.wait(signal);
         continue;
       }
-      const size = Math.min(skipping ? HEADER_BYTES : READ_BUFFER_BYTES, committed - pos);
-      skipping = false;
-      const buf = Buffer.allocUnsafe(size);
-      const { bytesRead } = await file.read(buf, 0, size, pos).catch((err: unknown) => {
-        // A read that raced the removal fails on the closed file: report the removal.
-        checkAborted(removed);
-        throw toJobworkerError(err, `cannot read the output log of job ${source.jobId}`);
-      });
-      if (bytesRead !== size) {
-        throw new JobworkerError(
-          ErrorCode.Internal,
-          `output log of job ${source.jobId} is shorter (${pos + bytesRead} bytes) than written (${committed})`,
+      // `buf` holds the log from `base`; parsing starts at `pos`.
+      let base = pos;
+      let buf: Buffer;
+      const blocks = skipping || headerCut ? null : (source.sharedBlocks?.() ?? null);
+      if (blocks !== null) {
+        base = pos - (pos % READ_BUFFER_BYTES);
+        const blockEnd = Math.min(base + READ_BUFFER_BYTES, committed);
+        const blockStart = base;
+        // A shared read that failed (say, on the file of a follower that has gone) is
+        // done again on this follower's own file; that failure is the real one.
+        buf = await blocks
+          .read(blockStart, blockEnd, () => readAt(blockStart, blockEnd - blockStart))
+          .catch(() => readAt(blockStart, blockEnd - blockStart));
+      } else {
+        buf = await readAt(
+          pos,
+          Math.min(skipping ? HEADER_BYTES : READ_BUFFER_BYTES, committed - pos),
         );
       }
+      skipping = false;
+      headerCut = false;
+      const size = buf.length;
       // Consecutive pieces of one stream within this buffer leave as one
       // chunk: a job's pipe reads are often a few KiB, and per-message cost,
       // not bytes, bounds a gRPC stream. The run never outlives this buffer.
@@ -138,11 +166,14 @@ export async function* followLog(
         const data = parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, bytes);
         return { type: 'chunk', stream, offset, data };
       };
-      let i = 0;
+      let i = pos - base;
       while (i < size) {
         if (rec === null) {
           // A header cut by the end of the buffer is read again with the next buffer.
-          if (size - i < HEADER_BYTES) break;
+          if (size - i < HEADER_BYTES) {
+            headerCut = true;
+            break;
+          }
           const header = decodeHeader(buf, i);
           if (typeof header === 'string') {
             throw new JobworkerError(
@@ -200,7 +231,7 @@ export async function* followLog(
         checkAborted(removed);
       }
       skipping = i > size;
-      pos += i;
+      pos = base + i;
     }
   } finally {
     removed?.removeEventListener('abort', onRemoved);

@@ -10,6 +10,7 @@ import { JobworkerError } from '../errors.js';
 import { followLog, READ_BUFFER_BYTES, type LogSource } from './log-reader.js';
 import { OutputLogWriter, type LogFile } from './log-writer.js';
 import { Notifier } from './notifier.js';
+import { SharedBlocks } from './shared-blocks.js';
 import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
 
 let dir: string;
@@ -22,7 +23,7 @@ after(async () => {
 });
 
 /** A log and the LogSource a follower reads it through; `finish()` plays the job's end. */
-async function newLog(capBytes = 1 << 30, file?: LogFile) {
+async function newLog(capBytes = 1 << 30, file?: LogFile, shared?: SharedBlocks) {
   const notifier = new Notifier();
   const path = join(dir, `log-${n++}`);
   const writer = file
@@ -39,6 +40,7 @@ async function newLog(capBytes = 1 << 30, file?: LogFile) {
     followerCount: (d) => {
       followers += d;
     },
+    ...(shared ? { sharedBlocks: () => shared } : {}),
   };
   return {
     writer,
@@ -85,6 +87,55 @@ test('binary chunks round-trip with their offsets, order and digests', async () 
   assert.deepEqual(log.writer.summary('stdout').sha256, sha(stdout));
   assert.deepEqual(log.writer.summary('stderr').sha256, sha(stderr));
   assert.equal(log.writer.summary('stdout').storedBytes, stdout.length);
+  assert.equal(log.followers(), 0);
+});
+
+test('live followers sharing blocks each get every byte from their offsets, reading each block about once', async () => {
+  let loads = 0;
+  let reads = 0;
+  const shared = new (class extends SharedBlocks {
+    override read(start: number, end: number, load: () => Promise<Buffer>): Promise<Buffer> {
+      reads++;
+      return super.read(start, end, () => {
+        loads++;
+        return load();
+      });
+    }
+  })();
+  const log = await newLog(1 << 30, undefined, shared);
+  const offsets = [0, 0, 0, 1, 70_000, 200_000, 0, 5];
+  const followers = offsets.map((offset, k) =>
+    collect(log.source, {
+      follow: true,
+      stdoutOffset: offset,
+      ...(k === 6 ? { stream: 'stderr' as const } : {}),
+    }),
+  );
+  const want = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  // Odd sizes (headers fall across block boundaries) and a few records larger than a block,
+  // committed in batches that the followers catch up with.
+  for (let batch = 0; batch < 20; batch++) {
+    for (let i = 0; i < 15; i++) {
+      const k = batch * 15 + i;
+      const stream: StreamName = k % 3 === 0 ? 'stderr' : 'stdout';
+      const size = k % 50 === 7 ? READ_BUFFER_BYTES * 2 + 13 : 1 + ((k * 7919) % 3001);
+      const chunk = randomBytes(size);
+      want[stream].push(chunk);
+      log.writer.append(stream, chunk);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await log.finish();
+  const all = { stdout: Buffer.concat(want.stdout), stderr: Buffer.concat(want.stderr) };
+  const got = await Promise.all(followers);
+  got.forEach((g, k) => {
+    const offset = offsets[k] ?? 0;
+    const stdout = k === 6 ? Buffer.alloc(0) : all.stdout.subarray(offset);
+    assert.ok(g.stdout.equals(stdout), `follower ${k}: stdout from ${offset}`);
+    assert.ok(g.stderr.equals(all.stderr), `follower ${k}: stderr`);
+    assert.equal(g.events.at(-1)?.type, 'finished');
+  });
+  assert.ok(loads * 2 < reads, `${loads} loads for ${reads} shared reads`);
   assert.equal(log.followers(), 0);
 });
 
