@@ -70,6 +70,36 @@ class HelperRun {
   }
 }
 
+/**
+ * Waits for `ready`; its rejection reason, or the abort's, as a value (null:
+ * go ahead). An abort does not wait for `ready` to settle.
+ */
+async function waitReady(
+  ready: Promise<unknown> | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ readonly reason: unknown } | null> {
+  if (ready === undefined) return null;
+  let onAbort = () => {};
+  const aborted = new Promise<{ readonly reason: unknown }>((resolve) => {
+    onAbort = () => {
+      if (signal) resolve({ reason: abortError(signal) });
+    };
+  });
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  try {
+    return await Promise.race([
+      ready.then(
+        () => null,
+        (reason: unknown) => ({ reason }),
+      ),
+      aborted,
+    ]);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Waits for the cgroups to empty, bounded by EMPTY_WAIT_MS; the timer is always cleared. */
 async function waitEmptyBounded(cgroups: JobCgroups): Promise<void> {
   const bound = new AbortController();
@@ -138,11 +168,7 @@ export async function launch(
   if (signal?.aborted) onAbort(); // aborted while the helper connected
   // The helper waits (before its clone) until told to go: what the caller does
   // meanwhile (persisting the job) overlaps the cgroups and the fork.
-  const notReady =
-    (await ready?.then(
-      () => null,
-      (reason: unknown) => ({ reason }),
-    )) ?? null;
+  const notReady = await waitReady(ready, signal);
   try {
     if (notReady === null) {
       run.proc.go();

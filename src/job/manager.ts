@@ -276,6 +276,14 @@ export class JobManager implements Jobs {
         // Settled before the cleanup below removes the directory it writes in.
         await persisted.catch(() => undefined);
       }
+      // Rejected here only if the isolation ignored `ready` and ran the job anyway: undo it.
+      await persisted.catch(async (err: unknown) => {
+        await sandbox.kill();
+        sandbox.stdout.resume();
+        sandbox.stderr.resume();
+        await sandbox.exited;
+        throw err;
+      });
       const job = new Job({
         record,
         dir,

@@ -120,7 +120,9 @@ export async function writeFinalRecord(dir: string, record: JobRecord): Promise<
   }
   try {
     try {
-      await handle.write(text, 0, text.length, 0);
+      // writeFile loops until every byte is written (from position 0: just opened) and
+      // throws on ENOSPC: a short write must never reach the rename.
+      await handle.writeFile(text);
       await handle.truncate(text.length);
       await handle.sync();
     } finally {

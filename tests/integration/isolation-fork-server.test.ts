@@ -190,6 +190,16 @@ describe('isolation fork server', { skip }, () => {
       );
       await assert.rejects(failing, (err) => err === refused);
       assert.equal(await ran('never'), false);
+
+      // An abort does not wait for a `ready` that never settles.
+      const stalled = new Promise<void>(() => undefined);
+      const aborted = fx.iso.launch(
+        specFor(fx.iso, argv('stalled')),
+        AbortSignal.timeout(100),
+        stalled,
+      );
+      await assert.rejects(aborted, { code: 'cancelled' });
+      assert.equal(await ran('stalled'), false);
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

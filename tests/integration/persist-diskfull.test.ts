@@ -8,7 +8,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  statfs,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -133,7 +143,8 @@ test(
       const id = newJobId();
       const dir = join(mountPoint, id);
       await mkdir(dir);
-      const final = finishedRecord(id);
+      // Several pages long (a long argv), so that a write can be cut short.
+      const final = { ...finishedRecord(id), argv: ['sh', '-c', 'x'.repeat(20_000)] };
       const atStart: JobRecord = { ...final, state: 'running', endReason: null, logBytes: null };
       await reserveRecordSpace(dir, atStart);
       await writeRecord(dir, atStart);
@@ -141,6 +152,19 @@ test(
       // Really full: a plain replace fails, and the old record is intact.
       await assert.rejects(writeRecord(dir, final), { code: 'resource_exhausted' });
       assert.deepEqual(parseRecord(await readFile(join(dir, RECORD_FILE), 'utf8'), id), atStart);
+      // A reservation lost to a crash (its blocks never written back) cannot be grown on a
+      // full disk: the write fails whole, and the start record stays.
+      const reserve = join(dir, 'record.reserve');
+      const saved = await readFile(reserve);
+      await truncate(reserve, 0);
+      // Full but for one page: a plain write() of the record would be short, not failed.
+      const refill = join(mountPoint, 'refill');
+      const { bavail, bsize } = await statfs(mountPoint);
+      await writeFile(refill, Buffer.alloc(Math.max(0, bavail * bsize - 4096)));
+      await assert.rejects(writeFinalRecord(dir, final), { code: 'resource_exhausted' });
+      assert.deepEqual(parseRecord(await readFile(join(dir, RECORD_FILE), 'utf8'), id), atStart);
+      await rm(refill);
+      await writeFile(reserve, saved);
       await writeFinalRecord(dir, final);
       assert.deepEqual(parseRecord(await readFile(join(dir, RECORD_FILE), 'utf8'), id), final);
     } finally {
