@@ -14,6 +14,8 @@ import { JobworkerError } from '../errors.js';
 import type { ExitReport, Isolation, LaunchSpec, Limits, Sandbox } from '../isolation/index.js';
 import { JobManager } from './manager.js';
 import type { JobSpec } from './types.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const LIMITS: Limits = {
   cpuMillis: 1000,
@@ -129,6 +131,34 @@ test('the launch spec is what was validated, and the status says what was applie
   assert.deepEqual(done.usage, USAGE);
   assert.equal(done.endReason, 'exited');
   assert.equal(done.stdout.storedBytes, 1);
+});
+
+test('a finished job keeps nothing of its sandbox (pipes, writer, helper) reachable', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { isolation, jobs } = await setup();
+  // In a function of its own, so that no frame of this test still holds a sandbox.
+  const runJobs = async (): Promise<WeakRef<FakeSandbox>[]> => {
+    const refs: WeakRef<FakeSandbox>[] = [];
+    for (let i = 0; i < 20; i++) {
+      const status = await jobs.start('alice', spec);
+      const sb = isolation.sandboxes.pop();
+      assert.ok(sb);
+      refs.push(new WeakRef(sb));
+      sb.stdout.write('x');
+      sb.end({ exitCode: 0 });
+      await finished(jobs, status.id);
+    }
+    return refs;
+  };
+  const refs = await runJobs();
+  assert.equal(jobs.list({}).length, 20, 'the finished jobs are still held');
+  for (let round = 0; round < 3; round++) {
+    await setImmediate();
+    gc();
+  }
+  const alive = refs.filter((r) => r.deref() !== undefined).length;
+  assert.equal(alive, 0, `${alive} of 20 finished jobs still reach their sandbox`);
 });
 
 test('end reasons: OOM wins over a stop; a broken exited promise is "lost"', async () => {
