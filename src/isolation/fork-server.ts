@@ -13,8 +13,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
 
@@ -75,6 +75,36 @@ function frame(strings: readonly string[]): Buffer {
   const head = Buffer.alloc(4);
   head.writeUInt32LE(body.length);
   return Buffer.concat([head, body]);
+}
+
+/**
+ * Removes the socket directories below `baseDir` that a server killed
+ * outright left behind: those whose socket refuses connections (nobody
+ * listens) or is gone. A live server's socket accepts (its listener closes
+ * a connection that says nothing): its directory stays. Returns how many
+ * were removed.
+ */
+export async function removeStaleSocketDirs(baseDir: string): Promise<number> {
+  let removed = 0;
+  const names = await readdir(baseDir).catch(() => []);
+  for (const name of names.filter((n) => n.startsWith(SOCKET_DIR_PREFIX))) {
+    const dir = join(baseDir, name);
+    const refused = await new Promise<boolean>((resolve) => {
+      const probe = connect(join(dir, 's'));
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
+      probe.once('error', (err: NodeJS.ErrnoException) => {
+        resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+      });
+    });
+    if (refused) {
+      await rm(dir, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** A running `jobexec --serve` and its socket. */

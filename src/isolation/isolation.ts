@@ -7,7 +7,7 @@ import { blockDeviceOf } from './cgroup/block-device.js';
 import { type CgroupKind, type CgroupLayout, detectLayout } from './cgroup/detect.js';
 import { type CgroupFs, nodeCgroupFs } from './cgroup/fs.js';
 import { createManager } from './cgroup/manager.js';
-import { ForkServer, socketPathFits } from './fork-server.js';
+import { ForkServer, removeStaleSocketDirs, socketPathFits } from './fork-server.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 import { launch } from './sandbox.js';
@@ -46,7 +46,10 @@ export interface JobIsolation extends Isolation {
   readonly cgroupKind: CgroupKind;
   /** `<own cgroup>/<group>` in every hierarchy used (for diagnostics and tests). */
   readonly cgroupGroupDirs: readonly string[];
-  /** Kills and removes job cgroups left by a previous run; returns how many. Call at server start. */
+  /**
+   * Kills and removes job cgroups left by a previous run, and the socket
+   * directories of dead fork servers; returns how many cgroups. Call at server start.
+   */
   sweepLeftovers(): Promise<number>;
   /**
    * Removes the group directories. Call once every job has ended (after the
@@ -133,7 +136,10 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
       }
       return launch(ctx, spec, signal, ready);
     },
-    sweepLeftovers: () => manager.sweep(),
+    async sweepLeftovers() {
+      await removeStaleSocketDirs(options.stateDir);
+      return manager.sweep();
+    },
     async close() {
       closed = true;
       await (await forkServer?.catch(() => null))?.close();

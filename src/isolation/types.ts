@@ -88,7 +88,10 @@ export interface Isolation {
    * rejects with its reason.
    */
   launch(spec: LaunchSpec, signal?: AbortSignal, ready?: Promise<unknown>): Promise<Sandbox>;
-  /** Kills and removes job cgroups left by a previous run; returns how many (optional: test isolations have none). */
+  /**
+   * Kills and removes job cgroups (and helper socket directories) left by a
+   * previous run; returns how many cgroups (optional: test isolations have none).
+   */
   sweepLeftovers?(): Promise<number>;
   /** Releases what the isolation holds on the host (its cgroup group directories) once every job has ended. */
   close?(): Promise<void>;

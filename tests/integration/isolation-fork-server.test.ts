@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -203,6 +203,20 @@ describe('isolation fork server', { skip }, () => {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
+  });
+
+  test('sweepLeftovers removes the socket directories of dead servers and keeps live ones', async () => {
+    await run(fx.iso, ['true']); // this isolation's fork server and socket are up
+    const [live] = await socketDirs(stateDir);
+    const dead = join(stateDir, '.jobexec-dead01');
+    await mkdir(dead, { mode: 0o700 });
+    await writeFile(join(dead, 's'), ''); // not a socket: connecting is refused
+    const empty = join(stateDir, '.jobexec-dead02');
+    await mkdir(empty, { mode: 0o700 });
+    await fx.iso.sweepLeftovers();
+    assert.deepEqual(await socketDirs(stateDir), [live]);
+    const { report } = await run(fx.iso, ['true']);
+    assert.equal(report.exitCode, 0);
   });
 
   test('a state directory too long to hold the socket is refused up front', async () => {
