@@ -13,7 +13,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { createIsolation, type JobIsolation, type LaunchSpec } from '../src/isolation/index.js';
@@ -154,8 +153,8 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       await floor.close();
     }
   } finally {
-    // The group directories were made for this scenario: remove them (empty by now).
-    await Promise.all(isolation.cgroupGroupDirs.map((dir) => rmdir(dir).catch(() => undefined)));
+    // Ends its fork server and removes the group directories made for this scenario.
+    await isolation.close();
     await made?.remove();
   }
   const rows: Row[] = [

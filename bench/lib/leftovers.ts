@@ -44,7 +44,10 @@ export async function findLeftovers(
     const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
     const forkServer = ppid === serverPid && cmdline.split('\0')[1] === '--serve';
     if ((ppid === serverPid || exe === helper) && !forkServer) {
-      processes.push(`${name} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
+      const args = cmdline.split('\0').slice(1, 3).join(' ');
+      processes.push(
+        `${name} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))} ${args} (parent ${String(ppid)})`,
+      );
     }
   }
   return { cgroups, processes };
