@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
@@ -41,6 +41,8 @@ const MAX_REQUEST_BYTES = (4 << 20) + 4;
 // sockaddr_un.sun_path is 108 bytes with its terminating NUL.
 const MAX_SOCKET_PATH = 107;
 const SOCKET_DIR_PREFIX = '.jobexec-';
+// A socket directory without a socket this old is not a server about to listen.
+const STALE_AFTER_MS = 60_000;
 
 /** Whether the helper socket of a fork server below `baseDir` fits a socket address. */
 export function socketPathFits(baseDir: string): boolean {
@@ -80,26 +82,33 @@ function frame(strings: readonly string[]): Buffer {
 /**
  * Removes the socket directories below `baseDir` that a server killed
  * outright left behind: those whose socket refuses connections (nobody
- * listens) or is gone. A live server's socket accepts (its listener closes
- * a connection that says nothing): its directory stays. Returns how many
- * were removed.
+ * listens), or that have had no socket for a minute. A live server's
+ * socket accepts (its listener closes a connection that says nothing): its
+ * directory stays. Returns how many were removed.
  */
 export async function removeStaleSocketDirs(baseDir: string): Promise<number> {
   let removed = 0;
   const names = await readdir(baseDir).catch(() => []);
   for (const name of names.filter((n) => n.startsWith(SOCKET_DIR_PREFIX))) {
     const dir = join(baseDir, name);
-    const refused = await new Promise<boolean>((resolve) => {
+    const refused = await new Promise<'ECONNREFUSED' | 'ENOENT' | null>((resolve) => {
       const probe = connect(join(dir, 's'));
       probe.once('connect', () => {
         probe.destroy();
-        resolve(false);
+        resolve(null);
       });
       probe.once('error', (err: NodeJS.ErrnoException) => {
-        resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+        resolve(err.code === 'ECONNREFUSED' || err.code === 'ENOENT' ? err.code : null);
       });
     });
-    if (refused) {
+    // No socket yet may be a server between making its directory and listening (a
+    // second server on this state directory): only an old directory is stale then.
+    const young = await stat(dir).then(
+      (st) => Date.now() - st.mtimeMs < STALE_AFTER_MS,
+      () => false,
+    );
+    if (refused === 'ENOENT' && young) continue;
+    if (refused !== null) {
       await rm(dir, { recursive: true, force: true });
       removed++;
     }

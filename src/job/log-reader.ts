@@ -136,7 +136,12 @@ export async function* followLog(
       let buf: Buffer;
       const blocks = skipping || headerCut ? null : (source.sharedBlocks?.() ?? null);
       if (blocks !== null) {
-        base = pos - (pos % READ_BUFFER_BYTES);
+        // From the aligned block start (shared with followers anywhere in the block) unless
+        // that re-reads more than is new: a follower at the tail of a job that commits
+        // small pieces would read the block again at every commit. Then from `pos`
+        // (shared with followers at the same place: all of them, caught up).
+        const aligned = pos - (pos % READ_BUFFER_BYTES);
+        base = pos - aligned <= committed - pos ? aligned : pos;
         const blockEnd = Math.min(base + READ_BUFFER_BYTES, committed);
         const blockStart = base;
         // A shared read that failed (say, on the file of a follower that has gone) is
@@ -178,7 +183,7 @@ export async function* followLog(
           if (typeof header === 'string') {
             throw new JobworkerError(
               ErrorCode.Internal,
-              `output log of job ${source.jobId} is damaged at byte ${pos + i}: ${header}`,
+              `output log of job ${source.jobId} is damaged at byte ${base + i}: ${header}`,
             );
           }
           i += HEADER_BYTES;

@@ -139,6 +139,29 @@ test('live followers sharing blocks each get every byte from their offsets, read
   assert.equal(log.followers(), 0);
 });
 
+test('followers at the tail of a job committing small pieces do not re-read whole blocks', async () => {
+  let loaded = 0;
+  const shared = new (class extends SharedBlocks {
+    override read(start: number, end: number, load: () => Promise<Buffer>): Promise<Buffer> {
+      return super.read(start, end, async () => {
+        const buf = await load();
+        loaded += buf.length;
+        return buf;
+      });
+    }
+  })();
+  const log = await newLog(1 << 30, undefined, shared);
+  const followers = [0, 1].map(() => collect(log.source, { follow: true }));
+  for (let i = 0; i < 300; i++) {
+    log.writer.append('stdout', Buffer.alloc(80, 'x'));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await log.finish();
+  for (const got of await Promise.all(followers)) assert.equal(got.stdout.length, 300 * 80);
+  const size = log.writer.committedLength;
+  assert.ok(loaded <= 3 * size, `${loaded} bytes read for a log of ${size}`);
+});
+
 test('offsets inside a record, stream filters and records larger than the read buffer', async () => {
   const log = await newLog();
   const want = { stdout: [] as Buffer[], stderr: [] as Buffer[] };

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -213,8 +223,14 @@ describe('isolation fork server', { skip }, () => {
     await writeFile(join(dead, 's'), ''); // not a socket: connecting is refused
     const empty = join(stateDir, '.jobexec-dead02');
     await mkdir(empty, { mode: 0o700 });
+    const longAgo = new Date(Date.now() - 120_000);
+    await utimes(empty, longAgo, longAgo); // no socket for two minutes: dead
+    // No socket yet, but just made: maybe a server about to listen; kept.
+    const starting = join(stateDir, '.jobexec-start1');
+    await mkdir(starting, { mode: 0o700 });
     await fx.iso.sweepLeftovers();
-    assert.deepEqual(await socketDirs(stateDir), [live]);
+    assert.deepEqual((await socketDirs(stateDir)).sort(), [live, '.jobexec-start1'].sort());
+    await rm(starting, { recursive: true });
     const { report } = await run(fx.iso, ['true']);
     assert.equal(report.exitCode, 0);
   });
