@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ErrorCode, JobworkerError } from '../errors.js';
+import { abortError, ErrorCode, JobworkerError } from '../errors.js';
 
 /** A helper forked by the fork server, with its three connections. */
 export interface HelperProcess {
@@ -235,23 +235,22 @@ export class ForkServer {
     }
     // A function: TypeScript would narrow a plain check for the rest of the method.
     const aborted = () => signal?.aborted === true;
-    if (signal && aborted()) throw abortError(signal);
+    if (signal && aborted()) throw abortError(signal, 'launch cancelled by the caller');
     if ([...args, ...env].some((s) => s.includes('\0'))) {
       // The job layer refuses these; a NUL would shift the request's strings.
       throw new JobworkerError(ErrorCode.Internal, 'a launch argument contains a NUL byte');
     }
     const token = randomBytes(TOKEN_BYTES).toString('hex');
     let resolveEnded: (how: string) => void = () => undefined;
+    const ended = new Promise<string>((resolve) => (resolveEnded = resolve));
     const entry: Entry = {
       pid: null,
       sockets: {},
       failure: null,
       end: null,
       collecting: true,
-      ended: new Promise((resolve) => (resolveEnded = resolve)),
-      resolveEnded: (how) => {
-        resolveEnded(how);
-      },
+      ended,
+      resolveEnded,
       wake: () => undefined,
     };
     const request = frame(['launch', token, String(args.length), ...args, ...env]);
@@ -304,7 +303,7 @@ export class ForkServer {
     await entry.ended;
     this.#forget(token);
     for (const socket of Object.values(entry.sockets)) socket.destroy();
-    if (signal && aborted()) throw abortError(signal);
+    if (signal && aborted()) throw abortError(signal, 'launch cancelled by the caller');
     throw new JobworkerError(
       ErrorCode.Internal,
       `sandbox helper did not start: ${entry.failure ?? entry.end ?? 'unknown'}`,
@@ -424,12 +423,4 @@ export class ForkServer {
 
 function allConnected(entry: Entry): boolean {
   return Object.keys(entry.sockets).length === 3;
-}
-
-/** The launch's abort reason as the caller's error. */
-export function abortError(signal: AbortSignal): JobworkerError {
-  const reason: unknown = signal.reason;
-  return reason instanceof JobworkerError
-    ? reason
-    : new JobworkerError(ErrorCode.Cancelled, `launch cancelled: ${String(reason)}`);
 }

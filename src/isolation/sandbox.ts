@@ -4,9 +4,9 @@
  * its usage read and its cgroups removed.
  */
 import { constants } from 'node:os';
-import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { abortError, ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
-import { abortError, type ForkServer, type HelperProcess } from './fork-server.js';
+import type { ForkServer, HelperProcess } from './fork-server.js';
 import { type HelperEvent, helperArgv, helperError, readStatus } from './helper.js';
 import type { ExitReport, LaunchSpec, Sandbox } from './types.js';
 
@@ -82,7 +82,7 @@ async function waitReady(
   let onAbort = () => {};
   const aborted = new Promise<{ readonly reason: unknown }>((resolve) => {
     onAbort = () => {
-      if (signal) resolve({ reason: abortError(signal) });
+      if (signal) resolve({ reason: abortError(signal, 'launch cancelled by the caller') });
     };
   });
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -133,7 +133,7 @@ export async function launch(
 ): Promise<Sandbox> {
   // Handled from the start: it may reject before the launch gets to it.
   ready?.catch(() => undefined);
-  if (signal?.aborted) throw abortError(signal);
+  if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
   try {
@@ -156,7 +156,7 @@ export async function launch(
     run = new HelperRun(proc);
   } catch (err) {
     await cleanUp(ctx, cgroups);
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
     throw toJobworkerError(err, `starting the sandbox helper ${ctx.helper}`);
   }
   // A cancelled launch kills the helper; its init and the namespace follow
@@ -188,7 +188,7 @@ export async function launch(
     await run.done;
     await cleanUp(ctx, cgroups);
     if (notReady !== null) throw notReady.reason;
-    if (signal?.aborted) throw abortError(signal);
+    if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
     if (first?.type === 'error') throw helperError(first, spec);
     throw new JobworkerError(
       ErrorCode.Internal,

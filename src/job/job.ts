@@ -94,8 +94,8 @@ function summaryOf(s: StreamRecord): StreamSummary {
   };
 }
 
-/** The frozen status of a finished job's record (shared by live and restored jobs). */
-export function finishedStatusOf(r: JobRecord): JobStatus {
+/** The frozen status a job's record says (finished jobs, live and restored; a running job adds its live output). */
+export function statusOfRecord(r: JobRecord): JobStatus {
   return Object.freeze({
     id: r.id,
     owner: r.owner,
@@ -232,7 +232,6 @@ export class Job implements LogSource {
     if (writer === undefined) {
       throw new JobworkerError(ErrorCode.Internal, `job ${this.record.id} has no status`);
     }
-    const r = this.record;
     const failed = writer.writeError !== null;
     const live = (stream: StreamName): StreamSummary => {
       const s = writer.summary(stream);
@@ -243,22 +242,10 @@ export class Job implements LogSource {
         incompleteAt: failed ? s.storedBytes : null,
       };
     };
+    // The record of a running job says "no end yet" in every end field; the
+    // output fields come from the live writer.
     return {
-      id: r.id,
-      owner: r.owner,
-      argv: r.argv,
-      cwd: r.cwd,
-      hostNetwork: r.hostNetwork,
-      state: r.state,
-      endReason: null,
-      exitCode: null,
-      signal: null,
-      oomKilled: false,
-      stoppedBy: r.stoppedBy,
-      startedAt: new Date(r.startedAtMs),
-      finishedAt: null,
-      limits: r.limits,
-      usage: null,
+      ...statusOfRecord(this.record),
       stdout: live('stdout'),
       stderr: live('stderr'),
       outputTruncated: writer.truncated,
@@ -317,7 +304,7 @@ export class Job implements LogSource {
     // running (or stopping), as it did while draining its output.
     await this.#persist(final);
     Object.assign(this.record, final);
-    this.#finalStatus = finishedStatusOf(this.record);
+    this.#finalStatus = statusOfRecord(this.record);
     this.#finalLength = writer.committedLength;
     this.#live = null;
     // Wakes followers waiting for the end: they now see the final status.

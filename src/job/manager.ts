@@ -12,13 +12,13 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { abortError, ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Isolation, Limits, Sandbox } from '../isolation/index.js';
 import { isValidJobId, newJobId } from './ids.js';
 import { Job, type JobRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
-import { abortError, checkAborted, Notifier } from './notifier.js';
+import { checkAborted, Notifier } from './notifier.js';
 import { quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
 import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';

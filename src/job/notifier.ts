@@ -6,14 +6,7 @@
  * A plain Set instead of an EventEmitter: a thousand followers are normal
  * here, not a leak worth a MaxListeners warning, and removal is O(1).
  */
-import { ErrorCode, JobworkerError } from '../errors.js';
-
-/** Converts an abort reason to the error a follower or waiter throws. */
-export function abortError(signal: AbortSignal): JobworkerError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof JobworkerError) return reason;
-  return new JobworkerError(ErrorCode.Cancelled, 'cancelled by the caller', { cause: reason });
-}
+import { abortError } from '../errors.js';
 
 /** Wakes every current waiter on {@link Notifier.notify}. */
 export class Notifier {

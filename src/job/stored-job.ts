@@ -4,7 +4,7 @@
  * length is the record's log length, and followers read it like the log of
  * any finished job.
  */
-import { finishedStatusOf, type JobRecord, removalController, removedError } from './job.js';
+import { statusOfRecord, type JobRecord, removalController, removedError } from './job.js';
 import type { LogSource } from './log-reader.js';
 import { Notifier } from './notifier.js';
 import type { JobStatus } from './types.js';
@@ -30,7 +30,7 @@ export class StoredJob implements LogSource {
     this.dir = dir;
     this.path = logPath;
     this.#length = record.logBytes;
-    this.#status = finishedStatusOf(record);
+    this.#status = statusOfRecord(record);
   }
 
   /** Id of the job. */
