@@ -83,6 +83,31 @@ export default tseslint.config(
   },
   ...layers.map(layerRules),
   {
+    // src/*.ts (errors, dev paths) sit below every layer, and jobctl loads
+    // them before it knows whether it will dial: grpc-js is most of its
+    // start-up time (src/errors.test.ts checks what importing them loads).
+    files: ['src/*.ts'],
+    ignores: ['src/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...shellPaths,
+            {
+              name: '@grpc/grpc-js',
+              message: 'src/*.ts must not load grpc-js; use numeric statuses.',
+            },
+          ],
+          patterns: layers.map((layer) => ({
+            regex: `^\\./${layer}/`,
+            message: `src/*.ts sit below every layer and must not import src/${layer}.`,
+          })),
+        },
+      ],
+    },
+  },
+  {
     files: ['src/cli/main.ts', 'src/api/main.ts', 'bench/**/*.ts', 'tests/helpers/**/*.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },

@@ -1,59 +1,173 @@
 /**
- * The closed set of jobworker error codes. Every error that crosses a layer
- * boundary is a {@link JobworkerError} with one of these codes; each edge
- * translates it exactly once: the API to a gRPC status (src/api/status-map.ts),
- * the CLI to an exit code (src/cli/exit-codes.ts). docs/errors.md lists them,
- * and a test keeps that page complete.
+ * The closed set of jobworker error codes, one row each in {@link errorTable}:
+ * its gRPC status and its jobctl exit status live here and nowhere else.
+ * Every error that crosses a layer boundary is a {@link JobworkerError} with
+ * one of these codes; each edge translates it exactly once: the API to a gRPC
+ * status (src/api/status-map.ts), jobctl back from one ({@link decodeErrorCode})
+ * and to an exit code (src/cli/exit-codes.ts). docs/errors.md lists the rows,
+ * and a test keeps that page complete. This module imports nothing: jobctl
+ * loads it before it knows whether it will dial, and grpc-js is most of its
+ * start-up time, so gRPC statuses are numbers here.
  */
-export const ErrorCode = {
-  /** A request field is malformed or out of range; the message names it. */
-  InvalidArgument: 'invalid_argument',
-  /** No such job, or one the caller may not see (indistinguishable on purpose). */
-  NotFound: 'not_found',
-  /** The job has already finished (stop of a finished job). */
-  AlreadyFinished: 'already_finished',
-  /** The command could not be started: not found, not executable, bad working directory. */
-  StartFailed: 'start_failed',
-  /** A server limit was reached (too many jobs, output storage full). */
-  ResourceExhausted: 'resource_exhausted',
-  /** The caller presented no usable identity. */
-  Unauthenticated: 'unauthenticated',
-  /** The caller's role does not allow the operation. */
-  PermissionDenied: 'permission_denied',
-  /** The server is shutting down or a dependency is unreachable; retry later. */
-  Unavailable: 'unavailable',
-  /** The operation was cancelled by its caller (AbortSignal, client hang-up). */
-  Cancelled: 'cancelled',
-  /** The caller's deadline passed before the operation completed. */
-  DeadlineExceeded: 'deadline_exceeded',
-  /** A bug or an unexpected failure of the host (cgroup write, helper crash). */
-  Internal: 'internal',
-} as const;
 
-/**
- * The gRPC trailing metadata key carrying an error's code: the server sets
- * it (src/api/status-map.ts), jobctl reads it (src/cli/call-errors.ts).
- */
-export const ERROR_CODE_KEY = 'jobworker-error-code';
+/** One row of the error table. */
+export interface ErrorRow {
+  /** The code in {@link JobworkerError.code} and in the trailer {@link ERROR_CODE_KEY}. */
+  readonly code: string;
+  /** The gRPC status the server answers with (grpc-js `status` numbering). */
+  readonly grpcStatus: number;
+  /** jobctl's exit status: sysexits(3), or the shell's (124 timeout, 127, 130). */
+  readonly exitCode: number;
+  /** What it means, in one line (`jobctl --help` prints it). */
+  readonly meaning: string;
+}
+
+/** The error table, by the name of each code in {@link ErrorCode}. */
+export const errorTable = {
+  InvalidArgument: {
+    code: 'invalid_argument',
+    grpcStatus: 3, // INVALID_ARGUMENT
+    exitCode: 65, // EX_DATAERR
+    meaning: 'a request field is malformed or out of range',
+  },
+  NotFound: {
+    code: 'not_found',
+    grpcStatus: 5, // NOT_FOUND
+    exitCode: 66, // EX_NOINPUT
+    meaning: 'no such job, or not yours (the same answer, on purpose)',
+  },
+  AlreadyFinished: {
+    code: 'already_finished',
+    grpcStatus: 9, // FAILED_PRECONDITION
+    exitCode: 67,
+    meaning: 'the job has already finished',
+  },
+  StartFailed: {
+    code: 'start_failed',
+    grpcStatus: 9, // FAILED_PRECONDITION
+    exitCode: 127, // the shell's "command not found"
+    meaning: 'the command could not be started (not found, not executable)',
+  },
+  ResourceExhausted: {
+    code: 'resource_exhausted',
+    grpcStatus: 8, // RESOURCE_EXHAUSTED
+    exitCode: 75, // EX_TEMPFAIL
+    meaning: 'a server limit was reached; retry later',
+  },
+  Unauthenticated: {
+    code: 'unauthenticated',
+    grpcStatus: 16, // UNAUTHENTICATED
+    exitCode: 77, // EX_NOPERM
+    meaning: 'no usable identity, or the certificate is expired',
+  },
+  PermissionDenied: {
+    code: 'permission_denied',
+    grpcStatus: 7, // PERMISSION_DENIED
+    exitCode: 77, // EX_NOPERM
+    meaning: "not allowed for the caller's role",
+  },
+  Unavailable: {
+    code: 'unavailable',
+    grpcStatus: 14, // UNAVAILABLE
+    exitCode: 69, // EX_UNAVAILABLE
+    meaning: 'server unreachable, TLS handshake refused, or shutting down',
+  },
+  Cancelled: {
+    code: 'cancelled',
+    grpcStatus: 1, // CANCELLED
+    exitCode: 130, // 128 + SIGINT
+    meaning: 'the operation was cancelled by its caller',
+  },
+  DeadlineExceeded: {
+    code: 'deadline_exceeded',
+    grpcStatus: 4, // DEADLINE_EXCEEDED
+    exitCode: 124, // timeout(1)
+    meaning: 'the deadline passed before the call completed',
+  },
+  Internal: {
+    code: 'internal',
+    grpcStatus: 13, // INTERNAL
+    exitCode: 70, // EX_SOFTWARE
+    meaning: 'a bug or an unexpected host failure',
+  },
+} as const satisfies Record<string, ErrorRow>;
+
+type Table = typeof errorTable;
+
+/** The codes by name: `ErrorCode.NotFound` is `'not_found'`. */
+export const ErrorCode = Object.fromEntries(
+  Object.entries(errorTable).map(([name, row]) => [name, row.code]),
+) as { readonly [Name in keyof Table]: Table[Name]['code'] };
 
 /** One of the values of {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const codes = new Set<string>(Object.values(ErrorCode));
+/** The rows of {@link errorTable} in its order, each with its code's type. */
+export const errorRows: readonly (ErrorRow & { readonly code: ErrorCode })[] =
+  Object.values(errorTable);
+
+const rowOf = Object.fromEntries(errorRows.map((row) => [row.code, row])) as Readonly<
+  Record<ErrorCode, ErrorRow>
+>;
 
 /** Whether `value` is one of the closed set of codes (for decoding from the wire). */
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && codes.has(value);
+  return typeof value === 'string' && Object.hasOwn(rowOf, value);
 }
+
+/** The table's row for `code`. */
+export function errorRow(code: ErrorCode): ErrorRow {
+  return rowOf[code];
+}
+
+/** The gRPC trailing metadata key carrying an error's code, so clients need not parse messages. */
+export const ERROR_CODE_KEY = 'jobworker-error-code';
+
+/** sysexits(3) EX_USAGE: both programs' exit status for a bad command line. */
+export const EXIT_USAGE = 64;
+
+// A bare status (no trailer: the call never reached jobworkerd) decodes to
+// the first code of the table with that status; INTERNAL for any other.
+const codeOfStatus = new Map(
+  errorRows.toReversed().map((row) => [row.grpcStatus, row.code] as const),
+);
+
+/**
+ * The code of a failed call: the trailer {@link ERROR_CODE_KEY} when it holds
+ * a known code, else the first code of the table with gRPC status `status`,
+ * else `internal`.
+ */
+export function decodeErrorCode(status: number, trailer: unknown): ErrorCode {
+  if (isErrorCode(trailer)) return trailer;
+  return codeOfStatus.get(status) ?? ErrorCode.Internal;
+}
+
+const NAME = 'JobworkerError';
 
 /** An error with a stable code, a message naming the offending value, and an optional cause. */
 export class JobworkerError extends Error {
-  override readonly name = 'JobworkerError';
+  override readonly name = NAME;
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+  }
+
+  /**
+   * `instanceof JobworkerError` also holds for an Error named
+   * 'JobworkerError' with a known code, as connect-es's ConnectError does, so
+   * that it survives a second copy of this module. A subclass keeps the
+   * ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    const ordinary = Function.prototype[Symbol.hasInstance].call(this, value);
+    if (ordinary || this !== JobworkerError) return ordinary;
+    return (
+      value instanceof Error &&
+      value.name === NAME &&
+      isErrorCode((value as { code?: unknown }).code)
+    );
   }
 }
 

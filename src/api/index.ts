@@ -13,7 +13,6 @@ export {
   type PemPair,
 } from './certs.js';
 export { connect, createClient, DEFAULT_ADDRESS } from './client.js';
-export { devPaths, type DevPaths } from './dev.js';
 export { createServer, parseAddress, type JobworkerServer, type ServerOptions } from './server.js';
-export { ERROR_CODE_KEY, fromServiceError, GRPC_STATUS, toStatus } from './status-map.js';
+export { toStatus } from './status-map.js';
 export { clientCredentials, loadIdentity, type TlsIdentity } from './tls.js';

@@ -9,6 +9,7 @@
  *   jobworkerd dev
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT_USAGE } from '../errors.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
@@ -23,8 +24,6 @@ const USAGE = `Usage:
       on ${DEFAULT_LISTEN} with state under $XDG_STATE_HOME/jobworker/dev.
 `;
 
-/** sysexits.h EX_USAGE, as jobctl. */
-const EXIT_USAGE = 64;
 /** Could not start (EX_UNAVAILABLE / EX_CONFIG collapsed into one: the message says which). */
 const EXIT_START = 69;
 

@@ -5,11 +5,11 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { devPaths } from '../dev-paths.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { openJobManager } from '../job/index.js';
 import { createIsolation } from '../isolation/index.js';
 import { openAuditLog, type AuditLog } from './audit.js';
-import { devPaths } from './dev.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
 

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCode } from '../errors.js';
-import { ERROR_CODE_KEY } from '../api/index.js';
-import { errorCodeKey, fromCallError, type CallFailure } from './call-errors.js';
 import { status } from '@grpc/grpc-js';
+import { decodeErrorCode, ERROR_CODE_KEY, ErrorCode, errorRows } from '../errors.js';
+import { fromCallError, type CallFailure } from './call-errors.js';
 
 const context = { server: 'localhost:50051', certFile: '/certs/alice.crt' };
 
-function failure(code: status, details: string, sent?: string): CallFailure {
+function failure(code: number, details: string, sent?: string): CallFailure {
   return {
     code,
     details,
     metadata: {
-      get: (key: string) => (key === 'jobworker-error-code' && sent !== undefined ? [sent] : []),
+      get: (key: string) => (key === ERROR_CODE_KEY && sent !== undefined ? [sent] : []),
     },
   };
 }
@@ -36,22 +35,19 @@ test("the server's code in the trailing metadata wins over the gRPC status", () 
   );
 });
 
-test('without the metadata the gRPC status decides', () => {
-  const cases: [status, ErrorCode][] = [
-    [status.CANCELLED, ErrorCode.Cancelled],
-    [status.INVALID_ARGUMENT, ErrorCode.InvalidArgument],
-    [status.DEADLINE_EXCEEDED, ErrorCode.DeadlineExceeded],
-    [status.NOT_FOUND, ErrorCode.NotFound],
-    [status.PERMISSION_DENIED, ErrorCode.PermissionDenied],
-    [status.RESOURCE_EXHAUSTED, ErrorCode.ResourceExhausted],
-    [status.FAILED_PRECONDITION, ErrorCode.AlreadyFinished],
-    [status.INTERNAL, ErrorCode.Internal],
-    [status.UNAVAILABLE, ErrorCode.Unavailable],
-    [status.UNAUTHENTICATED, ErrorCode.Unauthenticated],
-    [status.UNKNOWN, ErrorCode.Internal],
-  ];
-  for (const [grpcStatus, code] of cases)
-    assert.equal(fromCallError(failure(grpcStatus, 'x'), context).code, code, String(grpcStatus));
+test('the code is decoded as the error table says, with or without the trailer', () => {
+  for (const row of errorRows) {
+    const sent = fromCallError(failure(row.grpcStatus, 'x', row.code), context);
+    assert.equal(sent.code, row.code, row.code);
+    const bare = fromCallError(failure(row.grpcStatus, 'x'), context);
+    assert.equal(bare.code, decodeErrorCode(row.grpcStatus, undefined), row.code);
+    assert.match(
+      bare.message,
+      /jobworkerd at localhost:50051/,
+      'a transport failure names the server',
+    );
+  }
+  assert.equal(fromCallError(failure(status.UNKNOWN, 'x'), context).code, ErrorCode.Internal);
 });
 
 test('unavailable: refused connection, refused handshake and unverifiable server each have their message', () => {
@@ -87,8 +83,4 @@ test('unavailable: refused connection, refused handshake and unverifiable server
     assert.equal(err.code, ErrorCode.Unavailable);
     assert.match(err.message, message);
   }
-});
-
-test('the metadata key is the one the server sets', () => {
-  assert.equal(errorCodeKey, ERROR_CODE_KEY);
 });

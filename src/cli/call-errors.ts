@@ -1,12 +1,19 @@
 /**
- * Translates a failed gRPC call into a JobworkerError with a message a user
- * can act on. The server's own code travels in the trailing metadata key
- * `jobworker-error-code`; without it (the call never reached jobworkerd) the
- * gRPC status and grpc-js's details text tell a refused connection, a
- * refused handshake and an unverifiable server apart.
+ * Turns a failed gRPC call into a JobworkerError with a message a user can
+ * act on. The code is decoded as the error table says (decodeErrorCode,
+ * src/errors.ts); what is jobctl's own is the message: without the server's
+ * code in the trailers (the call never reached jobworkerd) grpc-js's details
+ * text tells a refused connection, a refused handshake and an unverifiable
+ * server apart.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { ERROR_CODE_KEY, ErrorCode, JobworkerError, isErrorCode } from '../errors.js';
+import {
+  decodeErrorCode,
+  ERROR_CODE_KEY,
+  ErrorCode,
+  isErrorCode,
+  JobworkerError,
+} from '../errors.js';
 
 /** What the message needs to name: where we dialed and with which certificate. */
 export interface CallContext {
@@ -14,38 +21,24 @@ export interface CallContext {
   readonly certFile: string;
 }
 
-/** The trailing metadata key carrying the server's ErrorCode. */
-export { ERROR_CODE_KEY as errorCodeKey };
-
-// grpc-js status numbers (@grpc/grpc-js Status), spelled out so that this
-// module does not load grpc-js.
-const byStatus: Readonly<Record<number, ErrorCode>> = {
-  1: ErrorCode.Cancelled,
-  3: ErrorCode.InvalidArgument,
-  4: ErrorCode.DeadlineExceeded,
-  5: ErrorCode.NotFound,
-  7: ErrorCode.PermissionDenied,
-  8: ErrorCode.ResourceExhausted,
-  9: ErrorCode.AlreadyFinished,
-  14: ErrorCode.Unavailable,
-  16: ErrorCode.Unauthenticated,
-};
-
 /** The subset of a grpc-js ServiceError this module reads. */
-export type CallFailure = Pick<ServiceError, 'code' | 'details'> & {
+export interface CallFailure {
+  /** The gRPC status, as numbered in the error table. */
+  readonly code: number;
+  readonly details: string;
   readonly metadata?: Pick<ServiceError['metadata'], 'get'> | undefined;
-};
+}
 
 /** Maps a failed call to a JobworkerError; `err` is kept as the cause. */
 export function fromCallError(err: CallFailure, context: CallContext): JobworkerError {
   const sent = err.metadata?.get(ERROR_CODE_KEY)[0];
+  const code = decodeErrorCode(err.code, sent);
   const details = err.details || 'no details';
-  if (isErrorCode(sent)) {
-    // jobworkerd answered: its message already names the bad value.
-    return new JobworkerError(sent, serverMessage(sent, details), { cause: err });
-  }
-  const code = byStatus[err.code] ?? ErrorCode.Internal;
-  return new JobworkerError(code, transportMessage(code, details, context), { cause: err });
+  // With the server's code, jobworkerd answered: its message already names the bad value.
+  const message = isErrorCode(sent)
+    ? serverMessage(code, details)
+    : transportMessage(code, details, context);
+  return new JobworkerError(code, message, { cause: err });
 }
 
 function serverMessage(code: ErrorCode, details: string): string {

@@ -1,29 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCode, JobworkerError } from '../errors.js';
+import { docsTableRows } from '../../tests/helpers/docs.js';
+import { errorRows, JobworkerError } from '../errors.js';
 import { ExitCode, exitCodeForError, exitCodeForJob, exitCodeTable } from './exit-codes.js';
 import { ConfigError, UsageError } from './failures.js';
 
-test('each error class has its documented exit status', () => {
-  const expected: Record<ErrorCode, number> = {
-    invalid_argument: 65,
-    not_found: 66,
-    already_finished: 67,
-    start_failed: 127,
-    resource_exhausted: 75,
-    unauthenticated: 77,
-    permission_denied: 77,
-    unavailable: 69,
-    cancelled: 130,
-    deadline_exceeded: 124,
-    internal: 70,
-  };
-  for (const code of Object.values(ErrorCode)) {
-    assert.equal(exitCodeForError(new JobworkerError(code, 'x')), expected[code], code);
+test("each error exits with its row's status; jobctl's own failures with theirs", () => {
+  for (const row of errorRows) {
+    assert.equal(exitCodeForError(new JobworkerError(row.code, 'x')), row.exitCode, row.code);
   }
   assert.equal(exitCodeForError(new UsageError('x')), 64);
   assert.equal(exitCodeForError(new ConfigError('x')), 78);
   assert.equal(exitCodeForError(new Error('x')), 70);
+  // As thrown by another copy of src/errors.ts.
+  const foreign = Object.assign(new Error('x'), { name: 'JobworkerError', code: 'not_found' });
+  assert.equal(exitCodeForError(foreign), 66);
 });
 
 test('a job ends as a shell reports it: exit code, 128+signal, 70 when unknown', () => {
@@ -34,8 +25,28 @@ test('a job ends as a shell reports it: exit code, 128+signal, 70 when unknown',
   assert.equal(exitCodeForJob({}), 70);
 });
 
-test('the help table documents every exit status jobctl chooses', () => {
-  const documented = new Set(exitCodeTable.map(([code]) => code));
-  for (const code of Object.values(ExitCode))
-    assert.ok(documented.has(String(code)), `exit ${code} is documented`);
+test('the help table documents every exit status jobctl chooses, in order', () => {
+  const statuses = exitCodeTable.map(([status]) => status);
+  const numbers = statuses.map((status) => Number.parseInt(status, 10));
+  assert.deepEqual(
+    numbers,
+    numbers.toSorted((a, b) => a - b),
+  );
+  for (const status of Object.values(ExitCode))
+    assert.ok(statuses.includes(String(status)), `exit ${status} is documented`);
+  for (const row of errorRows) {
+    assert.ok(
+      exitCodeTable.some(
+        ([status, meaning]) =>
+          status === String(row.exitCode) && meaning === `${row.code}: ${row.meaning}`,
+      ),
+      row.code,
+    );
+  }
+});
+
+test("docs/errors.md documents every exit status of jobctl's help", async () => {
+  // Any cell: the exit table's first column or the code table's third.
+  const cells = (await docsTableRows('errors.md')).flat();
+  for (const [status] of exitCodeTable) assert.ok(cells.includes(status), `exit ${status}`);
 });

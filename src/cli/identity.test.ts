@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { makeTestPki } from '../../tests/helpers/pki.js';
-import { devPaths } from '../api/index.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { ConfigError, UsageError } from './failures.js';
-import { checkValidity, devCertsDir, loadCredentials, resolveTarget } from './identity.js';
+import { checkValidity, loadCredentials, resolveTarget } from './identity.js';
 
 let dir: string;
 
@@ -17,16 +16,6 @@ before(async () => {
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
-});
-
-test("the default certificates are the API's development certificates", () => {
-  for (const env of [
-    { HOME: '/home/u' },
-    { HOME: '/home/u', XDG_STATE_HOME: '/state' },
-    { HOME: '/home/u', XDG_STATE_HOME: 'relative' },
-  ]) {
-    assert.equal(devCertsDir(env), devPaths(env).certs, JSON.stringify(env));
-  }
 });
 
 test('resolveTarget: flags, then JOBCTL_* variables, then the development defaults', () => {

@@ -7,8 +7,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { devPaths } from '../dev-paths.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { ConnectionFlags } from './args.js';
 import { ConfigError, UsageError } from './failures.js';
@@ -18,20 +18,6 @@ export const defaultServer = 'localhost:50051';
 
 /** The default identity: the first user of the development certificates. */
 export const defaultUser = 'alice';
-
-/**
- * The development certificates directory written by `npm start`
- * (`${XDG_STATE_HOME:-$HOME/.local/state}/jobworker/dev/certs`). It must
- * match the API's devPaths(); the CLI does not import it because that module
- * loads the whole server. tests/integration/cli-*.test.ts checks they agree.
- */
-export function devCertsDir(env: NodeJS.ProcessEnv): string {
-  // The XDG spec says to ignore a relative XDG_STATE_HOME.
-  const xdg = env['XDG_STATE_HOME'];
-  const state =
-    xdg?.startsWith('/') === true ? xdg : join(env['HOME'] ?? homedir(), '.local', 'state');
-  return join(state, 'jobworker', 'dev', 'certs');
-}
 
 /** Resolved connection settings: the target and the paths of the PEM files. */
 export interface Target {
@@ -48,7 +34,7 @@ export interface Target {
 export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Target {
   const server = flags.server ?? nonEmpty(env['JOBCTL_SERVER']) ?? defaultServer;
   checkServer(server);
-  const dir = flags.certs ?? nonEmpty(env['JOBCTL_CERTS']) ?? devCertsDir(env);
+  const dir = flags.certs ?? nonEmpty(env['JOBCTL_CERTS']) ?? devPaths(env).certs;
   const user = flags.user ?? nonEmpty(env['JOBCTL_USER']) ?? defaultUser;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(user)) {
     throw new UsageError(

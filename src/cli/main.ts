@@ -6,6 +6,7 @@
  * into exactly one line on stderr and a documented exit code.
  */
 import { readFileSync } from 'node:fs';
+import { JobworkerError } from '../errors.js';
 import { connectionOptions, helpOption, parseFlags, splitAtPositional } from './args.js';
 import type { CommandModule, Io } from './command.js';
 import { exitCodeForError, exitCodeTable, ExitCode } from './exit-codes.js';
@@ -106,9 +107,7 @@ function version(): string {
 
 /** One line, never a stack trace (JOBCTL_DEBUG=1 adds it for bug reports). */
 function describe(err: unknown): string {
-  const known =
-    exitCodeForError(err) !== ExitCode.Internal ||
-    (err instanceof Error && err.name === 'JobworkerError');
+  const known = exitCodeForError(err) !== ExitCode.Internal || err instanceof JobworkerError;
   const text = err instanceof Error ? err.message : String(err);
   const line = (known ? text : `internal error: ${text}; please report it`).replace(
     /\s*\n\s*/g,

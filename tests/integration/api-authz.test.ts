@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
-import { ERROR_CODE_KEY } from '../../src/api/index.js';
+import { ERROR_CODE_KEY } from '../../src/errors.js';
 import type { JobServiceClient } from '../../src/gen/jobworker/v1/job_service.js';
 import { connect, readStream, startTestServer, unary, type TestServer } from '../helpers/server.js';
 

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
-import { ERROR_CODE_KEY, clientCredentials } from '../../src/api/index.js';
+import { clientCredentials } from '../../src/api/index.js';
+import { ERROR_CODE_KEY } from '../../src/errors.js';
 import {
   HealthClient,
   HealthCheckResponse_ServingStatus,

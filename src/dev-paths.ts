@@ -1,4 +1,8 @@
-/** Paths of the development setup that `npm start` (`jobworkerd dev`) creates and jobctl uses by default. */
+/**
+ * Paths of the development setup that `npm start` (`jobworkerd dev`) creates
+ * and jobctl uses by default: one definition for both programs, below every
+ * layer (it imports only node:os and node:path, so jobctl stays light).
+ */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +18,7 @@ export interface DevPaths {
 
 /** The development paths for the current user (`env` for tests). */
 export function devPaths(env: NodeJS.ProcessEnv = process.env): DevPaths {
+  // The XDG spec says to ignore a relative XDG_STATE_HOME.
   const xdg = env['XDG_STATE_HOME'];
   const base =
     xdg !== undefined && xdg.startsWith('/')
