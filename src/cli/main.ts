@@ -6,7 +6,7 @@
  * into exactly one line on stderr and a documented exit code.
  */
 import { readFileSync } from 'node:fs';
-import { connectionOptions, helpOption, parseFlags, splitAtPositional } from './args.js';
+import { parseFlags, serverFlags, splitAtPositional } from './args.js';
 import type { CommandModule, Io } from './command.js';
 import { exitCodeForError, exitCodeTable, ExitCode } from './exit-codes.js';
 import { UsageError } from './failures.js';
@@ -22,8 +22,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
 };
 
 const globalOptions = {
-  ...connectionOptions,
-  ...helpOption,
+  ...serverFlags.options,
   version: { type: 'boolean' },
 } as const;
 
