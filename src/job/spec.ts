@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import type { RequestedLimits } from '../isolation/index.js';
+import type { LaunchSpec, RequestedLimits } from '../isolation/index.js';
 import type { JobSpec } from './types.js';
 
 /** Most arguments in argv. Linux allows more; a job server has no use for them. */
@@ -33,14 +33,12 @@ export type FieldNames = (field: SpecField) => string;
 
 const JOB_NAMES: FieldNames = (field) => field;
 
-/** The parts of a spec the job layer hands to the isolation layer, checked and completed. */
-export interface ValidSpec {
-  readonly argv: readonly string[];
-  /** The complete environment, with the default PATH added when absent. */
-  readonly env: readonly string[];
-  /** Absolute and normalized; "/" when the client gave none. */
-  readonly cwd: string;
-}
+/**
+ * The parts of a spec the job layer hands to the isolation layer, checked
+ * and completed: `env` with the default PATH added when absent, `cwd`
+ * absolute and normalized ("/" when the client gave none).
+ */
+export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'>;
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
