@@ -6,15 +6,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import type {
-  JobSpec,
-  Jobs,
-  JobStatus,
-  ListFilter,
-  OutputEvent,
-  OutputOptions,
-  StopOptions,
-} from '../job/index.js';
+import type { JobSpec, Jobs, JobStatus, OutputEvent, StopOptions } from '../job/index.js';
 import type { StreamQuota } from './quota.js';
 
 /** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
@@ -84,15 +76,16 @@ export function isHiddenJob(err: unknown): boolean {
   return err instanceof JobworkerError && err.cause === HIDDEN_JOB;
 }
 
-/** The job library as one caller may use it. Every method throws JobworkerError. */
-export interface ScopedJobs {
+/**
+ * The job library as one caller may use it: {@link Jobs} with the caller as
+ * owner and stopper, only its own jobs visible unless it is an admin (a
+ * user's list filter is forced to its own jobs). Every method throws
+ * JobworkerError.
+ */
+export interface ScopedJobs extends Pick<Jobs, 'get' | 'list' | 'output'> {
   readonly principal: Principal;
   start(spec: JobSpec, signal: AbortSignal): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
-  get(id: string): JobStatus;
-  /** A user's filter is forced to its own jobs. */
-  list(filter: ListFilter): JobStatus[];
-  output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
 }
 
 /** Rewrites any not_found to the one message, so the library's wording cannot tell jobs apart. */

@@ -12,16 +12,41 @@ test('job ids are checked before anything else', () => {
   }
 });
 
-test('start: zero limits are left to the server, the rest passed on', () => {
-  const spec = startSpec({
-    command: ['echo', 'hi'],
+const request = {
+  command: ['echo', 'hi'],
+  env: ['A=1'],
+  workingDir: '/tmp',
+  hostNetwork: true,
+  limits: { cpuMillis: 500, memoryBytes: 0, ioReadBps: 0, ioWriteBps: 1000, pidsMax: 0 },
+};
+
+test('start: every proto field lands in its JobSpec field', () => {
+  assert.deepEqual(startSpec(request), {
+    argv: ['echo', 'hi'],
     env: ['A=1'],
-    workingDir: '',
-    hostNetwork: false,
-    limits: { cpuMillis: 500, memoryBytes: 0, ioReadBps: 0, ioWriteBps: 1000, pidsMax: 0 },
+    cwd: '/tmp',
+    limits: request.limits,
+    hostNetwork: true,
   });
-  assert.deepEqual(spec.limits, { cpuMillis: 500, ioWriteBps: 1000 });
-  assert.deepEqual(spec.argv, ['echo', 'hi']);
+  assert.deepEqual(startSpec({ ...request, limits: undefined }).limits, {});
+});
+
+// The rules are the job library's (src/job/spec.test.ts); here only that refusals use proto names.
+test('start: a refused field is named as the proto spells it', () => {
+  const cases: [Partial<typeof request>, RegExp][] = [
+    [{ command: [] }, /^JobworkerError: command is required$/],
+    [{ command: ['a', '\0'] }, /^JobworkerError: command\[1\] contains a NUL byte$/],
+    [{ env: ['1=x'] }, /^JobworkerError: env\[0\] has an invalid name "1"$/],
+    [{ workingDir: '/a/' }, /^JobworkerError: working_dir "\/a\/" is not normalized/],
+    [
+      { limits: { ...request.limits, memoryBytes: 0.5 } },
+      /^JobworkerError: limits\.memory_bytes: 0\.5 is not a non-negative integer$/,
+    ],
+    [{ limits: { ...request.limits, ioReadBps: -1 } }, /^JobworkerError: limits\.io_read_bps: -1 /],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => startSpec({ ...request, ...change }), message);
+  }
 });
 
 test('stop: grace period bounds', () => {

@@ -1,10 +1,8 @@
 /**
  * Request validation: wire messages -> the job library's inputs. Every
- * failure is `invalid_argument` with a message naming the proto field. The
- * job library validates again (argv/env caps and syntax, working directory,
- * limits against the host); this layer checks what only the wire can get
- * wrong (unknown enum values, durations) and what names fields the way the
- * client spelled them.
+ * failure is `invalid_argument` with a message naming the proto field. A job
+ * spec's rules are the job library's (validateSpec); this layer checks only
+ * what the wire alone can get wrong (unknown enum values, durations).
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
@@ -18,6 +16,8 @@ import {
   isValidJobId,
   MAX_GRACE_MS,
   quote,
+  validateSpec,
+  type FieldNames,
   type JobSpec,
   type ListFilter,
   type OutputOptions,
@@ -38,30 +38,35 @@ export function checkJobId(value: unknown): string {
   return value;
 }
 
-/** Zero means "the server's default": such fields are left out; ranges are the isolation layer's (resolveLimits). */
-function checkLimits(limits: StartJobRequest['limits']): JobSpec['limits'] {
-  if (limits === undefined) return {};
-  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== 0));
-}
+/** Each JobSpec field's proto field: the one place the two spellings meet. */
+const PROTO_FIELD = {
+  argv: 'command',
+  env: 'env',
+  cwd: 'workingDir',
+  limits: 'limits',
+  hostNetwork: 'hostNetwork',
+} as const satisfies Record<keyof JobSpec, keyof StartJobRequest>;
 
-/** StartJobRequest -> JobSpec. */
+/** ts-proto's camelCase name back to the .proto's snake_case one. */
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+// The job validator names job-layer field paths; this renames them (via PROTO_FIELD) to the proto's.
+const protoNames: FieldNames = (field) => {
+  const [head, ...rest] = field.split('.') as [keyof JobSpec, ...string[]];
+  return [PROTO_FIELD[head], ...rest].map(snake).join('.');
+};
+
+/** StartJobRequest -> JobSpec, validated by the job library with the proto's field names. */
 export function startSpec(request: StartJobRequest): JobSpec {
-  const command = request.command;
-  if (command.length === 0) throw invalid('command is required');
-  if (command[0] === '') throw invalid('command[0] is empty');
-  const nul = command.findIndex((arg) => arg.includes('\0'));
-  if (nul >= 0) throw invalid(`command[${nul}] contains a NUL byte`);
-  const cwd = request.workingDir;
-  if (cwd.includes('\0')) throw invalid('working_dir contains a NUL byte');
-  if (cwd !== '' && !cwd.startsWith('/'))
-    throw invalid(`working_dir ${quote(cwd)} is not an absolute path`);
-  return {
-    argv: command,
-    env: request.env,
-    cwd,
-    limits: checkLimits(request.limits),
-    hostNetwork: request.hostNetwork,
+  const spec: JobSpec = {
+    argv: request[PROTO_FIELD.argv],
+    env: request[PROTO_FIELD.env],
+    cwd: request[PROTO_FIELD.cwd],
+    limits: request[PROTO_FIELD.limits] ?? {},
+    hostNetwork: request[PROTO_FIELD.hostNetwork],
   };
+  validateSpec(spec, protoNames);
+  return spec;
 }
 
 /** A Duration in milliseconds, checked: non-negative, normalized, at most `maxMs`. */

@@ -11,7 +11,7 @@ import { UsageError } from './failures.js';
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 /** Flags naming the server and the client's identity; accepted by every command that calls the server. */
-export const connectionOptions = {
+const connectionOptions = {
   server: { type: 'string' },
   'tls-server-name': { type: 'string' },
   certs: { type: 'string' },
@@ -36,7 +36,7 @@ export interface ConnectionFlags {
 }
 
 /** Picks the {@link connectionOptions} out of parsed values. */
-export function connectionFlags(values: {
+function connectionFlags(values: {
   readonly [K in keyof typeof connectionOptions]?: string | undefined;
 }): ConnectionFlags {
   return {
@@ -126,6 +126,21 @@ function firstSentence(message: string): string {
     .replace(/^Option '/, "flag '");
 }
 
-/** Closing line of every server command's help. */
-export const connectionHelpNote = `Connection flags (--server, --certs, --user, --cert, --key, --ca, --tls-server-name)
-and their JOBCTL_* variables: see 'jobctl --help'.`;
+/**
+ * What every command that calls the server takes from here, together: the
+ * flags to spread into its option table, their parser, the picking of the
+ * connection flags out of its values, and its help's closing paragraph.
+ */
+export const serverFlags = {
+  /** The connection flags and -h. */
+  options: { ...connectionOptions, ...helpOption },
+  parse: parseFlags,
+  connection: connectionFlags,
+  helpNote: `Connection flags (--server, --certs, --user, --cert, --key, --ca, --tls-server-name)
+and their JOBCTL_* variables: see 'jobctl --help'.`,
+} as const;
+
+/** A parsed server command: `-h`, or the command `K` with its fields `F` and where to connect. */
+export type ParsedCommand<K extends string, F> =
+  | { readonly kind: 'help' }
+  | ({ readonly kind: K; readonly connection: ConnectionFlags } & Readonly<F>);

@@ -4,21 +4,13 @@
  * is every word after the options (or after `--`), passed on untouched.
  */
 import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
-import {
-  connectionFlags,
-  connectionOptions,
-  helpOption,
-  parseFlags,
-  splitAtPositional,
-  type ConnectionFlags,
-} from './args.js';
+import { serverFlags, splitAtPositional, type ParsedCommand } from './args.js';
 import { UsageError } from './failures.js';
 import { parseCount, parseCpu, parseSize } from './units.js';
 
 /** parseArgs options of `start` and `run`. */
 export const jobOptions = {
-  ...connectionOptions,
-  ...helpOption,
+  ...serverFlags.options,
   cpu: { type: 'string' },
   memory: { type: 'string' },
   'io-read': { type: 'string' },
@@ -30,13 +22,7 @@ export const jobOptions = {
 } as const;
 
 /** A parsed `start` or `run`. */
-export type JobCommand =
-  | { readonly kind: 'help' }
-  | {
-      readonly kind: 'job';
-      readonly request: StartJobRequest;
-      readonly connection: ConnectionFlags;
-    };
+export type JobCommand = ParsedCommand<'job', { request: StartJobRequest }>;
 
 /** Text of the job flags for both commands' help. */
 export const jobFlagsHelp = `Flags (limits take the server's defaults when absent):
@@ -52,7 +38,7 @@ export const jobFlagsHelp = `Flags (limits take the server's defaults when absen
 /** Parses `start`/`run` arguments: options up to the first positional or `--`, then the command. */
 export function parseJobCommand(command: string, args: readonly string[]): JobCommand {
   const { head, rest } = splitAtPositional(args, jobOptions);
-  const { values } = parseFlags(command, head, jobOptions, false);
+  const { values } = serverFlags.parse(command, head, jobOptions, false);
   if (values.help === true) return { kind: 'help' };
   if (rest.length === 0 || rest[0] === '') {
     throw new UsageError(
@@ -88,5 +74,5 @@ export function parseJobCommand(command: string, args: readonly string[]): JobCo
       pidsMax: values.pids === undefined ? 0 : parseCount('--pids', values.pids),
     },
   };
-  return { kind: 'job', request, connection: connectionFlags(values) };
+  return { kind: 'job', request, connection: serverFlags.connection(values) };
 }

@@ -1,21 +1,13 @@
 /** `jobctl list [--state STATE] [--json] [-q]`: the jobs the caller may see, newest first. */
 import { JobState, ListJobsResponse } from '../gen/jobworker/v1/job_service.js';
-import {
-  connectionFlags,
-  connectionHelpNote,
-  connectionOptions,
-  helpOption,
-  parseFlags,
-  type ConnectionFlags,
-} from './args.js';
+import { serverFlags, type ParsedCommand } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { UsageError } from './failures.js';
 import { formatTable, listRow } from './format.js';
 
 const options = {
-  ...connectionOptions,
-  ...helpOption,
+  ...serverFlags.options,
   state: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
@@ -28,18 +20,14 @@ const states: Readonly<Record<string, JobState>> = {
 };
 
 /** A parsed `list`. */
-export type ListCommand =
-  | { readonly kind: 'help' }
-  | {
-      readonly kind: 'list';
-      readonly state: JobState;
-      readonly output: 'table' | 'json' | 'ids';
-      readonly connection: ConnectionFlags;
-    };
+export type ListCommand = ParsedCommand<
+  'list',
+  { state: JobState; output: 'table' | 'json' | 'ids' }
+>;
 
 /** Parses `list` arguments. */
 export function parseList(args: readonly string[]): ListCommand {
-  const { values } = parseFlags('list', args, options, false);
+  const { values } = serverFlags.parse('list', args, options, false);
   if (values.help === true) return { kind: 'help' };
   const state = values.state === undefined ? JobState.JOB_STATE_UNSPECIFIED : states[values.state];
   if (state === undefined) {
@@ -50,7 +38,7 @@ export function parseList(args: readonly string[]): ListCommand {
   if (values.json === true && values.quiet === true)
     throw new UsageError('list: --json and --quiet exclude each other');
   const output = values.json === true ? 'json' : values.quiet === true ? 'ids' : 'table';
-  return { kind: 'list', state, output, connection: connectionFlags(values) };
+  return { kind: 'list', state, output, connection: serverFlags.connection(values) };
 }
 
 const help = `Usage: jobctl list [--state running|stopping|finished] [--json | -q]
@@ -66,7 +54,7 @@ Flags:
 Example:
   jobctl list --state running
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 async function main(args: readonly string[], io: Io): Promise<number> {
   const command = parseList(args);

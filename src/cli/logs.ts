@@ -1,15 +1,7 @@
 /** `jobctl logs [-f] [--stdout|--stderr] ID`: a job's output from its first byte, byte-exact. */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { OutputStream } from '../gen/jobworker/v1/job_service.js';
-import {
-  connectionFlags,
-  connectionHelpNote,
-  connectionOptions,
-  helpOption,
-  oneJobId,
-  parseFlags,
-  type ConnectionFlags,
-} from './args.js';
+import { oneJobId, serverFlags, type ParsedCommand } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
@@ -17,27 +9,21 @@ import { UsageError } from './failures.js';
 import { copyOutput } from './output.js';
 
 const options = {
-  ...connectionOptions,
-  ...helpOption,
+  ...serverFlags.options,
   follow: { type: 'boolean', short: 'f' },
   stdout: { type: 'boolean' },
   stderr: { type: 'boolean' },
 } as const;
 
 /** A parsed `logs`. */
-export type LogsCommand =
-  | { readonly kind: 'help' }
-  | {
-      readonly kind: 'logs';
-      readonly id: string;
-      readonly follow: boolean;
-      readonly stream: OutputStream;
-      readonly connection: ConnectionFlags;
-    };
+export type LogsCommand = ParsedCommand<
+  'logs',
+  { id: string; follow: boolean; stream: OutputStream }
+>;
 
 /** Parses `logs` arguments. */
 export function parseLogs(args: readonly string[]): LogsCommand {
-  const { values, positionals } = parseFlags('logs', args, options, true);
+  const { values, positionals } = serverFlags.parse('logs', args, options, true);
   if (values.help === true) return { kind: 'help' };
   if (values.stdout === true && values.stderr === true) {
     throw new UsageError(
@@ -55,7 +41,7 @@ export function parseLogs(args: readonly string[]): LogsCommand {
     id: oneJobId('logs', positionals),
     follow: values.follow === true,
     stream,
-    connection: connectionFlags(values),
+    connection: serverFlags.connection(values),
   };
 }
 
@@ -75,7 +61,7 @@ Example:
   jobctl logs -f 0f3k9q2m7d1c8b6a5t4s3r2p1n
   jobctl logs --stdout 0f3k9q2m7d1c8b6a5t4s3r2p1n > out.bin
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 /** Ctrl-C's reason: ends the follow; not an error to report. */
 class Interrupted extends Error {

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { JobworkerError } from '../errors.js';
-import { connectionOptions, helpOption, parseFlags, splitAtPositional } from './args.js';
+import { parseFlags, serverFlags, splitAtPositional } from './args.js';
 import type { CommandModule, Io } from './command.js';
 import { exitCodeForError, exitCodeTable, ExitCode } from './exit-codes.js';
 import { UsageError } from './failures.js';
@@ -23,8 +23,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
 };
 
 const globalOptions = {
-  ...connectionOptions,
-  ...helpOption,
+  ...serverFlags.options,
   version: { type: 'boolean' },
 } as const;
 

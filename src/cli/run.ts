@@ -5,7 +5,7 @@
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { OutputStream } from '../gen/jobworker/v1/job_service.js';
-import { connectionHelpNote } from './args.js';
+import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
@@ -25,7 +25,7 @@ ${jobFlagsHelp}
 Example:
   jobctl run --memory 64M -- sh -c 'echo out; echo err >&2; exit 3'; echo "exit $?"
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 /** The second Ctrl-C's reason: leave the job alone and exit. */
 class Detached extends Error {

@@ -1,5 +1,5 @@
 /** `jobctl start [flags] -- CMD [ARG...]`: starts a job and prints its id, for scripts. */
-import { connectionHelpNote } from './args.js';
+import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
@@ -16,7 +16,7 @@ Example:
   id=$(jobctl start --memory 256M --cpu 0.5 -- sh -c 'echo hello; sleep 60')
   jobctl logs -f "$id"
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 async function main(args: readonly string[], io: Io): Promise<number> {
   const command = parseJobCommand('start', args);

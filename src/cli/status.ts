@@ -1,39 +1,24 @@
 /** `jobctl status [--json] ID`: a job's exit report, or its protobuf JSON. */
 import { Job } from '../gen/jobworker/v1/job_service.js';
-import {
-  connectionFlags,
-  connectionOptions,
-  connectionHelpNote,
-  helpOption,
-  oneJobId,
-  parseFlags,
-  type ConnectionFlags,
-} from './args.js';
+import { oneJobId, serverFlags, type ParsedCommand } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { formatReport } from './report.js';
 
-const options = { ...connectionOptions, ...helpOption, json: { type: 'boolean' } } as const;
+const options = { ...serverFlags.options, json: { type: 'boolean' } } as const;
 
 /** A parsed `status`. */
-export type StatusCommand =
-  | { readonly kind: 'help' }
-  | {
-      readonly kind: 'status';
-      readonly id: string;
-      readonly json: boolean;
-      readonly connection: ConnectionFlags;
-    };
+export type StatusCommand = ParsedCommand<'status', { id: string; json: boolean }>;
 
 /** Parses `status` arguments. */
 export function parseStatus(args: readonly string[]): StatusCommand {
-  const { values, positionals } = parseFlags('status', args, options, true);
+  const { values, positionals } = serverFlags.parse('status', args, options, true);
   if (values.help === true) return { kind: 'help' };
   return {
     kind: 'status',
     id: oneJobId('status', positionals),
     json: values.json === true,
-    connection: connectionFlags(values),
+    connection: serverFlags.connection(values),
   };
 }
 
@@ -48,7 +33,7 @@ Flags:
 Example:
   jobctl status 0f3k9q2m7d1c8b6a5t4s3r2p1n
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 async function main(args: readonly string[], io: Io): Promise<number> {
   const command = parseStatus(args);

@@ -1,38 +1,29 @@
 /** `jobctl stop [--grace DURATION] ID`: SIGTERM, grace period, then kill; prints the final status line. */
-import {
-  connectionFlags,
-  connectionHelpNote,
-  connectionOptions,
-  helpOption,
-  oneJobId,
-  parseFlags,
-  type ConnectionFlags,
-} from './args.js';
+import { oneJobId, serverFlags, type ParsedCommand } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { UsageError } from './failures.js';
 import { summaryLine } from './format.js';
 import { parseDuration } from './units.js';
 
-const options = { ...connectionOptions, ...helpOption, grace: { type: 'string' } } as const;
+const options = { ...serverFlags.options, grace: { type: 'string' } } as const;
 
 /** The server's upper bound on the grace period (jobworker.v1.StopJobRequest). */
 const maxGraceMs = 5 * 60_000;
 
 /** A parsed `stop`. */
-export type StopCommand =
-  | { readonly kind: 'help' }
-  | {
-      readonly kind: 'stop';
-      readonly id: string;
-      /** Undefined: the server's default (10 s). */
-      readonly graceMs: number | undefined;
-      readonly connection: ConnectionFlags;
-    };
+export type StopCommand = ParsedCommand<
+  'stop',
+  {
+    id: string;
+    /** Undefined: the server's default (10 s). */
+    graceMs: number | undefined;
+  }
+>;
 
 /** Parses `stop` arguments. */
 export function parseStop(args: readonly string[]): StopCommand {
-  const { values, positionals } = parseFlags('stop', args, options, true);
+  const { values, positionals } = serverFlags.parse('stop', args, options, true);
   if (values.help === true) return { kind: 'help' };
   const graceMs = values.grace === undefined ? undefined : parseDuration('--grace', values.grace);
   if (graceMs !== undefined && graceMs > maxGraceMs) {
@@ -44,7 +35,7 @@ export function parseStop(args: readonly string[]): StopCommand {
     kind: 'stop',
     id: oneJobId('stop', positionals),
     graceMs,
-    connection: connectionFlags(values),
+    connection: serverFlags.connection(values),
   };
 }
 
@@ -60,7 +51,7 @@ Flags:
 Example:
   jobctl stop --grace 2s 0f3k9q2m7d1c8b6a5t4s3r2p1n
 
-${connectionHelpNote}`;
+${serverFlags.helpNote}`;
 
 async function main(args: readonly string[], io: Io): Promise<number> {
   const command = parseStop(args);

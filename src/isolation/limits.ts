@@ -4,7 +4,6 @@
  * the server gets a config file; createIsolation already takes overrides.
  */
 import { availableParallelism, totalmem } from 'node:os';
-import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Limits, RequestedLimits } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -51,8 +50,8 @@ const FIELDS = ['cpuMillis', 'memoryBytes', 'ioReadBps', 'ioWriteBps', 'pidsMax'
 
 /**
  * Fills in defaults (absent or 0) and clamps to [minimum, maximum] (a maximum
- * of 0 means uncapped). Rejects negative, fractional, NaN or infinite values
- * with invalid_argument naming the field.
+ * of 0 means uncapped). The job layer has checked that each value is a
+ * non-negative integer (validateSpec).
  */
 export function resolveLimits(
   requested: RequestedLimits,
@@ -63,12 +62,6 @@ export function resolveLimits(
   for (const field of FIELDS) {
     const value = requested[field];
     if (value === undefined || value === 0) continue;
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new JobworkerError(
-        ErrorCode.InvalidArgument,
-        `limits.${field}: ${String(value)} is not a non-negative integer`,
-      );
-    }
     const max = maxima[field];
     out[field] = Math.max(MIN_LIMITS[field], max > 0 ? Math.min(value, max) : value);
   }

@@ -76,7 +76,7 @@ export interface Sandbox {
 
 /** The one seam between the job library and the kernel. */
 export interface Isolation {
-  /** Fills in defaults and clamps a request to the server's maxima; throws invalid_argument on nonsense. */
+  /** Fills in defaults and clamps a request, already validated by the job layer, to the server's maxima. */
   resolveLimits(requested: RequestedLimits): Limits;
   /**
    * Creates the job's cgroups, starts the helper and returns once the command

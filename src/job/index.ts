@@ -30,4 +30,4 @@ export {
 } from './retention.js';
 export { isValidJobId, newJobId } from './ids.js';
 export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';
-export { DEFAULT_PATH, quote } from './spec.js';
+export { DEFAULT_PATH, quote, validateSpec, type FieldNames, type SpecField } from './spec.js';

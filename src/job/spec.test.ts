@@ -7,6 +7,7 @@ import {
   MAX_ARGV_COUNT,
   MAX_ENV_COUNT,
   validateSpec,
+  type SpecField,
 } from './spec.js';
 import type { JobSpec } from './types.js';
 
@@ -31,7 +32,7 @@ test('a valid spec gets the default PATH and keeps what it has', () => {
 });
 
 const invalid: [string, Partial<JobSpec>, RegExp][] = [
-  ['empty argv', { argv: [] }, /^argv is empty/],
+  ['empty argv', { argv: [] }, /^argv is required$/],
   ['empty argv[0]', { argv: [''] }, /^argv\[0\] is empty/],
   ['NUL in an argument', { argv: ['echo', 'a', 'b', 'x\0y'] }, /^argv\[3\] contains a NUL byte$/],
   [
@@ -68,6 +69,11 @@ const invalid: [string, Partial<JobSpec>, RegExp][] = [
     /^cwd "\/tmp\/" is not normalized \(expected "\/tmp"\)$/,
   ],
   ['cwd with NUL', { cwd: '/tmp\0' }, /^cwd contains a NUL byte$/],
+  ['negative limit', { limits: { cpuMillis: -1 } }, /^limits\.cpuMillis: -1 is not a non-negative/],
+  ['NaN limit', { limits: { memoryBytes: NaN } }, /^limits\.memoryBytes: NaN is not/],
+  ['fractional limit', { limits: { pidsMax: 1.5 } }, /^limits\.pidsMax: 1\.5 is not/],
+  ['infinite limit', { limits: { ioReadBps: Infinity } }, /^limits\.ioReadBps: Infinity is/],
+  ['unsafe limit', { limits: { ioWriteBps: 2 ** 60 } }, /^limits\.ioWriteBps: \d+ is not/],
 ];
 
 for (const [name, change, message] of invalid) {
@@ -81,3 +87,20 @@ for (const [name, change, message] of invalid) {
     );
   });
 }
+
+test('an edge names the fields its own way', () => {
+  const names = (field: SpecField) => `<${field}>`;
+  const cases: [Partial<JobSpec>, RegExp][] = [
+    [{ argv: ['a', 'b\0'] }, /^JobworkerError: <argv>\[1\] contains a NUL byte$/],
+    [
+      { argv: ['x'.repeat(MAX_ARGV_BYTES + 1)] },
+      /^JobworkerError: <argv> is larger .* \(exceeded at <argv>\[0\]\)$/,
+    ],
+    [{ env: ['A'] }, /^JobworkerError: <env>\[0\] "A" is not NAME=VALUE$/],
+    [{ cwd: 'x' }, /^JobworkerError: <cwd> "x" is not an absolute path$/],
+    [{ limits: { memoryBytes: -1 } }, /^JobworkerError: <limits\.memoryBytes>: -1 /],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => validateSpec({ ...base, ...change }, names), message);
+  }
+});

@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import type { LaunchSpec, RequestedLimits } from '../isolation/index.js';
 import type { JobSpec } from './types.js';
 
 /** Most arguments in argv. Linux allows more; a job server has no use for them. */
@@ -24,14 +25,20 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /** POSIX portable environment variable names (IEEE Std 1003.1, 8.1). */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The parts of a spec the job layer hands to the isolation layer, checked and completed. */
-export interface ValidSpec {
-  readonly argv: readonly string[];
-  /** The complete environment, with the default PATH added when absent. */
-  readonly env: readonly string[];
-  /** Absolute and normalized; "/" when the client gave none. */
-  readonly cwd: string;
-}
+/** A field of a {@link JobSpec} as error messages name it: its path in the job layer's names. */
+export type SpecField = 'argv' | 'env' | 'cwd' | `limits.${keyof RequestedLimits}`;
+
+/** How a caller spells a field in error messages; an edge passes its own names (the API: the proto's). */
+export type FieldNames = (field: SpecField) => string;
+
+const JOB_NAMES: FieldNames = (field) => field;
+
+/**
+ * The parts of a spec the job layer hands to the isolation layer, checked
+ * and completed: `env` with the default PATH added when absent, `cwd`
+ * absolute and normalized ("/" when the client gave none).
+ */
+export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'>;
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
@@ -62,40 +69,61 @@ function checkStrings(
   }
 }
 
-function validateEnv(env: readonly string[]): string[] {
-  checkStrings('env', env, MAX_ENV_COUNT, MAX_ENV_BYTES);
+function validateArgv(argv: readonly string[], field: string): string[] {
+  if (argv.length === 0) throw invalid(`${field} is required`);
+  checkStrings(field, argv, MAX_ARGV_COUNT, MAX_ARGV_BYTES);
+  if (argv[0] === '') throw invalid(`${field}[0] is empty`);
+  return [...argv];
+}
+
+function validateEnv(env: readonly string[], field: string): string[] {
+  checkStrings(field, env, MAX_ENV_COUNT, MAX_ENV_BYTES);
   const names = new Set<string>();
   for (const [i, entry] of env.entries()) {
     const eq = entry.indexOf('=');
     const name = eq < 0 ? entry : entry.slice(0, eq);
-    if (eq < 0) throw invalid(`env[${i}] ${quote(entry)} is not NAME=VALUE`);
-    if (!ENV_NAME.test(name)) throw invalid(`env[${i}] has an invalid name ${quote(name)}`);
+    if (eq < 0) throw invalid(`${field}[${i}] ${quote(entry)} is not NAME=VALUE`);
+    if (!ENV_NAME.test(name)) throw invalid(`${field}[${i}] has an invalid name ${quote(name)}`);
     // A duplicate would leave which value wins to the C library.
-    if (names.has(name)) throw invalid(`env[${i}] repeats the name ${quote(name)}`);
+    if (names.has(name)) throw invalid(`${field}[${i}] repeats the name ${quote(name)}`);
     names.add(name);
   }
   return names.has('PATH') ? [...env] : [...env, `PATH=${DEFAULT_PATH}`];
 }
 
-function validateCwd(cwd: string): string {
+function validateCwd(cwd: string, field: string): string {
   if (cwd === '') return '/';
-  if (cwd.includes('\0')) throw invalid('cwd contains a NUL byte');
+  if (cwd.includes('\0')) throw invalid(`${field} contains a NUL byte`);
   if (Buffer.byteLength(cwd) > MAX_CWD_BYTES)
-    throw invalid(`cwd is longer than ${MAX_CWD_BYTES} bytes`);
-  if (!cwd.startsWith('/')) throw invalid(`cwd ${quote(cwd)} is not an absolute path`);
+    throw invalid(`${field} is longer than ${MAX_CWD_BYTES} bytes`);
+  if (!cwd.startsWith('/')) throw invalid(`${field} ${quote(cwd)} is not an absolute path`);
   // Normalized: no ".", "..", "//" or trailing slash, so what is logged is what is used.
   if (posix.normalize(cwd) !== cwd || (cwd.length > 1 && cwd.endsWith('/'))) {
     throw invalid(
-      `cwd ${quote(cwd)} is not normalized (expected ${quote(posix.normalize(cwd).replace(/(.)\/$/, '$1'))})`,
+      `${field} ${quote(cwd)} is not normalized (expected ${quote(posix.normalize(cwd).replace(/(.)\/$/, '$1'))})`,
     );
   }
   return cwd;
 }
 
-/** Checks `spec` and returns what the sandbox gets; throws invalid_argument naming the first bad field. */
-export function validateSpec(spec: JobSpec): ValidSpec {
-  if (spec.argv.length === 0) throw invalid('argv is empty; a command is required');
-  checkStrings('argv', spec.argv, MAX_ARGV_COUNT, MAX_ARGV_BYTES);
-  if (spec.argv[0] === '') throw invalid('argv[0] is empty');
-  return { argv: [...spec.argv], env: validateEnv(spec.env), cwd: validateCwd(spec.cwd) };
+/** Limits are whole numbers of units; zero or absent asks for the default, ranges are the host's (resolveLimits). */
+function validateLimits(limits: RequestedLimits, names: FieldNames): void {
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      const field = names(`limits.${key as keyof RequestedLimits}`);
+      throw invalid(`${field}: ${String(value)} is not a non-negative integer`);
+    }
+  }
+}
+
+/**
+ * Checks `spec` and returns what the sandbox gets; throws invalid_argument
+ * naming the first bad field, spelled by `names`.
+ */
+export function validateSpec(spec: JobSpec, names: FieldNames = JOB_NAMES): ValidSpec {
+  const argv = validateArgv(spec.argv, names('argv'));
+  const env = validateEnv(spec.env, names('env'));
+  const cwd = validateCwd(spec.cwd, names('cwd'));
+  validateLimits(spec.limits, names);
+  return { argv, env, cwd };
 }

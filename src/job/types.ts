@@ -1,4 +1,4 @@
-import type { Limits, RequestedLimits, Usage } from '../isolation/index.js';
+import type { LaunchSpec, Limits, RequestedLimits, Usage } from '../isolation/index.js';
 
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
 export type JobState = 'running' | 'stopping' | 'finished';
@@ -10,15 +10,14 @@ export type EndReason =
 /** One of a job's output streams. */
 export type StreamName = 'stdout' | 'stderr';
 
-/** What a client asks to run. Validated by the job layer before anything is created. */
-export interface JobSpec {
-  readonly argv: readonly string[];
-  /** NAME=VALUE strings; the job's whole environment. */
-  readonly env: readonly string[];
-  /** Absolute path; "/" when empty. */
-  readonly cwd: string;
+/**
+ * What a client asks to run: a {@link LaunchSpec} before the job layer has
+ * validated and completed it (src/job/spec.ts), so without a job id, with
+ * `cwd` "" meaning "/", with `env` that gets a default PATH when it has
+ * none, and with limits as requested, not yet resolved.
+ */
+export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits'> {
   readonly limits: RequestedLimits;
-  readonly hostNetwork: boolean;
 }
 
 /** Per-stream output summary. */

@@ -10,9 +10,10 @@ const inCI = process.env['CI'] === 'true';
 
 /**
  * Returns `false` when the requirement holds; otherwise a skip reason for
- * `test(name, { skip }, fn)`. Under CI it throws instead of skipping.
+ * `test(name, { skip }, fn)` or `t.skip(reason)`. Under CI it throws instead
+ * of skipping.
  */
-function guard(ok: boolean, reason: string): string | false {
+export function guard(ok: boolean, reason: string): string | false {
   if (ok) return false;
   if (inCI) throw new Error(`CI=true but the test environment lacks: ${reason}`);
   return reason;

@@ -15,7 +15,6 @@ import type {
   Isolation,
   LaunchSpec,
   Limits,
-  RequestedLimits,
   Sandbox,
 } from '../../src/isolation/index.js';
 
@@ -43,15 +42,8 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 
 /** A plain-process {@link Isolation} for tests. */
 export class PlainIsolation implements Isolation {
-  resolveLimits(requested: RequestedLimits): Limits {
-    for (const [field, value] of Object.entries(requested) as [string, number | undefined][]) {
-      if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
-        throw new JobworkerError(
-          ErrorCode.InvalidArgument,
-          `limits.${field} ${String(value)} is invalid`,
-        );
-      }
-    }
+  /** Limits are not applied here: every job gets the same record of them. */
+  resolveLimits(): Limits {
     return PLAIN_LIMITS;
   }
 

@@ -49,16 +49,25 @@ export function errnoOf(err: unknown): string | undefined {
     : undefined;
 }
 
-/** Writes a control file; a failure becomes `internal` naming the file and value (fail closed). */
+/**
+ * A failed cgroupfs operation as `internal` (the host, not the request, is
+ * at fault): names the operation (`mkdir`, `rmdir`, `read`, `write "<value>"`),
+ * the path and the errno code, with the system error as its cause.
+ */
+export function cgroupError(op: string, path: string, err: unknown): JobworkerError {
+  return new JobworkerError(
+    ErrorCode.Internal,
+    `cgroup ${op} ${path} failed: ${errnoOf(err) ?? String(err)}`,
+    { cause: err },
+  );
+}
+
+/** Writes a control file; a failure becomes {@link cgroupError} (fail closed). */
 export async function writeControl(fs: CgroupFs, file: string, value: string): Promise<void> {
   try {
     await fs.write(file, value);
   } catch (err) {
-    throw new JobworkerError(
-      ErrorCode.Internal,
-      `cgroup write of "${value}" to ${file} failed: ${errnoOf(err) ?? String(err)}`,
-      { cause: err },
-    );
+    throw cgroupError(`write ${JSON.stringify(value)}`, file, err);
   }
 }
 
@@ -100,11 +109,7 @@ export async function removeCgroup(fs: CgroupFs, dir: string): Promise<void> {
       const code = errnoOf(err);
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY' || attempt + 1 >= RMDIR_ATTEMPTS) {
-        throw new JobworkerError(
-          ErrorCode.Internal,
-          `cannot remove cgroup ${dir}: ${code ?? String(err)}`,
-          { cause: err },
-        );
+        throw cgroupError('rmdir', dir, err);
       }
       // Busy with child cgroups (a leftover a job made as root): remove them
       // first. Otherwise its last tasks are still exiting: back off, retry.

@@ -7,7 +7,7 @@ import { ErrorCode, JobworkerError } from '../../errors.js';
 import type { Controller } from './controller.js';
 import { cpuacctV1, cpuV1, cpuV2 } from './cpu.js';
 import type { CgroupLayout } from './detect.js';
-import { type CgroupFs, errnoOf, writeControl } from './fs.js';
+import { type CgroupFs, cgroupError, errnoOf, writeControl } from './fs.js';
 import { freezerV1 } from './freezer.js';
 import { blkioV1, ioV2 } from './io.js';
 import { memoryV1, memoryV2 } from './memory.js';
@@ -38,15 +38,7 @@ export async function ensureDir(fs: CgroupFs, dir: string): Promise<void> {
   try {
     await fs.mkdir(dir);
   } catch (err) {
-    if (errnoOf(err) !== 'EEXIST') {
-      throw new JobworkerError(
-        ErrorCode.Internal,
-        `cannot create cgroup ${dir}: ${errnoOf(err) ?? String(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
+    if (errnoOf(err) !== 'EEXIST') throw cgroupError('mkdir', dir, err);
   }
 }
 
@@ -103,7 +95,9 @@ async function prepareV2(layout: CgroupLayout, options: PrepareOptions): Promise
   try {
     await fs.write(`${own}/cgroup.subtree_control`, enable);
   } catch (err) {
-    if (errnoOf(err) !== 'EBUSY') throw wrap(err, `${own}/cgroup.subtree_control`, enable);
+    if (errnoOf(err) !== 'EBUSY') {
+      throw cgroupError(`write ${JSON.stringify(enable)}`, `${own}/cgroup.subtree_control`, err);
+    }
     const leaf = `${own}/${options.group}.server`;
     await ensureDir(fs, leaf);
     await writeControl(fs, `${leaf}/cgroup.procs`, String(options.selfPid));
@@ -113,14 +107,6 @@ async function prepareV2(layout: CgroupLayout, options: PrepareOptions): Promise
   await ensureDir(fs, group);
   await writeControl(fs, `${group}/cgroup.subtree_control`, enable);
   return [{ group, controllers: V2_CONTROLLERS, join: 'clone' }];
-}
-
-function wrap(err: unknown, file: string, value: string): JobworkerError {
-  return new JobworkerError(
-    ErrorCode.Internal,
-    `cgroup write of "${value}" to ${file} failed: ${errnoOf(err) ?? String(err)}`,
-    { cause: err },
-  );
 }
 
 /** Creates the group directories of the layout's hierarchies (v2: with delegation). */

@@ -8,8 +8,7 @@
  */
 import { watch } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ErrorCode, JobworkerError } from '../../errors.js';
-import { type CgroupFs, errnoOf, writeControl } from './fs.js';
+import { type CgroupFs, cgroupError, errnoOf, writeControl } from './fs.js';
 
 /**
  * cgroup2: kills every process of the cgroup and its descendants.
@@ -21,13 +20,7 @@ export async function killUnified(fs: CgroupFs, dir: string): Promise<void> {
     await fs.write(`${dir}/cgroup.kill`, '1');
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return; // already removed: nothing left to kill
-    throw new JobworkerError(
-      ErrorCode.Internal,
-      `cgroup.kill in ${dir} failed: ${errnoOf(err) ?? String(err)}`,
-      {
-        cause: err,
-      },
-    );
+    throw cgroupError('write "1"', `${dir}/cgroup.kill`, err);
   }
 }
 

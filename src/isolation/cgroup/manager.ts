@@ -5,11 +5,10 @@
  * written before the helper puts the job in (fail closed), and everything
  * created is removed again on every path.
  */
-import { ErrorCode, JobworkerError } from '../../errors.js';
 import type { Limits, Usage } from '../types.js';
 import type { ControllerContext, ControllerUsage } from './controller.js';
 import type { CgroupKind, CgroupLayout } from './detect.js';
-import { type CgroupFs, errnoOf, removeCgroup } from './fs.js';
+import { type CgroupFs, cgroupError, removeCgroup } from './fs.js';
 import { type Hierarchy, prepareHierarchies } from './hierarchies.js';
 import { killV1, killUnified, waitPopulatedZero } from './kill.js';
 
@@ -95,11 +94,7 @@ class Manager implements CgroupManager {
       this.hierarchies.map(async (h) => {
         const dir = `${h.group}/${jobId}`;
         await fs.mkdir(dir).catch((err: unknown) => {
-          throw new JobworkerError(
-            ErrorCode.Internal,
-            `cannot create cgroup ${dir}: ${errnoOf(err) ?? String(err)}`,
-            { cause: err },
-          );
+          throw cgroupError('mkdir', dir, err);
         });
         created.push(dir);
         for (const c of h.controllers) await c.apply(fs, dir, limits, context);
