@@ -94,13 +94,13 @@ class FakeIsolation implements Isolation {
     const entry = { outcome: 'pending' as 'pending' | 'started' | 'cancelled', persisted: false };
     this.prepared.push(entry);
     return Promise.resolve({
-      start: async () => {
+      start: () => {
         entry.persisted = existsSync(join(this.stateDir, 'jobs', spec.jobId, 'record.json'));
-        if (this.launchError !== null) throw this.launchError;
+        if (this.launchError !== null) return Promise.reject(this.launchError);
         entry.outcome = 'started';
         const sb = new FakeSandbox(spec);
         this.sandboxes.push(sb);
-        return sb;
+        return Promise.resolve(sb);
       },
       cancel: () => {
         entry.outcome = 'cancelled';
