@@ -5,7 +5,7 @@
  *   (b) the native helper alone with the same namespaces and cgroups: the
  *       helper spawned directly (the isolation's own argv) into one job's
  *       cgroups, made once and reused, to its exit and status-channel close;
- *   (b') the isolation layer, isolation.launch() to `exited`: (b) plus making,
+ *   (b') the isolation layer, isolation.prepare() and start() to `exited`: (b) plus making,
  *       limiting, reading and removing the job's cgroups per job;
  *   (c) `runc run` of an equivalent bundle, when runc is on PATH.
  * Variants run in interleaved rounds, so that a change of the machine's load
@@ -53,7 +53,7 @@ function variants(
       LAUNCH,
       async () => {
         const start = process.hrtime.bigint();
-        const sandbox = await isolation.launch(spec());
+        const sandbox = await (await isolation.prepare(spec())).start();
         sandbox.stdout.resume();
         sandbox.stderr.resume();
         await sandbox.exited;

@@ -181,16 +181,3 @@ export function toJobworkerError(err: unknown, context = 'unexpected error'): Jo
   const detail = err instanceof Error ? err.message : String(err);
   return new JobworkerError(ErrorCode.Internal, `${context}: ${detail}`, { cause: err });
 }
-
-/**
- * The error an operation ended by `signal` throws: its reason when that is
- * already coded (a removal, a shutdown), else `cancelled` with `message`.
- */
-export function abortError(
-  signal: AbortSignal,
-  message = 'cancelled by the caller',
-): JobworkerError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof JobworkerError) return reason;
-  return new JobworkerError(ErrorCode.Cancelled, message, { cause: reason });
-}

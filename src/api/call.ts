@@ -6,6 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { linkSignals } from '../signals.js';
 
 /** The shape of a generated grpc-js service definition. */
 export type Definition = Record<
@@ -55,30 +56,25 @@ export function callSignal(
   call: AnyCall,
   shutdown: AbortSignal,
 ): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
+  const link = linkSignals(shutdown);
   const onCancelled = (): void => {
     const deadline = call.getDeadline();
     const expired =
       deadline instanceof Date
         ? deadline.getTime() <= Date.now()
         : Number.isFinite(deadline) && deadline <= Date.now();
-    controller.abort(
+    link.controller.abort(
       expired
         ? new JobworkerError(ErrorCode.DeadlineExceeded, 'deadline exceeded')
         : new JobworkerError(ErrorCode.Cancelled, 'call cancelled by the client'),
     );
   };
-  const onShutdown = (): void => {
-    controller.abort(shutdown.reason);
-  };
   call.once('cancelled', onCancelled);
-  shutdown.addEventListener('abort', onShutdown, { once: true });
-  if (shutdown.aborted) onShutdown();
   return {
-    signal: controller.signal,
+    signal: link.signal,
     dispose: () => {
       call.off('cancelled', onCancelled);
-      shutdown.removeEventListener('abort', onShutdown);
+      link.dispose();
     },
   };
 }

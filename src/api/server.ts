@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { deadlineSignal, raceAbort } from '../signals.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import type { Jobs } from '../job/index.js';
@@ -114,29 +115,23 @@ export function createServer(options: ServerOptions): JobworkerServer {
     // close the HTTP/2 sessions gracefully (GOAWAY, statuses flushed) and,
     // should a peer not let go, force them after a bound.
     // A second signal (`signal`) stops waiting for handlers that ignore theirs.
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      if (signal?.aborted === true) {
-        done();
-        return;
-      }
-      signal?.addEventListener('abort', done, { once: true });
-      void calls.whenIdle().then(done);
-    });
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        options.log.warn('connections still open after 5 s: closing them');
-        grpcServer.forceShutdown();
-        resolve();
-      }, CLOSE_TIMEOUT_MS);
-      grpcServer.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await raceAbort(calls.whenIdle(), signal).catch(() => undefined);
+    const bound = deadlineSignal(CLOSE_TIMEOUT_MS, 'closing the connections');
+    try {
+      await raceAbort(
+        new Promise<void>((resolve) => {
+          grpcServer.tryShutdown(() => {
+            resolve();
+          });
+        }),
+        bound.signal,
+      );
+    } catch {
+      options.log.warn('connections still open after 5 s: closing them');
+      grpcServer.forceShutdown();
+    } finally {
+      bound.dispose();
+    }
     await listener.close();
     options.log.info('shut down');
   };

@@ -7,6 +7,7 @@
 import { credentials, Metadata, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { type Dispose, onAbort } from '../signals.js';
 import {
   JobServiceClient,
   type GetJobResponse,
@@ -136,17 +137,16 @@ export class Connection {
   ): AsyncGenerator<StreamOutputResponse> {
     signal.throwIfAborted();
     const call = this.#client.streamOutput(request, new Metadata());
-    const cancel = (): void => {
+    const stopListening = onAbort(signal, () => {
       call.cancel();
-    };
-    signal.addEventListener('abort', cancel, { once: true });
+    });
     try {
       for await (const message of call as AsyncIterable<StreamOutputResponse>) yield message;
     } catch (err) {
       signal.throwIfAborted();
       throw fromCallError(err as ServiceError, this.#context);
     } finally {
-      signal.removeEventListener('abort', cancel);
+      stopListening();
       // Ends the call when the consumer stops early (break, throw).
       call.cancel();
     }
@@ -166,20 +166,20 @@ export class Connection {
         reject(signal.reason as Error);
         return;
       }
-      const onAbort = (): void => {
-        call.cancel();
-      };
+      let stopListening: Dispose = () => undefined;
       const call = invoke(
         new Metadata(),
         { deadline: new Date(Date.now() + timeoutMs) },
         (error, response) => {
-          signal?.removeEventListener('abort', onAbort);
+          stopListening();
           if (signal?.aborted === true) reject(signal.reason as Error);
           else if (error !== null) reject(fromCallError(error, this.#context));
           else resolve(response);
         },
       );
-      signal?.addEventListener('abort', onAbort, { once: true });
+      stopListening = onAbort(signal, () => {
+        call.cancel();
+      });
     });
   }
 }

@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { abortError, ErrorCode, JobworkerError } from '../errors.js';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { cancelled } from '../signals.js';
 
 /** A helper forked by the fork server, with its three connections. */
 export interface HelperProcess {
@@ -235,7 +236,7 @@ export class ForkServer {
     }
     // A function: TypeScript would narrow a plain check for the rest of the method.
     const aborted = () => signal?.aborted === true;
-    if (signal && aborted()) throw abortError(signal, 'launch cancelled by the caller');
+    if (signal && aborted()) throw cancelled(signal, 'launch');
     if ([...args, ...env].some((s) => s.includes('\0'))) {
       // The job layer refuses these; a NUL would shift the request's strings.
       throw new JobworkerError(ErrorCode.Internal, 'a launch argument contains a NUL byte');
@@ -303,7 +304,7 @@ export class ForkServer {
     await entry.ended;
     this.#forget(token);
     for (const socket of Object.values(entry.sockets)) socket.destroy();
-    if (signal && aborted()) throw abortError(signal, 'launch cancelled by the caller');
+    if (signal && aborted()) throw cancelled(signal, 'launch');
     throw new JobworkerError(
       ErrorCode.Internal,
       `sandbox helper did not start: ${entry.failure ?? entry.end ?? 'unknown'}`,

@@ -4,6 +4,7 @@ export type {
   Isolation,
   LaunchSpec,
   Limits,
+  PreparedSandbox,
   RequestedLimits,
   Sandbox,
   Usage,

@@ -1,16 +1,17 @@
 /**
  * createIsolation: checks the helper, detects the cgroup layout and builds the
- * cgroup manager once; the returned object launches sandboxes.
+ * cgroup manager once; the returned object prepares sandboxes.
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { blockDeviceOf } from './cgroup/block-device.js';
 import { type CgroupKind, type CgroupLayout, detectLayout } from './cgroup/detect.js';
 import { type CgroupFs, nodeCgroupFs } from './cgroup/fs.js';
 import { createManager } from './cgroup/manager.js';
-import { ForkServer, removeStaleSocketDirs, socketPathFits } from './fork-server.js';
+import { removeStaleSocketDirs, socketPathFits } from './fork-server.js';
+import { ForkServerSlot } from './fork-server-slot.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
-import { launch } from './sandbox.js';
+import { prepare } from './sandbox.js';
 import type { Isolation, Limits } from './types.js';
 
 /** The unprivileged user and group jobs run as by default ("nobody"/"nogroup"). */
@@ -92,26 +93,10 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   const defaults = options.defaults ?? DEFAULT_LIMITS;
   const maxima = options.maxima ?? hostMaxima();
   const allowHostNetwork = options.allowHostNetwork ?? true;
-  // Started at the first launch; a dead one (killed by hand, OOM) is replaced at the next.
-  let forkServer: Promise<ForkServer> | null = null;
-  let closed = false;
-  const startForkServer = (stale: Promise<ForkServer> | null): Promise<ForkServer> => {
-    if (forkServer !== stale && forkServer !== null) return forkServer; // another launch did
-    forkServer = (async () => {
-      await (await stale?.catch(() => null))?.close();
-      return ForkServer.start(helper, options.stateDir);
-    })();
-    return forkServer;
-  };
+  const forkServer = new ForkServerSlot(helper, options.stateDir);
   const ctx = {
     helper,
-    forkServer: async () => {
-      // After close(): a new fork server would have no owner to end it.
-      if (closed) throw new JobworkerError(ErrorCode.Unavailable, 'the isolation is closed');
-      const current = forkServer;
-      const server = await current?.catch(() => null);
-      return server?.alive === true ? server : startForkServer(current);
-    },
+    fork: forkServer.fork.bind(forkServer),
     manager,
     uid: options.uid ?? NOBODY,
     gid: options.gid ?? NOBODY,
@@ -125,7 +110,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     cgroupKind: layout.kind,
     cgroupGroupDirs: manager.groupDirs,
     resolveLimits: (requested) => resolveLimits(requested, defaults, maxima),
-    launch(spec, signal, ready) {
+    prepare(spec, signal) {
       if (spec.hostNetwork && !allowHostNetwork) {
         return Promise.reject(
           new JobworkerError(
@@ -134,15 +119,14 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
           ),
         );
       }
-      return launch(ctx, spec, signal, ready);
+      return prepare(ctx, spec, signal);
     },
     async sweepLeftovers() {
       await removeStaleSocketDirs(options.stateDir);
       return manager.sweep();
     },
     async close() {
-      closed = true;
-      await (await forkServer?.catch(() => null))?.close();
+      await forkServer.close();
       await manager.close();
     },
   };

@@ -1,20 +1,26 @@
 /**
- * One launch: create the job's cgroups (limits written), spawn the helper,
- * wait for `started` or a failure, then own the helper until the job is gone,
- * its usage read and its cgroups removed.
+ * One launch in two phases. prepare: create the job's cgroups (limits
+ * written) and fork the helper, which waits for its go. start: let it go,
+ * wait for `started` or a failure, then own the helper until the job is
+ * gone, its usage read and its cgroups removed.
  */
 import { constants } from 'node:os';
-import { abortError, ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import { checkAborted, deadlineSignal, raceAbort } from '../signals.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
-import type { ForkServer, HelperProcess } from './fork-server.js';
+import type { HelperProcess } from './fork-server.js';
 import { type HelperEvent, helperArgv, helperError, readStatus } from './helper.js';
-import type { ExitReport, LaunchSpec, Sandbox } from './types.js';
+import type { ExitReport, LaunchSpec, PreparedSandbox, Sandbox } from './types.js';
 
 /** What a launch needs from the isolation instance. */
 export interface LaunchContext {
   readonly helper: string;
-  /** The running fork server, started on first use and again if it died. */
-  readonly forkServer: () => Promise<ForkServer>;
+  /** Forks a helper on the isolation's fork server (fork-server-slot.ts). */
+  readonly fork: (
+    args: readonly string[],
+    env: readonly string[],
+    signal?: AbortSignal,
+  ) => Promise<HelperProcess>;
   readonly manager: CgroupManager;
   readonly uid: number;
   readonly gid: number;
@@ -70,46 +76,13 @@ class HelperRun {
   }
 }
 
-/**
- * Waits for `ready`; its rejection reason, or the abort's, as a value (null:
- * go ahead). An abort does not wait for `ready` to settle.
- */
-async function waitReady(
-  ready: Promise<unknown> | undefined,
-  signal: AbortSignal | undefined,
-): Promise<{ readonly reason: unknown } | null> {
-  if (ready === undefined) return null;
-  let onAbort = () => {};
-  const aborted = new Promise<{ readonly reason: unknown }>((resolve) => {
-    onAbort = () => {
-      if (signal) resolve({ reason: abortError(signal, 'launch cancelled by the caller') });
-    };
-  });
-  signal?.addEventListener('abort', onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-  try {
-    return await Promise.race([
-      ready.then(
-        () => null,
-        (reason: unknown) => ({ reason }),
-      ),
-      aborted,
-    ]);
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
-
 /** Waits for the cgroups to empty, bounded by EMPTY_WAIT_MS; the timer is always cleared. */
 async function waitEmptyBounded(cgroups: JobCgroups): Promise<void> {
-  const bound = new AbortController();
-  const timer = setTimeout(() => {
-    bound.abort();
-  }, EMPTY_WAIT_MS);
+  const bound = deadlineSignal(EMPTY_WAIT_MS, 'emptying the job cgroups');
   try {
     await cgroups.waitEmpty(bound.signal);
   } finally {
-    clearTimeout(timer);
+    bound.dispose();
   }
 }
 
@@ -124,16 +97,13 @@ async function cleanUp(ctx: LaunchContext, cgroups: JobCgroups): Promise<void> {
   });
 }
 
-/** See {@link Isolation.launch}. */
-export async function launch(
+/** See {@link Isolation.prepare}. */
+export async function prepare(
   ctx: LaunchContext,
   spec: LaunchSpec,
   signal?: AbortSignal,
-  ready?: Promise<unknown>,
-): Promise<Sandbox> {
-  // Handled from the start: it may reject before the launch gets to it.
-  ready?.catch(() => undefined);
-  if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
+): Promise<PreparedSandbox> {
+  checkAborted(signal, 'launch');
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
   try {
@@ -143,62 +113,65 @@ export async function launch(
       uid: ctx.uid,
       gid: ctx.gid,
     });
-    const server = await ctx.forkServer();
-    let proc: HelperProcess;
-    try {
-      proc = await server.launch(args, spec.env, signal);
-    } catch (err) {
-      // It died between the check and the request (nothing ran: a helper runs only once
-      // the server holds its connections): once more on a new one.
-      if (server.alive || signal?.aborted) throw err;
-      proc = await (await ctx.forkServer()).launch(args, spec.env, signal);
-    }
-    run = new HelperRun(proc);
+    run = new HelperRun(await ctx.fork(args, spec.env, signal));
   } catch (err) {
     await cleanUp(ctx, cgroups);
-    if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
+    checkAborted(signal, 'launch');
     throw toJobworkerError(err, `starting the sandbox helper ${ctx.helper}`);
   }
-  // A cancelled launch kills the helper; its init and the namespace follow
-  // through the parent-death signal.
-  const onAbort = () => {
-    run.proc.kill('SIGKILL');
+  let starting: Promise<Sandbox> | null = null;
+  let undoing: Promise<void> | null = null;
+  // The helper waits (before its clone) for its go, so killing it ends
+  // everything: its init and the namespace follow through the parent-death signal.
+  const undo = (): Promise<void> => {
+    undoing ??= (async () => {
+      run.proc.kill('SIGKILL');
+      // Nobody will read these: destroy them, or their fds stay open.
+      run.proc.stdout.destroy();
+      run.proc.stderr.destroy();
+      await run.done;
+      await cleanUp(ctx, cgroups);
+    })();
+    return undoing;
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  if (signal?.aborted) onAbort(); // aborted while the helper connected
-  // The helper waits (before its clone) until told to go: what the caller does
-  // meanwhile (persisting the job) overlaps the cgroups and the fork.
-  const notReady = await waitReady(ready, signal);
-  try {
-    if (notReady === null) {
-      run.proc.go();
-      await run.firstEvent();
+  const start = async (): Promise<Sandbox> => {
+    if (undoing !== null) {
+      throw new JobworkerError(ErrorCode.Cancelled, 'launch cancelled before its start');
     }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-  }
-  const first = run.first;
-  // Aborted but started anyway (the kill lost the race with the helper):
-  // still a cancelled launch, and the helper is already being killed.
-  if (notReady !== null || first?.type !== 'started' || signal?.aborted) {
-    run.proc.kill('SIGKILL');
-    // Nobody will read these: destroy them, or their fds stay open.
-    run.proc.stdout.destroy();
-    run.proc.stderr.destroy();
-    await run.done;
-    await cleanUp(ctx, cgroups);
-    if (notReady !== null) throw notReady.reason;
-    if (signal?.aborted) throw abortError(signal, 'launch cancelled by the caller');
-    if (first?.type === 'error') throw helperError(first, spec);
-    throw new JobworkerError(
-      ErrorCode.Internal,
-      `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${
-        run.how ?? 'no report'
-      }`,
-    );
-  }
-  return startedSandbox(ctx, spec, run, cgroups);
+    if (!signal?.aborted) {
+      run.proc.go();
+      // An abort ends the wait; the undo below kills the helper.
+      await raceAbort(run.firstEvent(), signal).catch(() => undefined);
+    }
+    const first = run.first;
+    // Aborted but started anyway (the abort lost the race with the helper):
+    // still a cancelled launch.
+    if (first?.type !== 'started' || signal?.aborted) {
+      await undo();
+      checkAborted(signal, 'launch');
+      if (first?.type === 'error') throw helperError(first, spec);
+      throw new JobworkerError(
+        ErrorCode.Internal,
+        `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${
+          run.how ?? 'no report'
+        }`,
+      );
+    }
+    return startedSandbox(ctx, spec, run, cgroups);
+  };
+  return {
+    start() {
+      starting ??= start();
+      return starting;
+    },
+    cancel() {
+      if (starting !== null) return starting.then(noop, noop);
+      return undo();
+    },
+  };
 }
+
+const noop = (): void => undefined;
 
 function startedSandbox(
   ctx: LaunchContext,

@@ -74,20 +74,42 @@ export interface Sandbox {
   kill(): Promise<void>;
 }
 
+/**
+ * A sandbox made but not started: the job's cgroups exist and its helper is
+ * forked and connected, but nothing of the job runs until {@link start}. Its
+ * owner calls exactly one of `start` or `cancel` (either again is safe).
+ */
+export interface PreparedSandbox {
+  /**
+   * Lets the job run; resolves once the command has been exec'd inside the
+   * sandbox. Rejects with a JobworkerError (`start_failed` for a missing or
+   * non-executable command or a bad working directory, `internal` for a host
+   * failure, `cancelled` once the prepare's signal has aborted or after
+   * cancel()) and then leaves nothing behind. Later calls return the same promise.
+   */
+  start(): Promise<Sandbox>;
+  /**
+   * Undoes the preparation: kills the helper and removes the cgroups;
+   * resolves when nothing is left. Idempotent. Once start() has been called
+   * it only waits for it to settle: a failed start has undone itself, and a
+   * started sandbox is its owner's to stop.
+   */
+  cancel(): Promise<void>;
+}
+
 /** The one seam between the job library and the kernel. */
 export interface Isolation {
   /** Fills in defaults and clamps a request, already validated by the job layer, to the server's maxima. */
   resolveLimits(requested: RequestedLimits): Limits;
   /**
-   * Creates the job's cgroups, starts the helper and returns once the command
-   * has been exec'd inside the sandbox. Rejects with a JobworkerError
-   * (`start_failed` for a missing or non-executable command or a bad working
-   * directory, `internal` for a host failure) and then leaves nothing behind.
-   * With `ready`, nothing of the job runs before it resolves (the cgroups and
-   * the helper are made meanwhile); if it rejects, the launch is undone and
-   * rejects with its reason.
+   * Creates the job's cgroups and forks its helper, connected, without
+   * running anything of the job: what the caller does before start()
+   * (persisting the job) overlaps this work. Rejects with a JobworkerError
+   * (`permission_denied` for a host network this server does not allow,
+   * `internal` for a host failure, `cancelled` when `signal` aborts) and
+   * then leaves nothing behind. `signal` covers start() too.
    */
-  launch(spec: LaunchSpec, signal?: AbortSignal, ready?: Promise<unknown>): Promise<Sandbox>;
+  prepare(spec: LaunchSpec, signal?: AbortSignal): Promise<PreparedSandbox>;
   /**
    * Kills and removes job cgroups (and helper socket directories) left by a
    * previous run; returns how many cgroups (optional: test isolations have none).

@@ -70,6 +70,39 @@ export interface JobInit {
   readonly persist: (record: JobRecord) => Promise<void>;
 }
 
+/** What a job's record says from its start: the request as applied. */
+export type StartFields = Pick<
+  JobRecord,
+  'id' | 'owner' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs'
+>;
+
+const NO_OUTPUT: StreamRecord = {
+  storedBytes: 0,
+  droppedBytes: 0,
+  sha256Hex: null,
+  incompleteAt: null,
+};
+
+/** The record of a job that has just started: running, no end, no output yet (its end: `Job#finalRecord`). */
+export function startRecord(start: StartFields): JobRecord {
+  return {
+    ...start,
+    state: 'running',
+    endReason: null,
+    exitCode: null,
+    signal: null,
+    oomKilled: false,
+    stoppedBy: null,
+    finishedAtMs: null,
+    usage: null,
+    stdout: { ...NO_OUTPUT },
+    stderr: { ...NO_OUTPUT },
+    outputTruncated: false,
+    outputIncomplete: false,
+    logBytes: null,
+  };
+}
+
 /** Exit report used when a sandbox broke its promise that `exited` never rejects. */
 const LOST_REPORT: ExitReport = {
   exitCode: null,

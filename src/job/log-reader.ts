@@ -14,7 +14,8 @@
 import { open } from 'node:fs/promises';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { decodeHeader, HEADER_BYTES } from './log-format.js';
-import { checkAborted, type Notifier } from './notifier.js';
+import { checkAborted } from '../signals.js';
+import type { Notifier } from './notifier.js';
 import type { SharedBlocks } from './shared-blocks.js';
 import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.js';
 

@@ -4,6 +4,7 @@
  * processes are in tests/integration/job-*.test.ts.
  */
 import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,14 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import { JobworkerError } from '../errors.js';
-import type { ExitReport, Isolation, LaunchSpec, Limits, Sandbox } from '../isolation/index.js';
+import type {
+  ExitReport,
+  Isolation,
+  LaunchSpec,
+  Limits,
+  PreparedSandbox,
+  Sandbox,
+} from '../isolation/index.js';
 import { JobManager } from './manager.js';
 import type { JobSpec } from './types.js';
 import { setFlagsFromString } from 'node:v8';
@@ -70,22 +78,35 @@ class FakeSandbox implements Sandbox {
 
 class FakeIsolation implements Isolation {
   readonly sandboxes: FakeSandbox[] = [];
+  /** Per prepared sandbox, in order: how it ended, and whether its start record was on disk at start(). */
+  readonly prepared: { outcome: 'pending' | 'started' | 'cancelled'; persisted: boolean }[] = [];
   launchError: Error | null = null;
   limitsError: Error | null = null;
+  /** Runs inside prepare(), while the manager persists the start record. */
+  onPrepare: (spec: LaunchSpec) => void = () => undefined;
+  stateDir = '';
   resolveLimits(): Limits {
     if (this.limitsError !== null) throw this.limitsError;
     return LIMITS;
   }
-  async launch(
-    spec: LaunchSpec,
-    _signal?: AbortSignal,
-    ready?: Promise<unknown>,
-  ): Promise<Sandbox> {
-    await ready; // nothing runs before it (its rejection is the launch's)
-    if (this.launchError !== null) throw this.launchError;
-    const sb = new FakeSandbox(spec);
-    this.sandboxes.push(sb);
-    return sb;
+  prepare(spec: LaunchSpec): Promise<PreparedSandbox> {
+    this.onPrepare(spec);
+    const entry = { outcome: 'pending' as 'pending' | 'started' | 'cancelled', persisted: false };
+    this.prepared.push(entry);
+    return Promise.resolve({
+      start: () => {
+        entry.persisted = existsSync(join(this.stateDir, 'jobs', spec.jobId, 'record.json'));
+        if (this.launchError !== null) return Promise.reject(this.launchError);
+        entry.outcome = 'started';
+        const sb = new FakeSandbox(spec);
+        this.sandboxes.push(sb);
+        return Promise.resolve(sb);
+      },
+      cancel: () => {
+        entry.outcome = 'cancelled';
+        return Promise.resolve();
+      },
+    });
   }
 }
 
@@ -101,6 +122,7 @@ after(async () => {
 async function setup() {
   const isolation = new FakeIsolation();
   const dir = await mkdtemp(join(stateDir, 's-'));
+  isolation.stateDir = dir;
   return { isolation, dir, jobs: new JobManager({ stateDir: dir, isolation }) };
 }
 
@@ -229,4 +251,27 @@ test('failed starts propagate coded errors, wrap untyped ones and leave no direc
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(jobs.start('alice', spec, ac.signal), { code: 'cancelled' });
+});
+
+test('a job starts only once its start record is persisted', async () => {
+  const { isolation, jobs } = await setup();
+  const status = await jobs.start('alice', spec);
+  assert.deepEqual(isolation.prepared, [{ outcome: 'started', persisted: true }]);
+  isolation.sandboxes[0]?.end({ exitCode: 0 });
+  await finished(jobs, status.id);
+});
+
+test('a failed persist cancels the prepared sandbox, never starts it, and leaves nothing', async () => {
+  const { isolation, jobs, dir } = await setup();
+  // The job's directory turns into a file while the record is being written.
+  isolation.onPrepare = (launch) => {
+    const jobDir = join(dir, 'jobs', launch.jobId);
+    rmSync(jobDir, { recursive: true });
+    writeFileSync(jobDir, '');
+  };
+  await assert.rejects(jobs.start('alice', spec), { code: 'internal' });
+  assert.deepEqual(isolation.prepared, [{ outcome: 'cancelled', persisted: false }]);
+  assert.deepEqual(isolation.sandboxes, []);
+  assert.deepEqual(await readdir(join(dir, 'jobs')), []);
+  assert.deepEqual(jobs.list(), []);
 });

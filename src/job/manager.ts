@@ -12,13 +12,14 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { abortError, ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
-import type { Isolation, Limits, Sandbox } from '../isolation/index.js';
+import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
+import type { Isolation, Limits } from '../isolation/index.js';
+import { checkAborted, raceAbort } from '../signals.js';
 import { isValidJobId, newJobId } from './ids.js';
-import { Job, type JobRecord } from './job.js';
+import { Job, type JobRecord, startRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
-import { checkAborted, Notifier } from './notifier.js';
+import { Notifier } from './notifier.js';
 import { quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
 import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
@@ -84,26 +85,6 @@ export interface FollowerStats {
   readonly waiting: number;
 }
 
-/** Ends the caller's wait on `promise` when `signal` aborts, without cancelling the work itself. */
-async function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) throw abortError(signal);
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        onAbort = () => {
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-  }
-}
-
 function checkOffset(name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
     throw new JobworkerError(
@@ -115,26 +96,6 @@ function checkOffset(name: string, value: number | undefined): void {
 
 /** A live job, or a finished one restored from disk. */
 type AnyJob = Job | StoredJob;
-
-/**
- * Rejected only if the isolation ignored `ready` and ran the job although its
- * record was not persisted: kills it, then rethrows. A function of its own:
- * a closure over `sandbox` inside #launch would keep it (and its sockets,
- * writer and hashes) in that scope's context, which the job's `persist`
- * callback keeps alive for as long as the job is held (measured: 17 KB of
- * heap per finished job).
- */
-async function undoIfNotPersisted(persisted: Promise<void>, sandbox: Sandbox): Promise<void> {
-  try {
-    await persisted;
-  } catch (err) {
-    await sandbox.kill();
-    sandbox.stdout.resume();
-    sandbox.stderr.resume();
-    await sandbox.exited;
-    throw err;
-  }
-}
 
 /** Starts, stops, lists and streams jobs. */
 export class JobManager implements Jobs {
@@ -247,7 +208,7 @@ export class JobManager implements Jobs {
       }).catch((err: unknown) => {
         throw storageError(err, `cannot create the output log of job ${id}`);
       });
-      const record: JobRecord = {
+      const record = startRecord({
         id,
         owner,
         argv: valid.argv,
@@ -255,48 +216,26 @@ export class JobManager implements Jobs {
         hostNetwork,
         limits,
         startedAtMs: Date.now(),
-        state: 'running',
-        endReason: null,
-        exitCode: null,
-        signal: null,
-        oomKilled: false,
-        stoppedBy: null,
-        finishedAtMs: null,
-        usage: null,
-        stdout: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
-        stderr: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
-        outputTruncated: false,
-        outputIncomplete: false,
-        logBytes: null,
-      };
+      });
       // Persisted (with room reserved for the final record) before anything
       // runs: a start on a full disk fails before a process exists, and a job
       // a client knows of is found after a restart. The isolation makes the
-      // cgroups and the helper meanwhile and runs nothing before this
-      // resolves. A crash during the launch leaves a record of a job that
-      // never ran: it is reported lost.
-      const persisted = (async () => {
-        await reserveRecordSpace(dir, record);
-        await writeRecord(dir, record);
-        await syncDir(this.#jobsDir).catch((err: unknown) => {
-          throw storageError(err, `cannot sync ${this.#jobsDir}`);
-        });
-      })();
-      // Handled here at once, so that failing before launch() looks at it is no unhandled
-      // rejection; launch() still sees the failure and rejects with it.
-      persisted.catch(() => undefined);
-      let sandbox: Sandbox;
-      try {
-        sandbox = await this.#isolation.launch(
+      // cgroups and the helper meanwhile, and runs nothing before start(). A
+      // crash in between leaves a record of a job that never ran: it is
+      // reported lost.
+      const [prepared, persisted] = await Promise.allSettled([
+        this.#isolation.prepare(
           { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
           signal,
-          persisted,
-        );
-      } finally {
-        // Settled before the cleanup below removes the directory it writes in.
-        await persisted.catch(() => undefined);
+        ),
+        this.#persistStart(dir, record),
+      ]);
+      if (prepared.status === 'rejected') throw prepared.reason;
+      if (persisted.status === 'rejected') {
+        await prepared.value.cancel();
+        throw persisted.reason;
       }
-      await undoIfNotPersisted(persisted, sandbox);
+      const sandbox = await prepared.value.start();
       const job = new Job({
         record,
         dir,
@@ -323,6 +262,15 @@ export class JobManager implements Jobs {
     }
   }
 
+  /** Writes and syncs the start record of the job in `dir`, with room reserved for its final one. */
+  async #persistStart(dir: string, record: JobRecord): Promise<void> {
+    await reserveRecordSpace(dir, record);
+    await writeRecord(dir, record);
+    await syncDir(this.#jobsDir).catch((err: unknown) => {
+      throw storageError(err, `cannot sync ${this.#jobsDir}`);
+    });
+  }
+
   #job(id: string): AnyJob {
     // Checked before anything uses the id, e.g. to build a path.
     if (!isValidJobId(id))
@@ -347,10 +295,10 @@ export class JobManager implements Jobs {
     if (job.record.state === 'finished') throw alreadyFinished();
     if (job.exitSeen && job.record.state === 'running') {
       // It ended by itself and is only draining its output: nothing to stop.
-      await abortable(job.done, options.signal);
+      await raceAbort(job.done, options.signal);
       throw alreadyFinished();
     }
-    await abortable(job.stop(by, graceMs), options.signal);
+    await raceAbort(job.stop(by, graceMs), options.signal);
     return job.status();
   }
 
@@ -412,7 +360,7 @@ export class JobManager implements Jobs {
       );
       await this.retentionIdle();
     })();
-    await abortable(this.#shutdown, signal);
+    await raceAbort(this.#shutdown, signal);
   }
 }
 

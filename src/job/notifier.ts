@@ -6,7 +6,7 @@
  * A plain Set instead of an EventEmitter: a thousand followers are normal
  * here, not a leak worth a MaxListeners warning, and removal is O(1).
  */
-import { abortError } from '../errors.js';
+import { cancelled, onAbort } from '../signals.js';
 
 /** Wakes every current waiter on {@link Notifier.notify}. */
 export class Notifier {
@@ -31,23 +31,16 @@ export class Notifier {
    * notification cannot fall in between.
    */
   wait(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted === true) return Promise.reject(abortError(signal));
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiters.delete(wake);
-        reject(abortError(signal as AbortSignal));
-      };
       const wake = (): void => {
-        signal?.removeEventListener('abort', onAbort);
+        stopListening();
         resolve();
       };
-      this.#waiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const stopListening = onAbort(signal, () => {
+        this.#waiters.delete(wake);
+        reject(cancelled(signal as AbortSignal));
+      });
+      if (signal?.aborted !== true) this.#waiters.add(wake);
     });
   }
-}
-
-/** Throws the coded abort error if `signal` has aborted. */
-export function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw abortError(signal);
 }

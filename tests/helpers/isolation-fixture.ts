@@ -12,6 +12,7 @@ import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import {
   createIsolation,
   type ExitReport,
+  type Isolation,
   type IsolationOptions,
   type JobIsolation,
   type LaunchSpec,
@@ -103,11 +104,20 @@ export async function collect(
   return { report, stdout, stderr };
 }
 
+/** Prepares and starts a sandbox, as the job layer does (without its persist in between). */
+export async function launch(
+  iso: Isolation,
+  spec: LaunchSpec,
+  signal?: AbortSignal,
+): Promise<Sandbox> {
+  return (await iso.prepare(spec, signal)).start();
+}
+
 /** Launches `argv` and waits for its end. */
 export async function run(
   iso: JobIsolation,
   argv: readonly string[],
   options: RunOptions = {},
 ): Promise<{ report: ExitReport; stdout: string; stderr: string }> {
-  return collect(await iso.launch(specFor(iso, argv, options)));
+  return collect(await launch(iso, specFor(iso, argv, options)));
 }

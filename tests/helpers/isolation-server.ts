@@ -11,7 +11,7 @@ import { createIsolation } from '../../src/isolation/index.js';
 const group = process.argv[2] ?? 'jobworker-test-server';
 const jobId = process.argv[3] ?? 'abcdefghijklmnopqrstuvwxyz';
 const iso = await createIsolation({ stateDir: tmpdir(), cgroupGroup: group });
-const sandbox = await iso.launch({
+const prepared = await iso.prepare({
   jobId,
   argv: ['sh', '-c', 'setsid sleep 1000 & echo ready; exec sleep 1000'],
   env: ['PATH=/usr/bin:/bin'],
@@ -19,6 +19,7 @@ const sandbox = await iso.launch({
   limits: iso.resolveLimits({}),
   hostNetwork: false,
 });
+const sandbox = await prepared.start();
 sandbox.stderr.resume();
 // "ready" comes after the fork of the background child: it is in the cgroup.
 await once(sandbox.stdout, 'data');

@@ -10,11 +10,14 @@ import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { ErrorCode, JobworkerError } from '../../src/errors.js';
+import { checkAborted } from '../../src/signals.js';
 import type {
   ExitReport,
   Isolation,
   LaunchSpec,
   Limits,
+  PreparedSandbox,
+  RequestedLimits,
   Sandbox,
 } from '../../src/isolation/index.js';
 
@@ -47,9 +50,27 @@ export class PlainIsolation implements Isolation {
     return PLAIN_LIMITS;
   }
 
-  async launch(spec: LaunchSpec, signal?: AbortSignal, ready?: Promise<unknown>): Promise<Sandbox> {
-    await ready; // nothing runs before it (its rejection is the launch's)
-    signal?.throwIfAborted();
+  prepare(spec: LaunchSpec, signal?: AbortSignal): Promise<PreparedSandbox> {
+    checkAborted(signal, 'launch');
+    // Nothing to make ahead: the process is spawned by start(), once.
+    let starting: Promise<Sandbox> | null = null;
+    let cancelled = false;
+    return Promise.resolve({
+      start: () => {
+        starting ??= cancelled
+          ? Promise.reject(new JobworkerError(ErrorCode.Cancelled, 'launch cancelled'))
+          : this.#start(spec, signal);
+        return starting;
+      },
+      cancel: async () => {
+        cancelled = true;
+        await starting?.catch(() => undefined);
+      },
+    });
+  }
+
+  async #start(spec: LaunchSpec, signal: AbortSignal | undefined): Promise<Sandbox> {
+    checkAborted(signal, 'launch');
     // libuv reports a bad cwd as ENOENT like a missing command: check it first to tell them apart.
     const dir = await stat(spec.cwd).catch(() => null);
     if (dir?.isDirectory() !== true) {

@@ -21,7 +21,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { JobworkerError } from '../../src/errors.js';
+import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
 import { createIsolation } from '../../src/isolation/index.js';
 import { requiresRoot } from '../helpers/guards.js';
@@ -29,6 +29,7 @@ import {
   type IsolationFixture,
   collect,
   isolationFixture,
+  launch,
   run,
   specFor,
 } from '../helpers/isolation-fixture.js';
@@ -54,9 +55,22 @@ async function socketDirs(stateDir: string): Promise<string[]> {
   return (await readdir(stateDir)).filter((n) => n.startsWith('.jobexec-'));
 }
 
+/** Pids of the helpers our fork servers have forked and not yet reaped. */
+async function helpers(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const server of await forkServers()) {
+    const children = await readFile(`/proc/${server}/task/${server}/children`, 'utf8');
+    pids.push(...children.split(' ').filter(Boolean).map(Number));
+  }
+  return pids;
+}
+
 describe('isolation fork server', { skip }, () => {
   let fx: IsolationFixture;
   let stateDir: string;
+  /** The job cgroups below this isolation's group directories. */
+  const jobCgroups = async (): Promise<string[]> =>
+    (await Promise.all(fx.iso.cgroupGroupDirs.map((dir) => nodeCgroupFs.children(dir)))).flat();
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'jobworker-fork-'));
     fx = await isolationFixture({ stateDir });
@@ -90,7 +104,7 @@ describe('isolation fork server', { skip }, () => {
   });
 
   test('a fork server killed under a running job ends it as killed; the next launch starts a new one', async () => {
-    const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '1000']));
+    const sandbox = await launch(fx.iso, specFor(fx.iso, ['sleep', '1000']));
     const results = collect(sandbox);
     const [pid, ...more] = await forkServers();
     assert.ok(pid !== undefined && more.length === 0);
@@ -173,7 +187,7 @@ describe('isolation fork server', { skip }, () => {
     assert.deepEqual(await launchByHand(true), { ended: 'exit 125', ran: false });
   });
 
-  test('nothing of the job runs before `ready` resolves; a rejected `ready` undoes the launch', async () => {
+  test('nothing of the job runs before start(); cancel() leaves no process or cgroup', async () => {
     const scratch = await jobScratchDir('ready-');
     try {
       await chmod(scratch, 0o1777); // the job (uid 65534) could write here, if it ran
@@ -183,33 +197,30 @@ describe('isolation fork server', { skip }, () => {
           () => true,
           () => false,
         );
-      let release = () => {};
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      const launching = fx.iso.launch(specFor(fx.iso, argv('late')), undefined, gate);
+      const prepared = await fx.iso.prepare(specFor(fx.iso, argv('late')));
+      assert.equal((await jobCgroups()).length, fx.iso.cgroupGroupDirs.length, 'cgroups made');
+      assert.equal((await helpers()).length, 1, 'helper forked');
       await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(await ran('late'), false, 'ran before ready resolved');
-      release();
-      const { report } = await collect(await launching);
+      assert.equal(await ran('late'), false, 'ran before start()');
+      const { report } = await collect(await prepared.start());
       assert.deepEqual([report.exitCode, await ran('late')], [0, true]);
+      await prepared.cancel(); // after a start: only waits for it
 
-      const refused = new JobworkerError('resource_exhausted', 'disk full (test)');
-      const failing = fx.iso.launch(
-        specFor(fx.iso, argv('never')),
-        undefined,
-        Promise.reject(refused),
-      );
-      await assert.rejects(failing, (err) => err === refused);
+      const never = await fx.iso.prepare(specFor(fx.iso, argv('never')));
+      await Promise.all([never.cancel(), never.cancel()]);
+      await never.cancel();
+      await assert.rejects(never.start(), { code: 'cancelled' });
       assert.equal(await ran('never'), false);
+      assert.deepEqual([await jobCgroups(), await helpers()], [[], []]);
 
-      // An abort does not wait for a `ready` that never settles.
-      const stalled = new Promise<void>(() => undefined);
-      const aborted = fx.iso.launch(
-        specFor(fx.iso, argv('stalled')),
-        AbortSignal.timeout(100),
-        stalled,
-      );
-      await assert.rejects(aborted, { code: 'cancelled' });
-      assert.equal(await ran('stalled'), false);
+      // An abort between prepare and start: start() refuses and undoes.
+      const controller = new AbortController();
+      const aborted = await fx.iso.prepare(specFor(fx.iso, argv('aborted')), controller.signal);
+      controller.abort();
+      await assert.rejects(aborted.start(), { code: 'cancelled' });
+      await aborted.cancel();
+      assert.equal(await ran('aborted'), false);
+      assert.deepEqual([await jobCgroups(), await helpers()], [[], []]);
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

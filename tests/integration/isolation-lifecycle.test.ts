@@ -19,6 +19,7 @@ import {
   collect,
   type IsolationFixture,
   isolationFixture,
+  launch,
   newJobId,
   run,
   specFor,
@@ -74,7 +75,8 @@ describe('isolation lifecycle', { skip: requiresRoot() }, () => {
 
   test('kill() ends a setsid background child with the whole cgroup', async () => {
     const jobId = newJobId();
-    const sandbox = await fx.iso.launch(
+    const sandbox = await launch(
+      fx.iso,
       specFor(fx.iso, ['sh', '-c', 'setsid sleep 1000 & echo ready; exec sleep 1000'], { jobId }),
     );
     sandbox.stderr.resume();
@@ -128,9 +130,9 @@ describe('isolation lifecycle', { skip: requiresRoot() }, () => {
 
   test('a launch aborted by its signal is cancelled and leaves nothing', async () => {
     const aborted = AbortSignal.abort(new JobworkerError('cancelled', 'client went away'));
-    await assert.rejects(fx.iso.launch(specFor(fx.iso, ['true']), aborted), /client went away/);
+    await assert.rejects(launch(fx.iso, specFor(fx.iso, ['true']), aborted), /client went away/);
     const controller = new AbortController();
-    const launching = fx.iso.launch(specFor(fx.iso, ['sleep', '1000']), controller.signal);
+    const launching = launch(fx.iso, specFor(fx.iso, ['sleep', '1000']), controller.signal);
     controller.abort();
     await assert.rejects(
       launching,
@@ -159,13 +161,13 @@ describe('isolation lifecycle', { skip: requiresRoot() }, () => {
             await run(fx.iso, ['true'], { cwd: '/no/such/dir' });
             return;
           case 4: {
-            const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '1000']));
+            const sandbox = await launch(fx.iso, specFor(fx.iso, ['sleep', '1000']));
             sandbox.terminate();
             count(`signal ${(await collect(sandbox)).report.signal}`);
             return;
           }
           case 5: {
-            const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '1000']));
+            const sandbox = await launch(fx.iso, specFor(fx.iso, ['sleep', '1000']));
             const done = collect(sandbox);
             await sandbox.kill();
             count(`signal ${(await done).report.signal}`);
@@ -222,7 +224,8 @@ describe('isolation lifecycle on the v1 code path', { skip: requiresRoot() }, ()
     try {
       assert.equal(fx.iso.cgroupKind, 'v1');
       const jobId = newJobId();
-      const sandbox = await fx.iso.launch(
+      const sandbox = await launch(
+        fx.iso,
         specFor(fx.iso, ['sh', '-c', 'setsid sleep 1000 & echo ready; exec sleep 1000'], { jobId }),
       );
       sandbox.stderr.resume();

@@ -13,6 +13,7 @@ import { requiresRoot } from '../helpers/guards.js';
 import {
   type IsolationFixture,
   isolationFixture,
+  launch,
   newJobId,
   run,
   specFor,
@@ -49,7 +50,7 @@ describe('isolation sandbox', { skip }, () => {
 
   test('the root helper does not run with the job environment (LD_PRELOAD cannot reach it)', async () => {
     const env = ['PATH=/usr/bin:/bin', 'LD_PRELOAD=/nonexistent/evil.so', 'MARK=1'];
-    const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '30'], { env }));
+    const sandbox = await launch(fx.iso, specFor(fx.iso, ['sleep', '30'], { env }));
     try {
       // The helper is root in the host namespaces: its own environment must be empty.
       assert.equal(await readFile(`/proc/${sandbox.pid}/environ`, 'utf8'), '');
@@ -191,7 +192,7 @@ describe('isolation sandbox', { skip }, () => {
   ];
   for (const [what, argv, cwd, message] of refusals) {
     test(`launch refuses ${what} with start_failed`, async () => {
-      await assert.rejects(fx.iso.launch(specFor(fx.iso, argv, { cwd })), (err: unknown) => {
+      await assert.rejects(launch(fx.iso, specFor(fx.iso, argv, { cwd })), (err: unknown) => {
         assert.ok(err instanceof JobworkerError);
         assert.equal(err.code, 'start_failed');
         assert.match(err.message, message);
@@ -201,7 +202,7 @@ describe('isolation sandbox', { skip }, () => {
   }
 
   test('terminate() sends SIGTERM to the job through init', async () => {
-    const sandbox = await fx.iso.launch(specFor(fx.iso, ['sleep', '1000']));
+    const sandbox = await launch(fx.iso, specFor(fx.iso, ['sleep', '1000']));
     sandbox.terminate();
     sandbox.terminate(); // idempotent
     sandbox.stdout.resume();
