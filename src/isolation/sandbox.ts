@@ -7,7 +7,8 @@ import { constants } from 'node:os';
 import { abortError, ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
 import type { ForkServer, HelperProcess } from './fork-server.js';
-import { type HelperEvent, helperArgv, helperError, readStatus } from './helper.js';
+import { helperError, launchRequest, readStatus } from './helper.js';
+import type { HelperEvent } from './protocol.js';
 import type { ExitReport, LaunchSpec, Sandbox } from './types.js';
 
 /** What a launch needs from the isolation instance. */
@@ -137,7 +138,7 @@ export async function launch(
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
   try {
-    const args = helperArgv(spec, {
+    const request = launchRequest(spec, {
       cgroup1Dirs: cgroups.cgroup1Dirs,
       cgroup2Dir: cgroups.cgroup2Dir,
       uid: ctx.uid,
@@ -146,12 +147,12 @@ export async function launch(
     const server = await ctx.forkServer();
     let proc: HelperProcess;
     try {
-      proc = await server.launch(args, spec.env, signal);
+      proc = await server.launch(request, signal);
     } catch (err) {
       // It died between the check and the request (nothing ran: a helper runs only once
       // the server holds its connections): once more on a new one.
       if (server.alive || signal?.aborted) throw err;
-      proc = await (await ctx.forkServer()).launch(args, spec.env, signal);
+      proc = await (await ctx.forkServer()).launch(request, signal);
     }
     run = new HelperRun(proc);
   } catch (err) {
