@@ -5,6 +5,7 @@
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { ForkServer, type HelperProcess } from './fork-server.js';
+import type { LaunchRequest } from './protocol.js';
 
 /** Holds the current fork server and forks helpers on it. */
 export class ForkServerSlot {
@@ -25,17 +26,13 @@ export class ForkServerSlot {
    * replaced and the fork tried once more: nothing ran on it, since a helper
    * runs only once the server holds its connections.
    */
-  async fork(
-    args: readonly string[],
-    env: readonly string[],
-    signal?: AbortSignal,
-  ): Promise<HelperProcess> {
+  async fork(request: LaunchRequest, signal?: AbortSignal): Promise<HelperProcess> {
     const server = await this.#live();
     try {
-      return await server.launch(args, env, signal);
+      return await server.launch(request, signal);
     } catch (err) {
       if (server.alive || signal?.aborted === true) throw err;
-      return (await this.#live()).launch(args, env, signal);
+      return (await this.#live()).launch(request, signal);
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * The fork server: `jobexec --serve` (native/jobexec.c), started once per
+ * The fork server: `jobexec --serve` (native/fork-server.c), started once per
  * isolation, forks one helper per launch. Node's spawn() forks the whole
  * server on its event loop, for a time that grows with the server's memory
  * (5 ms at 50 MB, 33 ms at 370 MB, measured); a fork of the small native
@@ -18,6 +18,16 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { cancelled } from '../signals.js';
+import {
+  encodeKill,
+  encodeLaunch,
+  FAILED,
+  HANDSHAKE,
+  LIMIT,
+  type LaunchRequest,
+  parseReply,
+  STATUS,
+} from './protocol.js';
 
 /** A helper forked by the fork server, with its three connections. */
 export interface HelperProcess {
@@ -29,16 +39,14 @@ export interface HelperProcess {
   readonly status: Socket;
   /** Resolves once the helper has been reaped, with how it ended ("exit code 0", "signal 9"). */
   readonly ended: Promise<string>;
-  /** Lets the helper start the job: it waits for this (see jobexec.c await_go). Once. */
+  /** Lets the helper start the job: it waits for this (see fork-server.c await_go). Once. */
   go(): void;
   /** Signals the helper unless it has already been reaped (the fork server checks, so no pid reuse). */
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;
 }
 
-const TOKEN_BYTES = 16;
-const HELLO_BYTES = TOKEN_BYTES * 2 + 1;
-// jobexec.c MAX_REQUEST, with the 4-byte length.
-const MAX_REQUEST_BYTES = (4 << 20) + 4;
+// The token, then one HANDSHAKE kind.
+const HELLO_BYTES = LIMIT.tokenHex + 1;
 // sockaddr_un.sun_path is 108 bytes with its terminating NUL.
 const MAX_SOCKET_PATH = 107;
 const SOCKET_DIR_PREFIX = '.jobexec-';
@@ -51,9 +59,9 @@ export function socketPathFits(baseDir: string): boolean {
 }
 type Kind = 'stdout' | 'stderr' | 'status';
 const KINDS = new Map<string, Kind>([
-  ['o', 'stdout'],
-  ['e', 'stderr'],
-  ['s', 'status'],
+  [HANDSHAKE.stdout, 'stdout'],
+  [HANDSHAKE.stderr, 'stderr'],
+  [HANDSHAKE.status, 'status'],
 ]);
 
 /** One launch, from its request until the helper is reaped. */
@@ -70,14 +78,6 @@ interface Entry {
   readonly ended: Promise<string>;
   /** Wakes the launch waiting for this entry. */
   wake: () => void;
-}
-
-/** Encodes a request: 32-bit little-endian length, then NUL-terminated strings. */
-function frame(strings: readonly string[]): Buffer {
-  const body = Buffer.from(strings.map((s) => `${s}\0`).join(''));
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(body.length);
-  return Buffer.concat([head, body]);
 }
 
 /**
@@ -222,26 +222,18 @@ export class ForkServer {
   }
 
   /**
-   * Forks a helper with `args` (the direct mode's options through `--` and
-   * the command) and the job's environment; resolves once its three
-   * connections are in. A failed or aborted launch has no process left.
+   * Forks a helper for `request`; resolves once its three connections are
+   * in. A failed or aborted launch has no process left.
    */
-  async launch(
-    args: readonly string[],
-    env: readonly string[],
-    signal?: AbortSignal,
-  ): Promise<HelperProcess> {
+  async launch(request: LaunchRequest, signal?: AbortSignal): Promise<HelperProcess> {
     if (this.#dead) {
       throw new JobworkerError(ErrorCode.Internal, 'the sandbox fork server has ended');
     }
     // A function: TypeScript would narrow a plain check for the rest of the method.
     const aborted = () => signal?.aborted === true;
     if (signal && aborted()) throw cancelled(signal, 'launch');
-    if ([...args, ...env].some((s) => s.includes('\0'))) {
-      // The job layer refuses these; a NUL would shift the request's strings.
-      throw new JobworkerError(ErrorCode.Internal, 'a launch argument contains a NUL byte');
-    }
-    const token = randomBytes(TOKEN_BYTES).toString('hex');
+    const token = randomBytes(LIMIT.tokenHex / 2).toString('hex');
+    const frame = encodeLaunch(token, request);
     let resolveEnded: (how: string) => void = () => undefined;
     const ended = new Promise<string>((resolve) => (resolveEnded = resolve));
     const entry: Entry = {
@@ -254,14 +246,9 @@ export class ForkServer {
       resolveEnded,
       wake: () => undefined,
     };
-    const request = frame(['launch', token, String(args.length), ...args, ...env]);
-    if (request.length > MAX_REQUEST_BYTES) {
-      // The job layer caps argv and env far below; the fork server would exit on it.
-      throw new JobworkerError(ErrorCode.Internal, `a launch request of ${request.length} bytes`);
-    }
     this.#entries.set(token, entry);
     this.#holdLoop(true);
-    this.#child.stdin?.write(request);
+    this.#child.stdin?.write(frame);
     const ready = () =>
       entry.pid !== null &&
       entry.sockets.stdout !== undefined &&
@@ -286,7 +273,7 @@ export class ForkServer {
       if (entry.pid !== null && stdout && stderr && status) {
         return {
           go: () => {
-            status.write('g');
+            status.write(HANDSHAKE.go);
           },
           pid: entry.pid,
           stdout,
@@ -330,7 +317,7 @@ export class ForkServer {
   #kill(token: string, entry: Entry, signal: 'SIGTERM' | 'SIGKILL'): void {
     if (entry.end !== null || this.#dead) return;
     const number = signal === 'SIGTERM' ? 15 : 9;
-    this.#child.stdin?.write(frame(['kill', token, String(number)]));
+    this.#child.stdin?.write(encodeKill(token, number));
   }
 
   /** Reads the 33-byte hello (token, kind), then hands the socket to its launch. */
@@ -353,8 +340,8 @@ export class ForkServer {
         drop(); // cut short by its end
         return;
       }
-      const token = hello.subarray(0, TOKEN_BYTES * 2).toString('latin1');
-      const kind = KINDS.get(hello.subarray(TOKEN_BYTES * 2).toString('latin1'));
+      const token = hello.subarray(0, LIMIT.tokenHex).toString('latin1');
+      const kind = KINDS.get(hello.subarray(LIMIT.tokenHex).toString('latin1'));
       const entry = this.#entries.get(token);
       if (entry === undefined || kind === undefined || entry.sockets[kind] !== undefined) {
         socket.destroy();
@@ -368,23 +355,24 @@ export class ForkServer {
   }
 
   #onReply(line: string): void {
-    const [what, token = '', a = '', b = ''] = line.split(' ');
+    const reply = parseReply(line);
+    const token = reply?.token ?? '';
     const entry = this.#entries.get(token);
-    if (entry === undefined) return;
-    if (what === 'forked') {
-      entry.pid = Number(a);
-    } else if (what === 'failed') {
-      entry.failure = `${a} failed: errno ${b}`;
+    if (reply === null || entry === undefined) return;
+    if (reply.type === 'forked') {
+      entry.pid = reply.pid;
+    } else if (reply.type === 'failed') {
+      entry.failure = `${reply.stage} failed: errno ${reply.errno}`;
       // A refused request or a failed fork: no helper, so no `ended` will follow.
-      if (a === 'fork' || a === 'request') this.#ended(token, entry, entry.failure);
-    } else if (what === 'ended') {
-      const how = a === 'exit' ? `exit code ${b}` : `signal ${b}`;
+      if (reply.stage === FAILED.fork || reply.stage === FAILED.request) {
+        this.#ended(token, entry, entry.failure);
+      }
+    } else {
+      const how = reply.how === STATUS.exit ? `exit code ${reply.value}` : `signal ${reply.value}`;
       // A helper waits for 'g', sent only once all three connections are in: one that
       // ended before that never ran anything, and its missing connections never come.
       if (!allConnected(entry)) entry.failure ??= `helper ended (${how}) before it connected`;
       this.#ended(token, entry, how);
-    } else {
-      return;
     }
     entry.wake();
   }

@@ -1,55 +1,25 @@
 /**
- * The native helper's command line and status channel, fd 3: `started PID`,
- * `error STAGE SYSCALL ERRNO`, `exit CODE`, `signal N`, one per line. Jobs
- * are launched through the fork server (fork-server.ts), which hands the
- * helper these same options; {@link spawnHelper} starts it directly, as the
- * benchmark's floor does.
+ * The native helper's launch request and status channel (fd 3), as the
+ * isolation layer uses them; their words and encodings are protocol.ts.
+ * Jobs are launched through the fork server (fork-server.ts), which fills
+ * the helper's options from the request's fields; {@link spawnHelper}
+ * starts it directly with the same fields as options, as the benchmark's
+ * floor does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { type Readable, Writable } from 'node:stream';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import {
+  directArgv,
+  encodeEnv,
+  type HelperEvent,
+  LIMIT,
+  type LaunchRequest,
+  parseHelperLine,
+  STAGE,
+} from './protocol.js';
 import type { LaunchSpec } from './types.js';
-
-/** One line of the status channel. */
-export type HelperEvent =
-  | { readonly type: 'started'; readonly pid: number }
-  | {
-      readonly type: 'error';
-      readonly stage: string;
-      readonly syscall: string;
-      readonly errno: number;
-    }
-  | { readonly type: 'exit'; readonly code: number }
-  | { readonly type: 'signal'; readonly signal: number };
-
-/** Parses one status line; null for anything else (ignored, never trusted). */
-export function parseHelperLine(line: string): HelperEvent | null {
-  const [type, a, b, c] = line.trim().split(' ');
-  const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : null);
-  switch (type) {
-    case 'started': {
-      const pid = int(a);
-      return pid === null ? null : { type, pid };
-    }
-    case 'exit': {
-      const code = int(a);
-      return code === null ? null : { type, code };
-    }
-    case 'signal': {
-      const signal = int(a);
-      return signal === null ? null : { type, signal };
-    }
-    case 'error': {
-      const errno = int(c);
-      return a === undefined || b === undefined || errno === null
-        ? null
-        : { type, stage: a, syscall: b, errno };
-    }
-    default:
-      return null;
-  }
-}
 
 const errnoNames = new Map<number, string>(
   Object.entries(constants.errno).map(([name, value]) => [value, name]),
@@ -62,7 +32,7 @@ export function helperError(
 ): JobworkerError {
   const name = errnoNames.get(event.errno) ?? `errno ${event.errno}`;
   const argv0 = spec.argv[0] ?? '';
-  if (event.stage === 'exec') {
+  if (event.stage === STAGE.exec) {
     if (event.errno === constants.errno.ENOENT || event.errno === constants.errno.ENOTDIR) {
       return new JobworkerError(ErrorCode.StartFailed, `command not found: ${argv0}`);
     }
@@ -74,7 +44,7 @@ export function helperError(
       return new JobworkerError(ErrorCode.StartFailed, `not executable: ${argv0} (${name})`);
     }
   }
-  if (event.stage === 'cwd') {
+  if (event.stage === STAGE.cwd) {
     return new JobworkerError(ErrorCode.StartFailed, `working directory ${spec.cwd}: ${name}`);
   }
   return new JobworkerError(
@@ -91,21 +61,19 @@ export interface HelperArgs {
   readonly gid: number;
 }
 
-/** The helper's argv: options, then `--` and the job's argv. */
-export function helperArgv(spec: LaunchSpec, args: HelperArgs): string[] {
-  const out: string[] = [];
-  for (const dir of args.cgroup1Dirs) out.push('--cgroup1-dir', dir);
-  if (args.cgroup2Dir !== null) out.push('--cgroup2-dir', args.cgroup2Dir);
-  out.push('--hostname', spec.jobId, '--uid', String(args.uid), '--gid', String(args.gid));
-  out.push('--cwd', spec.cwd, '--parent-pid', String(process.pid));
-  if (spec.hostNetwork) out.push('--host-network');
-  out.push('--', ...spec.argv);
-  return out;
-}
-
-/** The job's environment as the helper reads it on fd 4: NUL-terminated NAME=VALUE entries. */
-export function encodeEnv(env: readonly string[]): Buffer {
-  return Buffer.from(env.map((entry) => `${entry}\0`).join(''));
+/** The launch request for a spec. */
+export function launchRequest(spec: LaunchSpec, args: HelperArgs): LaunchRequest {
+  return {
+    cgroup1Dirs: args.cgroup1Dirs,
+    cgroup2Dir: args.cgroup2Dir,
+    uid: args.uid,
+    gid: args.gid,
+    hostname: spec.jobId,
+    cwd: spec.cwd,
+    hostNetwork: spec.hostNetwork,
+    argv: spec.argv,
+    env: spec.env,
+  };
 }
 
 /**
@@ -115,7 +83,8 @@ export function encodeEnv(env: readonly string[]): Buffer {
  * LD_PRELOAD or LD_AUDIT in a root process before the helper's main().
  */
 export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs): ChildProcess {
-  const child = spawn(helper, helperArgv(spec, args), {
+  const request = launchRequest(spec, args);
+  const child = spawn(helper, directArgv(request, process.pid), {
     env: {},
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: a Ctrl-C at the terminal of a foreground jobworkerd
@@ -127,7 +96,7 @@ export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs):
   if (envPipe instanceof Writable) {
     // EPIPE if the helper died first: its status channel reports why.
     envPipe.on('error', () => undefined);
-    envPipe.end(encodeEnv(spec.env));
+    envPipe.end(encodeEnv(request.env));
   }
   return child;
 }
@@ -135,7 +104,8 @@ export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs):
 /**
  * Calls `onEvent` for each status line of `channel`, and `onEnd` once at its
  * end. Lines are short and few, so a partial-line buffer of one line suffices;
- * anything longer than 4 KiB is not the helper speaking and is dropped.
+ * anything longer than the helper's longest line is not the helper speaking
+ * and is dropped.
  */
 export function readStatus(
   channel: Readable,
@@ -152,7 +122,7 @@ export function readStatus(
       pending = pending.slice(nl + 1);
       if (event) onEvent(event);
     }
-    if (pending.length > 4096) pending = '';
+    if (pending.length > LIMIT.line) pending = '';
   });
   channel.once('close', onEnd);
   channel.on('error', () => undefined); // the end is reported by 'close'

@@ -23,7 +23,7 @@ export interface IsolationOptions {
   readonly stateDir: string;
   /** The native helper; default native/build/jobexec of this package. */
   readonly helperPath?: string;
-  /** Its source for the staleness check; null skips the hash comparison. */
+  /** The directory of its sources for the staleness check; null skips the hash comparison. */
   readonly helperSource?: string | null;
   /** Directory name of the job cgroups below the server's own cgroup; default "jobworker". */
   readonly cgroupGroup?: string;

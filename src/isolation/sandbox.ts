@@ -9,18 +9,15 @@ import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { checkAborted, deadlineSignal, raceAbort } from '../signals.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
 import type { HelperProcess } from './fork-server.js';
-import { type HelperEvent, helperArgv, helperError, readStatus } from './helper.js';
+import { helperError, launchRequest, readStatus } from './helper.js';
+import type { HelperEvent, LaunchRequest } from './protocol.js';
 import type { ExitReport, LaunchSpec, PreparedSandbox, Sandbox } from './types.js';
 
 /** What a launch needs from the isolation instance. */
 export interface LaunchContext {
   readonly helper: string;
   /** Forks a helper on the isolation's fork server (fork-server-slot.ts). */
-  readonly fork: (
-    args: readonly string[],
-    env: readonly string[],
-    signal?: AbortSignal,
-  ) => Promise<HelperProcess>;
+  readonly fork: (request: LaunchRequest, signal?: AbortSignal) => Promise<HelperProcess>;
   readonly manager: CgroupManager;
   readonly uid: number;
   readonly gid: number;
@@ -107,13 +104,13 @@ export async function prepare(
   const cgroups = await ctx.manager.create(spec.jobId, spec.limits);
   let run: HelperRun;
   try {
-    const args = helperArgv(spec, {
+    const request = launchRequest(spec, {
       cgroup1Dirs: cgroups.cgroup1Dirs,
       cgroup2Dir: cgroups.cgroup2Dir,
       uid: ctx.uid,
       gid: ctx.gid,
     });
-    run = new HelperRun(await ctx.fork(args, spec.env, signal));
+    run = new HelperRun(await ctx.fork(request, signal));
   } catch (err) {
     await cleanUp(ctx, cgroups);
     checkAborted(signal, 'launch');

@@ -17,7 +17,6 @@ import type {
   LaunchSpec,
   Limits,
   PreparedSandbox,
-  RequestedLimits,
   Sandbox,
 } from '../../src/isolation/index.js';
 

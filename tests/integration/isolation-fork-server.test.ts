@@ -24,6 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
 import { createIsolation } from '../../src/isolation/index.js';
+import { encodeLaunch, HANDSHAKE, LIMIT, parseReply } from '../../src/isolation/protocol.js';
 import { requiresRoot } from '../helpers/guards.js';
 import {
   type IsolationFixture,
@@ -125,7 +126,7 @@ describe('isolation fork server', { skip }, () => {
   });
 
   /**
-   * Speaks the fork server's protocol (native/jobexec.c) with a listener of its
+   * Speaks the fork server's protocol (native/protocol.h) with a listener of its
    * own; `dropStdout` closes every stdout connection, as libuv does with a
    * connection it cannot accept (EMFILE). Returns the helper's end and whether
    * the job wrote its marker file.
@@ -140,10 +141,11 @@ describe('isolation fork server', { skip }, () => {
       held.push(socket);
       socket.on('error', () => undefined);
       socket.once('readable', () => {
-        const kind = (socket.read(33) as Buffer | null)?.toString('latin1').at(-1);
-        if (kind === 'o' && dropStdout) socket.destroy();
-        if (kind === 's') status = socket;
-        if (held.length === 3 && !dropStdout) status?.write('g');
+        const hello = socket.read(LIMIT.tokenHex + 1) as Buffer | null;
+        const kind = hello?.toString('latin1').at(-1);
+        if (kind === HANDSHAKE.stdout && dropStdout) socket.destroy();
+        if (kind === HANDSHAKE.status) status = socket;
+        if (held.length === 3 && !dropStdout) status?.write(HANDSHAKE.go);
       });
     });
     let status: Socket | undefined;
@@ -156,18 +158,31 @@ describe('isolation fork server', { skip }, () => {
     );
     try {
       const token = 'ab'.repeat(16);
-      const args = ['--hostname', 'x', '--', '/bin/sh', '-c', `echo ran > ${marker}`];
-      const strings = ['launch', token, String(args.length), ...args, 'PATH=/usr/bin:/bin'];
-      const body = Buffer.from(strings.map((x) => `${x}\0`).join(''));
-      const head = Buffer.alloc(4);
-      head.writeUInt32LE(body.length);
-      server.stdin.write(Buffer.concat([head, body]));
+      const request = {
+        cgroup1Dirs: [],
+        cgroup2Dir: null,
+        hostname: 'x',
+        uid: 65534,
+        gid: 65534,
+        cwd: '/',
+        hostNetwork: false,
+        argv: ['/bin/sh', '-c', `echo ran > ${marker}`],
+        env: ['PATH=/usr/bin:/bin'],
+      };
+      server.stdin.write(encodeLaunch(token, request));
       let replies = '';
+      let ended = '';
       for await (const chunk of server.stdout) {
         replies += String(chunk);
-        if (replies.includes(`ended ${token}`)) break;
+        const end = replies
+          .split('\n')
+          .map(parseReply)
+          .find((reply) => reply?.type === 'ended' && reply.token === token);
+        if (end?.type === 'ended') {
+          ended = `${end.how} ${end.value}`;
+          break;
+        }
       }
-      const ended = /ended \S+ (.*)/.exec(replies)?.[1] ?? replies;
       const ran = await stat(marker).then(
         () => true,
         () => false,
@@ -185,6 +200,38 @@ describe('isolation fork server', { skip }, () => {
   test('a helper runs its job only once the server holds all three connections', async () => {
     assert.deepEqual(await launchByHand(false), { ended: 'exit 0', ran: true });
     assert.deepEqual(await launchByHand(true), { ended: 'exit 125', ran: false });
+  });
+
+  test('a launch request the fork server cannot fill a helper from forks nothing', async () => {
+    const server = spawn(
+      DEFAULT_HELPER_PATH,
+      ['--serve', join(stateDir, 'no-socket'), '--parent-pid', String(process.pid)],
+      { env: {}, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      const launch = (token: string, ...fields: string[]) => {
+        const body = Buffer.from(['launch', token, ...fields].map((s) => `${s}\0`).join(''));
+        const head = Buffer.alloc(LIMIT.lengthBytes);
+        head.writeUInt32LE(body.length);
+        server.stdin.write(Buffer.concat([head, body]));
+      };
+      const tokens = ['a1', 'a2', 'a3', 'a4'].map((t) => t.repeat(16));
+      launch(tokens[0] ?? '', 'frob', 'x', 'arg', 'true'); // an unknown field
+      launch(tokens[1] ?? '', 'uid', 'nobody', 'arg', 'true'); // a bad number
+      launch(tokens[2] ?? '', 'hostname', 'x'); // no command
+      launch(tokens[3] ?? '', 'arg'); // a field without its value
+      let replies = '';
+      for await (const chunk of server.stdout) {
+        replies += String(chunk);
+        if (replies.split('\n').length > tokens.length) break;
+      }
+      assert.deepEqual(
+        replies.trim().split('\n').map(parseReply),
+        tokens.map((token) => ({ type: 'failed', token, stage: 'request', errno: 22 })),
+      );
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 
   test('nothing of the job runs before start(); cancel() leaves no process or cgroup', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { access, appendFile, chmod, copyFile, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { access, appendFile, chmod, cp, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -34,14 +34,16 @@ test(
 );
 
 test(
-  'a stale helper is refused at start-up, naming the fix',
+  'a stale helper is refused at start-up, naming the fix, whichever source or header changed',
   { skip: await requiresExecutable(DEFAULT_HELPER_PATH) },
   async () => {
     const dir = await mkdtemp(join(tmpdir(), 'jobworker-stale-'));
     try {
-      const source = join(dir, 'jobexec.c');
-      await copyFile(DEFAULT_HELPER_SOURCE, source);
-      await appendFile(source, '/* changed after the build */\n');
+      const source = join(dir, 'native');
+      await cp(DEFAULT_HELPER_SOURCE, source, { recursive: true });
+      await rm(join(source, 'build'), { recursive: true, force: true });
+      await checkHelper(DEFAULT_HELPER_PATH, source); // the copy is what was built
+      await appendFile(join(source, 'protocol.h'), '/* changed after the build */\n');
       await assert.rejects(
         createIsolation({ stateDir: dir, helperPath: DEFAULT_HELPER_PATH, helperSource: source }),
         refusal(

@@ -1,0 +1,236 @@
+/**
+ * The wire protocol between the isolation layer and the native helper: the
+ * TypeScript half of native/protocol.h, which describes it and which
+ * protocol.test.ts checks against this module word by word (each group here
+ * is a prefix there: FIELD.cgroup1Dir is FIELD_CGROUP1_DIR). Words, limits,
+ * encoders and parsers only; fork-server.ts and helper.ts hold the behaviour.
+ */
+import { ErrorCode, JobworkerError } from '../errors.js';
+
+/** Request verbs of the fork server. */
+export const REQUEST = { launch: 'launch', kill: 'kill' } as const;
+
+/** Fields of a launch request, and the direct mode's `--NAME` options (arg and env excepted). */
+export const FIELD = {
+  cgroup1Dir: 'cgroup1-dir',
+  cgroup2Dir: 'cgroup2-dir',
+  hostname: 'hostname',
+  uid: 'uid',
+  gid: 'gid',
+  cwd: 'cwd',
+  hostNetwork: 'host-network',
+  arg: 'arg',
+  env: 'env',
+} as const;
+
+/** Replies of the fork server. */
+export const REPLY = { forked: 'forked', failed: 'failed', ended: 'ended' } as const;
+
+/** STAGE of a `failed` reply; after request and fork no helper exists. */
+export const FAILED = {
+  request: 'request',
+  fork: 'fork',
+  connect: 'connect',
+  dup2: 'dup2',
+} as const;
+
+/** The kind a helper's connection announces after its token, and the byte that lets it go on. */
+export const HANDSHAKE = { stdout: 'o', stderr: 'e', status: 's', go: 'g' } as const;
+
+/** Words of the status channel; exit and signal also end an `ended` reply. */
+export const STATUS = {
+  started: 'started',
+  error: 'error',
+  exit: 'exit',
+  signal: 'signal',
+} as const;
+
+/** STAGE of an error line. */
+export const STAGE = {
+  args: 'args',
+  setup: 'setup',
+  clone: 'clone',
+  cgroup: 'cgroup',
+  init: 'init',
+  mount: 'mount',
+  net: 'net',
+  uts: 'uts',
+  creds: 'creds',
+  cwd: 'cwd',
+  exec: 'exec',
+  relay: 'relay',
+} as const;
+
+/** Descriptors of the direct mode. */
+export const FD = { status: 3, env: 4 } as const;
+
+/** The helper's own exit code when it failed. */
+export const EXIT = { helperFailed: 125 } as const;
+
+/** Sizes: token, length prefix, request, direct-mode environment, v1 cgroups, status line. */
+export const LIMIT = {
+  tokenHex: 32,
+  lengthBytes: 4,
+  maxRequest: 4194304,
+  maxEnvBytes: 1048576,
+  maxCgroups: 16,
+  line: 256,
+} as const;
+
+/** What one helper is to start: the fields of a launch request. */
+export interface LaunchRequest {
+  readonly cgroup1Dirs: readonly string[];
+  readonly cgroup2Dir: string | null;
+  readonly hostname: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly cwd: string;
+  readonly hostNetwork: boolean;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+}
+
+type Option = readonly [name: string, value: string];
+
+/** The options of a launch, in a fixed order; the host network is a flag ("1"). */
+function options(request: LaunchRequest): Option[] {
+  const out: Option[] = request.cgroup1Dirs.map((dir) => [FIELD.cgroup1Dir, dir]);
+  if (request.cgroup2Dir !== null) out.push([FIELD.cgroup2Dir, request.cgroup2Dir]);
+  out.push([FIELD.hostname, request.hostname], [FIELD.uid, String(request.uid)]);
+  out.push([FIELD.gid, String(request.gid)], [FIELD.cwd, request.cwd]);
+  if (request.hostNetwork) out.push([FIELD.hostNetwork, '1']);
+  return out;
+}
+
+function refuse(what: string): never {
+  // The job layer validates far tighter: reaching this is a bug, not a client error.
+  throw new JobworkerError(ErrorCode.Internal, `a launch request with ${what}`);
+}
+
+/** NUL-terminated strings, refusing a NUL inside one (it would shift every later string). */
+function nulTerminated(strings: readonly string[]): Buffer {
+  if (strings.some((s) => s.includes('\0'))) refuse('a NUL byte in a field');
+  return Buffer.from(strings.map((s) => `${s}\0`).join(''));
+}
+
+/** One request: its length (32-bit little-endian), then its strings. */
+function frame(strings: readonly string[]): Buffer {
+  const body = nulTerminated(strings);
+  if (body.length > LIMIT.maxRequest) refuse(`${body.length} bytes`);
+  const head = Buffer.alloc(LIMIT.lengthBytes);
+  head.writeUInt32LE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** `launch TOKEN (FIELD VALUE)...`: the options, then each arg, then each env entry. */
+export function encodeLaunch(token: string, request: LaunchRequest): Buffer {
+  if (request.cgroup1Dirs.length > LIMIT.maxCgroups) {
+    refuse(`${request.cgroup1Dirs.length} cgroup v1 directories`);
+  }
+  const fields = [
+    ...options(request),
+    ...request.argv.map((arg) => [FIELD.arg, arg] as const),
+    ...request.env.map((entry) => [FIELD.env, entry] as const),
+  ];
+  return frame([REQUEST.launch, token, ...fields.flat()]);
+}
+
+/** `kill TOKEN SIGNAL`. */
+export function encodeKill(token: string, signal: number): Buffer {
+  return frame([REQUEST.kill, token, String(signal)]);
+}
+
+/** The direct mode's argv: `--NAME VALUE` options, `--parent-pid`, then `--` and the command. */
+export function directArgv(request: LaunchRequest, parentPid: number): string[] {
+  const out = options(request).flatMap(([name, value]) =>
+    name === FIELD.hostNetwork ? [`--${name}`] : [`--${name}`, value],
+  );
+  return [...out, '--parent-pid', String(parentPid), '--', ...request.argv];
+}
+
+/** The job's environment as the direct mode reads it on fd 4: NUL-terminated NAME=VALUE entries. */
+export function encodeEnv(env: readonly string[]): Buffer {
+  const bytes = nulTerminated(env);
+  if (bytes.length > LIMIT.maxEnvBytes) refuse(`an environment of ${bytes.length} bytes`);
+  return bytes;
+}
+
+/** One line of the status channel. */
+export type HelperEvent =
+  | { readonly type: 'started'; readonly pid: number }
+  | {
+      readonly type: 'error';
+      readonly stage: string;
+      readonly syscall: string;
+      readonly errno: number;
+    }
+  | { readonly type: 'exit'; readonly code: number }
+  | { readonly type: 'signal'; readonly signal: number };
+
+const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : null);
+
+/** Parses one status line; null for anything else (ignored, never trusted). */
+export function parseHelperLine(line: string): HelperEvent | null {
+  const [type, a, b, c] = line.trim().split(' ');
+  switch (type) {
+    case STATUS.started: {
+      const pid = int(a);
+      return pid === null ? null : { type, pid };
+    }
+    case STATUS.exit: {
+      const code = int(a);
+      return code === null ? null : { type, code };
+    }
+    case STATUS.signal: {
+      const signal = int(a);
+      return signal === null ? null : { type, signal };
+    }
+    case STATUS.error: {
+      const errno = int(c);
+      return a === undefined || b === undefined || errno === null
+        ? null
+        : { type, stage: a, syscall: b, errno };
+    }
+    default:
+      return null;
+  }
+}
+
+/** One reply line of the fork server. */
+export type Reply =
+  | { readonly type: 'forked'; readonly token: string; readonly pid: number }
+  | {
+      readonly type: 'failed';
+      readonly token: string;
+      readonly stage: string;
+      readonly errno: number;
+    }
+  | {
+      readonly type: 'ended';
+      readonly token: string;
+      readonly how: 'exit' | 'signal';
+      readonly value: number;
+    };
+
+/** Parses one reply line; null for anything else. */
+export function parseReply(line: string): Reply | null {
+  const [type, token = '', a, b] = line.split(' ');
+  switch (type) {
+    case REPLY.forked: {
+      const pid = int(a);
+      return pid === null ? null : { type, token, pid };
+    }
+    case REPLY.failed: {
+      const errno = int(b);
+      return a === undefined || errno === null ? null : { type, token, stage: a, errno };
+    }
+    case REPLY.ended: {
+      const value = int(b);
+      return (a === STATUS.exit || a === STATUS.signal) && value !== null
+        ? { type, token, how: a, value }
+        : null;
+    }
+    default:
+      return null;
+  }
+}
