@@ -6,6 +6,7 @@
  *
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
+ *   jobexec --lock                  (flock of fd 3, see lock.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
@@ -84,6 +85,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "lock.h"
 
 #ifndef JOBEXEC_SOURCE_SHA256
 #define JOBEXEC_SOURCE_SHA256 "unknown"
@@ -1027,6 +1030,7 @@ static int serve(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--lock") == 0) return lock_main(argc, argv);
   struct spec spec;
   parse_args(argc, argv, &spec);
   read_env(&spec);

@@ -1,21 +1,26 @@
-// Builds the native helper (native/jobexec.c -> native/build/jobexec) at
+// Builds the native helper (native/*.c -> native/build/jobexec) at
 // `npm ci` / `npm install` time. The compiler is invoked directly, with an
 // argv array and no shell, so no path or flag is ever re-parsed.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'native', 'jobexec.c');
+const native = join(root, 'native');
 const output = join(root, 'native', 'build', 'jobexec');
 const cc = process.env.CC || 'gcc';
 
-// The binary embeds the SHA-256 of its source and prints it with --version;
-// the isolation layer compares it with native/jobexec.c at start-up and
-// refuses a stale helper (src/isolation/helper-check.ts).
-const sourceSha256 = createHash('sha256').update(readFileSync(source)).digest('hex');
+// The binary embeds the SHA-256 of its sources and prints it with --version;
+// the isolation layer computes the same hash of native/ at start-up and
+// refuses a stale helper (src/isolation/helper-check.ts, sourcesSha256).
+const sources = readdirSync(native)
+  .filter((name) => /\.[ch]$/.test(name))
+  .sort();
+const hash = createHash('sha256');
+for (const name of sources) hash.update(`${name}\0`).update(readFileSync(join(native, name)));
+const sourceSha256 = hash.digest('hex');
 
 const flags = [
   '-std=gnu11',
@@ -33,7 +38,16 @@ const flags = [
 ];
 
 mkdirSync(dirname(output), { recursive: true });
-const result = spawnSync(cc, [...flags, '-o', output, source], { stdio: 'inherit' });
+const result = spawnSync(
+  cc,
+  [
+    ...flags,
+    '-o',
+    output,
+    ...sources.filter((name) => name.endsWith('.c')).map((name) => join(native, name)),
+  ],
+  { stdio: 'inherit' },
+);
 if (result.error?.code === 'ENOENT') {
   console.error(
     `jobworker: no C compiler (${cc}) found to build the native helper.\n` +

@@ -1,11 +1,12 @@
 /**
  * Start-up check of the native helper: present, executable, runnable, and
- * built from the shipped native/jobexec.c (the build script embeds the
- * source's SHA-256, which `jobexec --version` prints).
+ * built from the shipped native/ sources (the build script embeds their
+ * SHA-256, which `jobexec --version` prints).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ErrorCode, JobworkerError } from '../errors.js';
@@ -15,16 +16,26 @@ import { errnoOf } from './cgroup/fs.js';
 export const DEFAULT_HELPER_PATH = fileURLToPath(
   new URL('../../../native/build/jobexec', import.meta.url),
 );
-/** The helper's source, when shipped. */
-export const DEFAULT_HELPER_SOURCE = fileURLToPath(
-  new URL('../../../native/jobexec.c', import.meta.url),
-);
+/** The directory of the helper's sources, when shipped. */
+export const DEFAULT_HELPER_SOURCE = fileURLToPath(new URL('../../../native/', import.meta.url));
 
 const REBUILD = 'rebuild it with `node scripts/build-native.mjs` (run by `npm ci`)';
 
 async function versionOf(helper: string): Promise<string> {
   const { stdout } = await promisify(execFile)(helper, ['--version'], { timeout: 10_000, env: {} });
   return stdout.trim();
+}
+
+/**
+ * The hash scripts/build-native.mjs embeds: every .c and .h file of `dir` in
+ * name order, each as its name, a NUL and its bytes; null without sources.
+ */
+async function sourcesSha256(dir: string): Promise<string | null> {
+  const names = (await readdir(dir).catch(() => [])).filter((n) => /\.[ch]$/.test(n)).sort();
+  if (names.length === 0) return null;
+  const hash = createHash('sha256');
+  for (const name of names) hash.update(`${name}\0`).update(await readFile(join(dir, name)));
+  return hash.digest('hex');
 }
 
 /** Refuses (internal, naming the path and what to do) unless the helper is usable and fresh. */
@@ -56,9 +67,8 @@ export async function checkHelper(helper: string, source: string | null): Promis
     );
   }
   if (source === null) return;
-  const text = await readFile(source).catch(() => null);
-  if (text === null) return; // source not shipped: running is all we can check
-  const expected = createHash('sha256').update(text).digest('hex');
+  const expected = await sourcesSha256(source);
+  if (expected === null) return; // sources not shipped: running is all we can check
   if (built !== expected) {
     throw new JobworkerError(
       ErrorCode.Internal,

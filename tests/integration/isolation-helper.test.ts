@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { access, appendFile, chmod, copyFile, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { access, appendFile, chmod, cp, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -39,9 +39,9 @@ test(
   async () => {
     const dir = await mkdtemp(join(tmpdir(), 'jobworker-stale-'));
     try {
-      const source = join(dir, 'jobexec.c');
-      await copyFile(DEFAULT_HELPER_SOURCE, source);
-      await appendFile(source, '/* changed after the build */\n');
+      const source = join(dir, 'native');
+      await cp(DEFAULT_HELPER_SOURCE, source, { recursive: true });
+      await appendFile(join(source, 'lock.c'), '/* changed after the build */\n');
       await assert.rejects(
         createIsolation({ stateDir: dir, helperPath: DEFAULT_HELPER_PATH, helperSource: source }),
         refusal(
