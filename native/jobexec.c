@@ -7,6 +7,7 @@
  *
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
+ *   jobexec --lock                  (flock of fd 3, see lock.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
@@ -83,6 +84,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "lock.h"
 #include "protocol.h"
 #include "report.h"
 
@@ -703,6 +705,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--lock") == 0) return lock_main(argc, argv);
   struct spec spec;
   parse_args(argc, argv, &spec);
   read_env(&spec);

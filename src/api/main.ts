@@ -10,6 +10,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_USAGE } from '../errors.js';
+import { StateDirInUseError } from '../isolation/index.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
@@ -26,6 +27,8 @@ const USAGE = `Usage:
 
 /** Could not start (EX_UNAVAILABLE / EX_CONFIG collapsed into one: the message says which). */
 const EXIT_START = 69;
+/** Another server holds the state directory (EX_TEMPFAIL: retry once that one has stopped). */
+const EXIT_STATE_IN_USE = 75;
 
 class UsageError extends Error {}
 
@@ -122,5 +125,5 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(EXIT_USAGE);
   }
   process.stderr.write(`jobworkerd: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(EXIT_START);
+  process.exit(err instanceof StateDirInUseError ? EXIT_STATE_IN_USE : EXIT_START);
 });

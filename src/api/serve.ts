@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import { devPaths } from '../dev-paths.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { openJobManager } from '../job/index.js';
-import { createIsolation } from '../isolation/index.js';
+import { createIsolation, StateDirInUseError } from '../isolation/index.js';
 import { openAuditLog, type AuditLog } from './audit.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
@@ -52,6 +52,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
       log.warn({ code: err.code }, err.message);
     },
   }).catch((err: unknown) => {
+    if (err instanceof StateDirInUseError) throw err; // main.ts gives it its own exit code
     throw refuse(
       `cannot set up job isolation: ${err instanceof Error ? err.message : String(err)}`,
       err,

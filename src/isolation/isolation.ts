@@ -12,6 +12,7 @@ import { ForkServerSlot } from './fork-server-slot.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 import { prepare } from './sandbox.js';
+import { groupOfStateDir, lockStateDir } from './state-dir.js';
 import type { Isolation, Limits } from './types.js';
 
 /** The unprivileged user and group jobs run as by default ("nobody"/"nogroup"). */
@@ -25,7 +26,12 @@ export interface IsolationOptions {
   readonly helperPath?: string;
   /** The directory of its sources for the staleness check; null skips the hash comparison. */
   readonly helperSource?: string | null;
-  /** Directory name of the job cgroups below the server's own cgroup; default "jobworker". */
+  /**
+   * Directory name of the job cgroups below the server's own cgroup, for
+   * tests. Without it the name is derived from the state directory
+   * (state-dir.ts), and the isolation holds the state directory's lock until
+   * close(): the group is then that directory's alone.
+   */
   readonly cgroupGroup?: string;
   /** uid/gid of jobs; default 65534. */
   readonly uid?: number;
@@ -77,18 +83,25 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     );
   }
   const layout = options.layout ?? (await detectLayout());
-  const group = options.cgroupGroup ?? 'jobworker';
+  const group = options.cgroupGroup ?? (await groupOfStateDir(options.stateDir));
   if (!/^[A-Za-z0-9._-]+$/.test(group) || group.startsWith('.')) {
     throw new JobworkerError(
       ErrorCode.InvalidArgument,
       `cgroupGroup: "${group}" is not a plain name`,
     );
   }
+  const ioDevice = await blockDeviceOf(options.stateDir);
+  // Before the first cgroup is touched: a derived group is its lock holder's alone.
+  const lock =
+    options.cgroupGroup === undefined ? await lockStateDir(options.stateDir, helper) : null;
   const manager = await createManager(layout, {
     fs: options.cgroupFs ?? nodeCgroupFs,
     group,
-    context: { ioDevice: await blockDeviceOf(options.stateDir) },
+    context: { ioDevice },
     selfPid: process.pid,
+  }).catch(async (err: unknown) => {
+    await lock?.release();
+    throw err;
   });
   const defaults = options.defaults ?? DEFAULT_LIMITS;
   const maxima = options.maxima ?? hostMaxima();
@@ -127,7 +140,11 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     },
     async close() {
       await forkServer.close();
-      await manager.close();
+      try {
+        await manager.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

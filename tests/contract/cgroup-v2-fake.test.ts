@@ -106,6 +106,20 @@ test('v2: limits are written to the kernel files with the kernel syntax', async 
   });
 });
 
+test('v2: a group removed under the server is made again, with delegation, at the next create', async () => {
+  await withFake(async (fake, own) => {
+    const cgroups = await manager(fake, own);
+    await fake.rmdir(`${own}/jobworker`);
+    const job = await cgroups.create(JOB, limits);
+    // The limit files exist only if the recreated group delegates the controllers again.
+    assert.equal(
+      (await fake.read(`${own}/jobworker/${JOB}/memory.max`)).trim(),
+      String(limits.memoryBytes),
+    );
+    await job.remove();
+  });
+});
+
 test('v2: no io.max line when IO is unlimited', async () => {
   await withFake(async (fake, own) => {
     const job = await (await manager(fake, own)).create(JOB, { ...limits, ioReadBps: 0 });

@@ -39,7 +39,10 @@ export interface JobCgroups {
 /** Creates and sweeps job cgroups. */
 export interface CgroupManager {
   readonly kind: CgroupKind;
-  /** Creates the job's cgroups and writes its limits; on failure removes what it created. */
+  /**
+   * Creates the job's cgroups and writes its limits; on failure removes what
+   * it created. A group directory found missing is set up again, once.
+   */
   create(jobId: string, limits: Limits): Promise<JobCgroups>;
   /** Kills and removes every job cgroup left below the group (a previous run's); returns how many. */
   sweep(): Promise<number>;
@@ -69,31 +72,43 @@ export async function createManager(
   options: ManagerOptions,
 ): Promise<CgroupManager> {
   const hierarchies = await prepareHierarchies(layout, options);
-  return new Manager(layout.kind, hierarchies, options);
+  return new Manager(layout, hierarchies, options);
 }
 
 class Manager implements CgroupManager {
   readonly kind: CgroupKind;
   readonly groupDirs: readonly string[];
+  private readonly layout: CgroupLayout;
   private readonly hierarchies: readonly Hierarchy[];
   private readonly options: ManagerOptions;
 
-  constructor(kind: CgroupKind, hierarchies: readonly Hierarchy[], options: ManagerOptions) {
-    this.kind = kind;
+  constructor(layout: CgroupLayout, hierarchies: readonly Hierarchy[], options: ManagerOptions) {
+    this.kind = layout.kind;
+    this.layout = layout;
     this.hierarchies = hierarchies;
     this.options = options;
     this.groupDirs = hierarchies.map((h) => h.group);
   }
 
-  async create(jobId: string, limits: Limits): Promise<JobCgroups> {
+  create(jobId: string, limits: Limits): Promise<JobCgroups> {
+    return this.createOnce(jobId, limits, true);
+  }
+
+  private async createOnce(
+    jobId: string,
+    limits: Limits,
+    mayRecreate: boolean,
+  ): Promise<JobCgroups> {
     const { fs, context } = this.options;
     const created: string[] = [];
+    const missing: string[] = []; // job dirs whose group directory is gone
     // Hierarchies are independent: set them up side by side (the thread pool
     // runs the writes in parallel); within one, mkdir comes before its limits.
     const results = await Promise.allSettled(
       this.hierarchies.map(async (h) => {
         const dir = `${h.group}/${jobId}`;
         await fs.mkdir(dir).catch((err: unknown) => {
+          if (errnoOf(err) === 'ENOENT') missing.push(dir);
           throw cgroupError('mkdir', dir, err);
         });
         created.push(dir);
@@ -103,7 +118,11 @@ class Manager implements CgroupManager {
     const failed = results.find((r) => r.status === 'rejected');
     if (failed?.status === 'rejected') {
       await Promise.allSettled(created.map((dir) => removeCgroup(fs, dir)));
-      throw failed.reason;
+      if (missing.length === 0 || !mayRecreate) throw failed.reason;
+      // The group was removed under the running server (by hand, or by an
+      // older server sharing it): set it up again as at start-up, once.
+      await prepareHierarchies(this.layout, this.options);
+      return this.createOnce(jobId, limits, false);
     }
     return this.job(jobId);
   }
