@@ -8,7 +8,7 @@
 import type { Limits, Usage } from '../types.js';
 import type { ControllerContext, ControllerUsage } from './controller.js';
 import type { CgroupKind, CgroupLayout } from './detect.js';
-import { type CgroupFs, cgroupError, removeCgroup } from './fs.js';
+import { type CgroupFs, cgroupError, errnoOf, removeCgroup } from './fs.js';
 import { type Hierarchy, prepareHierarchies } from './hierarchies.js';
 import { killV1, killUnified, waitPopulatedZero } from './kill.js';
 
