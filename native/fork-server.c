@@ -3,8 +3,8 @@
  *
  * Forks one helper per launch request, so that the server never forks
  * itself: a fork copies the page tables of the whole forking process, which
- * for a Node.js server holding many jobs took 5-33 ms of its event loop per
- * start. Started once by the server (src/isolation/fork-server.ts), with an
+ * for a Node.js server holding many jobs blocks its event loop for a time
+ * that grows with its memory (docs/benchmarks.md). Started once by the server (src/isolation/fork-server.ts), with an
  * empty environment like the helper.
  *
  * Requests on fd 0 and replies on fd 1 are described in protocol.h. A launch

@@ -30,8 +30,8 @@
  * joins each --cgroup1-dir itself, by writing "0" to its `tasks` file, before
  * it forks the job. A single thread moving itself is the one migration for
  * which the kernel skips the global cgroup_threadgroup_rwsem write lock (and
- * its RCU grace period): writing init's pid to cgroup.procs from the helper
- * took 15-40 ms on a loaded 2-core host, the self-move about 0. Any failed
+ * its RCU grace period), so it is far cheaper than writing init's pid to
+ * cgroup.procs from the helper (docs/benchmarks.md). Any failed
  * join ends init before the job exists (fail closed).
  *
  * Process shape (the PID namespace's init is the job's reaper, see tini):

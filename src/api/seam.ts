@@ -9,7 +9,7 @@
  * 3. checks the caller's role against the handler's `roles` (deny by
  *    default: an empty list admits nobody);
  * 4. validates a `jobId` field, if the request has one, before anything else;
- * 5. runs the handler with a {@link CallContext}: the principal, the job
+ * 5. runs the handler with a {@link HandlerContext}: the principal, the job
  *    library scoped to it, and an AbortSignal that aborts when the client
  *    cancels, the deadline passes or the server shuts down;
  * 6. maps any error to one gRPC status (status-map.ts) and writes one audit line.
@@ -44,7 +44,7 @@ import {
 } from './call.js';
 
 /** What every handler gets besides its request. */
-export interface CallContext {
+export interface HandlerContext {
   readonly principal: Principal;
   /** The job library as this caller may use it. */
   readonly jobs: ScopedJobs;
@@ -58,13 +58,13 @@ export interface CallContext {
 export interface UnaryHandler<Req, Res> {
   /** Roles allowed to call the method at all; ownership is enforced by `ctx.jobs`. */
   readonly roles: readonly Role[];
-  handle(request: Req, ctx: CallContext): Promise<Res>;
+  handle(request: Req, ctx: HandlerContext): Promise<Res>;
 }
 
 /** A server-streaming method's handler; `send` resolves once the message may be followed by another (backpressure). */
 export interface StreamHandler<Req, Res> {
   readonly roles: readonly Role[];
-  handle(request: Req, ctx: CallContext, send: (message: Res) => Promise<void>): Promise<void>;
+  handle(request: Req, ctx: HandlerContext, send: (message: Res) => Promise<void>): Promise<void>;
 }
 
 type RequestOf<M extends Definition[string]> = ReturnType<M['requestDeserialize']>;
@@ -109,7 +109,7 @@ async function runCall(
   path: string,
   roles: readonly Role[],
   call: AnyCall,
-  body: (ctx: CallContext) => Promise<void>,
+  body: (ctx: HandlerContext) => Promise<void>,
   fail: (status: ReturnType<typeof toStatus>) => void,
 ): Promise<void> {
   let principal: Principal | null = null;

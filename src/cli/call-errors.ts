@@ -16,7 +16,7 @@ import {
 } from '../errors.js';
 
 /** What the message needs to name: where we dialed and with which certificate. */
-export interface CallContext {
+export interface DialTarget {
   readonly server: string;
   readonly certFile: string;
 }
@@ -30,7 +30,7 @@ export interface CallFailure {
 }
 
 /** Maps a failed call to a JobworkerError; `err` is kept as the cause. */
-export function fromCallError(err: CallFailure, context: CallContext): JobworkerError {
+export function fromCallError(err: CallFailure, context: DialTarget): JobworkerError {
   const sent = err.metadata?.get(ERROR_CODE_KEY)[0];
   const code = decodeErrorCode(err.code, sent);
   const details = err.details || 'no details';
@@ -57,7 +57,7 @@ function serverMessage(code: ErrorCode, details: string): string {
 function transportMessage(
   code: ErrorCode,
   details: string,
-  { server, certFile }: CallContext,
+  { server, certFile }: DialTarget,
 ): string {
   switch (code) {
     case ErrorCode.Unavailable:

@@ -21,7 +21,7 @@ import {
   type StreamOutputResponse,
 } from '../gen/jobworker/v1/job_service.js';
 import type { ConnectionFlags } from './args.js';
-import { fromCallError, type CallContext } from './call-errors.js';
+import { fromCallError, type DialTarget } from './call-errors.js';
 import { loadCredentials, resolveTarget } from './identity.js';
 
 /**
@@ -33,9 +33,9 @@ export const callTimeoutMs = 30_000;
 /** A client for one command; {@link Connection.close} ends its channel. */
 export class Connection {
   readonly #client: JobServiceClient;
-  readonly #context: CallContext;
+  readonly #context: DialTarget;
 
-  private constructor(client: JobServiceClient, context: CallContext) {
+  private constructor(client: JobServiceClient, context: DialTarget) {
     this.#client = client;
     this.#context = context;
   }

@@ -2,8 +2,8 @@
  * The fork server: `jobexec --serve` (native/fork-server.c), started once per
  * isolation, forks one helper per launch. Node's spawn() forks the whole
  * server on its event loop, for a time that grows with the server's memory
- * (5 ms at 50 MB, 33 ms at 370 MB, measured); a fork of the small native
- * process costs the same whatever the server holds, and off its event loop.
+ * (docs/benchmarks.md); a fork of the small native process costs the same
+ * whatever the server holds, and off its event loop.
  *
  * Node cannot receive descriptors over a Unix socket, so a forked helper
  * connects back to a socket this module listens on, three times (stdout,
@@ -37,8 +37,8 @@ export interface HelperProcess {
   readonly stderr: Socket;
   /** The status channel (see helper.ts). */
   readonly status: Socket;
-  /** Resolves once the helper has been reaped, with how it ended ("exit code 0", "signal 9"). */
-  readonly ended: Promise<string>;
+  /** Resolves once the helper has been reaped, with how it ended. */
+  readonly ended: Promise<HelperEnd>;
   /** Lets the helper start the job: it waits for this (see fork-server.c await_go). Once. */
   go(): void;
   /** Signals the helper unless it has already been reaped (the fork server checks, so no pid reuse). */
@@ -64,6 +64,31 @@ const KINDS = new Map<string, Kind>([
   [HANDSHAKE.status, 'status'],
 ]);
 
+/**
+ * How a helper ended: reaped with an exit status or a signal, never forked
+ * (the fork server refused the request or fork failed), or lost with the
+ * fork server.
+ */
+export type HelperEnd =
+  | { readonly kind: 'exit'; readonly code: number }
+  | { readonly kind: 'signal'; readonly signal: number }
+  | { readonly kind: 'not-forked'; readonly stage: string; readonly errno: number }
+  | { readonly kind: 'fork-server-died' };
+
+/** A helper's end in words, for messages and logs. */
+export function describeEnd(end: HelperEnd): string {
+  switch (end.kind) {
+    case 'exit':
+      return `exit code ${end.code}`;
+    case 'signal':
+      return `signal ${end.signal}`;
+    case 'not-forked':
+      return `${end.stage} failed: errno ${end.errno}`;
+    case 'fork-server-died':
+      return 'the sandbox fork server ended';
+  }
+}
+
 /** One launch, from its request until the helper is reaped. */
 interface Entry {
   pid: number | null;
@@ -71,11 +96,11 @@ interface Entry {
   /** Why the launch cannot complete (fork or connect failed, helper died early). */
   failure: string | null;
   /** How the helper ended, once reaped. */
-  end: string | null;
+  end: HelperEnd | null;
   /** launch() is still waiting for it: keep it in the map even once ended. */
   collecting: boolean;
-  readonly resolveEnded: (how: string) => void;
-  readonly ended: Promise<string>;
+  readonly resolveEnded: (end: HelperEnd) => void;
+  readonly ended: Promise<HelperEnd>;
   /** Wakes the launch waiting for this entry. */
   wake: () => void;
 }
@@ -234,8 +259,8 @@ export class ForkServer {
     if (signal && aborted()) throw cancelled(signal, 'launch');
     const token = randomBytes(LIMIT.tokenHex / 2).toString('hex');
     const frame = encodeLaunch(token, request);
-    let resolveEnded: (how: string) => void = () => undefined;
-    const ended = new Promise<string>((resolve) => (resolveEnded = resolve));
+    let resolveEnded: (end: HelperEnd) => void = () => undefined;
+    const ended = new Promise<HelperEnd>((resolve) => (resolveEnded = resolve));
     const entry: Entry = {
       pid: null,
       sockets: {},
@@ -294,7 +319,7 @@ export class ForkServer {
     if (signal && aborted()) throw cancelled(signal, 'launch');
     throw new JobworkerError(
       ErrorCode.Internal,
-      `sandbox helper did not start: ${entry.failure ?? entry.end ?? 'unknown'}`,
+      `sandbox helper did not start: ${entry.failure ?? (entry.end ? describeEnd(entry.end) : 'unknown')}`,
     );
   }
 
@@ -362,25 +387,31 @@ export class ForkServer {
     if (reply.type === 'forked') {
       entry.pid = reply.pid;
     } else if (reply.type === 'failed') {
-      entry.failure = `${reply.stage} failed: errno ${reply.errno}`;
+      const end: HelperEnd = { kind: 'not-forked', stage: reply.stage, errno: reply.errno };
+      entry.failure = describeEnd(end);
       // A refused request or a failed fork: no helper, so no `ended` will follow.
       if (reply.stage === FAILED.fork || reply.stage === FAILED.request) {
-        this.#ended(token, entry, entry.failure);
+        this.#ended(token, entry, end);
       }
     } else {
-      const how = reply.how === STATUS.exit ? `exit code ${reply.value}` : `signal ${reply.value}`;
+      const end: HelperEnd =
+        reply.how === STATUS.exit
+          ? { kind: 'exit', code: reply.value }
+          : { kind: 'signal', signal: reply.value };
       // A helper waits for 'g', sent only once all three connections are in: one that
       // ended before that never ran anything, and its missing connections never come.
-      if (!allConnected(entry)) entry.failure ??= `helper ended (${how}) before it connected`;
-      this.#ended(token, entry, how);
+      if (!allConnected(entry)) {
+        entry.failure ??= `helper ended (${describeEnd(end)}) before it connected`;
+      }
+      this.#ended(token, entry, end);
     }
     entry.wake();
   }
 
   /** Records the end; the entry is forgotten unless launch() still collects it. */
-  #ended(token: string, entry: Entry, how: string): void {
-    entry.end = how;
-    entry.resolveEnded(how);
+  #ended(token: string, entry: Entry, end: HelperEnd): void {
+    entry.end = end;
+    entry.resolveEnded(end);
     if (!entry.collecting) this.#forget(token);
   }
 
@@ -400,8 +431,8 @@ export class ForkServer {
   #onDeath(): void {
     this.#dead = true;
     for (const entry of this.#entries.values()) {
-      entry.end = 'the sandbox fork server ended';
-      entry.failure ??= entry.end;
+      entry.end = { kind: 'fork-server-died' };
+      entry.failure ??= describeEnd(entry.end);
       entry.resolveEnded(entry.end);
       entry.wake();
     }

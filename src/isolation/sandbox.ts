@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { checkAborted, deadlineSignal, raceAbort } from '../signals.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
-import type { HelperProcess } from './fork-server.js';
+import { describeEnd, type HelperEnd, type HelperProcess } from './fork-server.js';
 import { helperError, launchRequest, readStatus } from './helper.js';
 import type { HelperEvent, LaunchRequest } from './protocol.js';
 import type { ExitReport, LaunchSpec, PreparedSandbox, Sandbox } from './types.js';
@@ -37,8 +37,8 @@ class HelperRun {
   readonly proc: HelperProcess;
   first: HelperEvent | null = null;
   last: HelperEvent | null = null;
-  /** How the helper process ended ("exit code 0"), once it has. */
-  how: string | null = null;
+  /** How the helper process ended, once it has. */
+  end: HelperEnd | null = null;
   /** Resolves once the helper has been reaped and its status channel has closed. */
   readonly done: Promise<void>;
   private onFirst: (() => void) | null = null;
@@ -57,8 +57,8 @@ class HelperRun {
       );
     });
     this.done = Promise.all([
-      proc.ended.then((how) => {
-        this.how = how;
+      proc.ended.then((end) => {
+        this.end = end;
       }),
       statusEnded,
     ]).then(() => {
@@ -150,7 +150,7 @@ export async function prepare(
       throw new JobworkerError(
         ErrorCode.Internal,
         `sandbox helper ${ctx.helper} ended without starting ${spec.argv[0] ?? ''}: ${
-          run.how ?? 'no report'
+          run.end ? describeEnd(run.end) : 'no report'
         }`,
       );
     }

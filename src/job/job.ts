@@ -83,7 +83,7 @@ const NO_OUTPUT: StreamRecord = {
   incompleteAt: null,
 };
 
-/** The record of a job that has just started: running, no end, no output yet (its end: `Job#finalRecord`). */
+/** The record of a job that has just started: running, no end, no output yet (its end: `LiveJob#finalRecord`). */
 export function startRecord(start: StartFields): JobRecord {
   return {
     ...start,
@@ -168,7 +168,7 @@ export function removedError(id: string): JobworkerError {
 }
 
 /** A running or finished job. Owned by the JobManager. */
-export class Job implements LogSource {
+export class LiveJob implements LogSource {
   readonly record: JobRecord;
   readonly dir: string;
   readonly path: string;

@@ -21,10 +21,9 @@ import type { JobStatus, OutputEvent, OutputOptions, StreamName } from './types.
 
 /**
  * Size of a follower's read buffer: the most it reads (and holds) at once,
- * and the largest chunk it yields. Measured (docs/benchmarks.md): 256 KiB
- * streamed one follower at 103% of the in-memory baseline but took 50
- * followers of a live job to 365-388 MB peak RSS; 128 KiB 91% and 283 MB;
- * 64 KiB keeps fan-out memory flat (216 MB, the baseline's 199 MB).
+ * and the largest chunk it yields: larger buffers stream one follower
+ * faster but multiply fan-out memory; 64 KiB keeps it flat
+ * (docs/benchmarks.md).
  */
 export const READ_BUFFER_BYTES = 64 * 1024;
 

@@ -16,7 +16,7 @@ import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Isolation, Limits } from '../isolation/index.js';
 import { checkAborted, raceAbort } from '../signals.js';
 import { isValidJobId, newJobId } from './ids.js';
-import { Job, type JobRecord, startRecord } from './job.js';
+import { LiveJob, type JobRecord, startRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
@@ -95,7 +95,7 @@ function checkOffset(name: string, value: number | undefined): void {
 }
 
 /** A live job, or a finished one restored from disk. */
-type AnyJob = Job | StoredJob;
+type AnyJob = LiveJob | StoredJob;
 
 /** Starts, stops, lists and streams jobs. */
 export class JobManager implements Jobs {
@@ -189,7 +189,7 @@ export class JobManager implements Jobs {
     hostNetwork: boolean,
     limits: Limits,
     signal: AbortSignal | undefined,
-  ): Promise<Job> {
+  ): Promise<LiveJob> {
     const id = newJobId();
     const dir = join(this.#jobsDir, id);
     const logPath = join(dir, LOG_FILE);
@@ -236,7 +236,7 @@ export class JobManager implements Jobs {
         throw persisted.reason;
       }
       const sandbox = await prepared.value.start();
-      const job = new Job({
+      const job = new LiveJob({
         record,
         dir,
         logPath,

@@ -127,9 +127,9 @@ class Manager implements CgroupManager {
     return this.job(jobId);
   }
 
-  private job(jobId: string): Job {
+  private job(jobId: string): CgroupsOfJob {
     const dirs = this.hierarchies.map((h) => ({ ...h, dir: `${h.group}/${jobId}` }));
-    return new Job(dirs, this.options.fs);
+    return new CgroupsOfJob(dirs, this.options.fs);
   }
 
   async close(): Promise<void> {
@@ -155,7 +155,7 @@ class Manager implements CgroupManager {
   }
 }
 
-class Job implements JobCgroups {
+class CgroupsOfJob implements JobCgroups {
   readonly cgroup1Dirs: readonly string[];
   readonly cgroup2Dir: string | null;
   readonly dirs: readonly string[];
