@@ -155,15 +155,17 @@ export function encodeEnv(env: readonly string[]): Buffer {
   return bytes;
 }
 
+/** Where the helper failed before the job ran: the stage, the syscall and its errno. */
+export interface HelperFailure {
+  readonly stage: string;
+  readonly syscall: string;
+  readonly errno: number;
+}
+
 /** One line of the status channel. */
 export type HelperEvent =
   | { readonly type: 'started'; readonly pid: number }
-  | {
-      readonly type: 'error';
-      readonly stage: string;
-      readonly syscall: string;
-      readonly errno: number;
-    }
+  | ({ readonly type: 'error' } & HelperFailure)
   | { readonly type: 'exit'; readonly code: number }
   | { readonly type: 'signal'; readonly signal: number };
 
