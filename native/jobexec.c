@@ -38,7 +38,7 @@
  *   fork server (jobexec --serve, one per server process; forks and reaps helpers)
  *   `- helper (host PID namespace; relays output, forwards signals, reports)
  *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces)
- *          `- job (PID 2, its own session and process group, uid/gid 65534)
+ *          `- job (PID 2, its own session and process group, its owner's uid/gid)
  *
  * Status channel, fd 3, one line per event, written only by the helper:
  *   started PID                    COMMAND was exec'd (PID: init's host pid)
@@ -78,6 +78,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -386,8 +387,8 @@ static void make_mounts(void) {
             "mode=0555,size=4k") != 0 &&
       errno != ENOENT)
     fail(STAGE_MOUNT, "mount");
-  /* Scratch space of its own: every job runs as uid 65534, so world-writable host
-   * directories would let one user's job plant files or Unix sockets for another's.
+  /* Scratch space of its own: an owner's jobs share its uid, so world-writable host
+   * directories would let one job plant files or Unix sockets for another.
    * POSIX shared memory too (the IPC namespace does not cover /dev/shm). tmpfs pages are
    * charged to the job's memory cgroup. */
   static const char *const scratch[] = {"/tmp", "/var/tmp", "/dev/shm"};
@@ -447,6 +448,9 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   const char *call = die_with_parent(1); /* a uid change cleared it */
   if (call != NULL) fail(STAGE_CREDS, call);
   if (chdir(spec->cwd) != 0) fail(STAGE_CWD, "chdir");
+  /* Files a job creates are its owner's alone unless it says otherwise.
+   * TODO(api): a client-chosen umask needs a field in the launch request. */
+  umask(077);
   /* Only 0-2 survive exec; the exec pipe stays usable until then. */
   if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(STAGE_INIT, "close_range");
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL); /* SIGKILL/SIGSTOP: EINVAL, fine */
