@@ -33,7 +33,7 @@ export interface IsolationOptions {
    * close(): the group is then that directory's alone.
    */
   readonly cgroupGroup?: string;
-  /** uid/gid of jobs; default 65534. */
+  /** uid/gid of a LaunchSpec without its own (tests); default 65534. */
   readonly uid?: number;
   readonly gid?: number;
   readonly defaults?: Limits;

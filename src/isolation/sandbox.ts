@@ -19,6 +19,7 @@ export interface LaunchContext {
   /** Forks a helper on the isolation's fork server (fork-server-slot.ts). */
   readonly fork: (request: LaunchRequest, signal?: AbortSignal) => Promise<HelperProcess>;
   readonly manager: CgroupManager;
+  /** Defaults of a LaunchSpec without uid or gid. */
   readonly uid: number;
   readonly gid: number;
   /** Reports a failure that must not fail the job (usage unreadable, cgroup not removable). */
@@ -107,8 +108,8 @@ export async function prepare(
     const request = launchRequest(spec, {
       cgroup1Dirs: cgroups.cgroup1Dirs,
       cgroup2Dir: cgroups.cgroup2Dir,
-      uid: ctx.uid,
-      gid: ctx.gid,
+      uid: spec.uid ?? ctx.uid,
+      gid: spec.gid ?? ctx.gid,
     });
     run = new HelperRun(await ctx.fork(request, signal));
   } catch (err) {

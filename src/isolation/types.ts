@@ -40,6 +40,9 @@ export interface LaunchSpec {
   readonly limits: Limits;
   /** Share the host network namespace instead of a fresh one with only `lo`. */
   readonly hostNetwork: boolean;
+  /** uid and gid the job runs as (no supplementary groups); default the isolation's. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** How a sandboxed job ended, with the data for its exit report. */

@@ -22,6 +22,7 @@ export {
   type FollowerStats,
   type JobManagerOptions,
 } from './manager.js';
+export { OWNER_UID_RANGE, OWNERS_FILE, type OwnerIdsOptions, type UidRange } from './owner-ids.js';
 export type { RecoveryLog, RecoveryReport } from './recovery.js';
 export {
   DEFAULT_DISK_BUDGET_BYTES,

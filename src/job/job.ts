@@ -32,6 +32,8 @@ export interface StreamRecord {
 export interface JobRecord {
   readonly id: string;
   readonly owner: string;
+  /** The owner's uid (and gid) the job ran as (owner-ids.ts). */
+  readonly uid: number;
   readonly argv: readonly string[];
   readonly cwd: string;
   readonly hostNetwork: boolean;
@@ -73,7 +75,7 @@ export interface JobInit {
 /** What a job's record says from its start: the request as applied. */
 export type StartFields = Pick<
   JobRecord,
-  'id' | 'owner' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs'
+  'id' | 'owner' | 'uid' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs'
 >;
 
 const NO_OUTPUT: StreamRecord = {

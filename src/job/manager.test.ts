@@ -21,6 +21,7 @@ import type {
   Sandbox,
 } from '../isolation/index.js';
 import { JobManager } from './manager.js';
+import { OWNER_UID_RANGE } from './owner-ids.js';
 import type { JobSpec } from './types.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -143,6 +144,8 @@ test('the launch spec is what was validated, and the status says what was applie
     cwd: '/srv',
     limits: LIMITS,
     hostNetwork: true,
+    uid: OWNER_UID_RANGE.first,
+    gid: OWNER_UID_RANGE.first,
   });
   assert.equal(status.state, 'running');
   assert.equal(status.hostNetwork, true);

@@ -20,6 +20,7 @@ import { LiveJob, type JobRecord, startRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
+import { openOwnerIds, type OwnerIds, type OwnerIdsOptions } from './owner-ids.js';
 import { quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
 import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
@@ -70,6 +71,8 @@ export interface JobManagerOptions {
   readonly retentionMs?: number;
   /** Most output-log bytes of finished jobs kept; 10 GiB by default. */
   readonly diskBudgetBytes?: number;
+  /** The owners' uid range and the host's passwd and group files (owner-ids.ts); defaults for a server. */
+  readonly owners?: Omit<OwnerIdsOptions, 'stateDir'>;
 }
 
 /** The default {@link JobManagerOptions.log}: warnings only. */
@@ -104,6 +107,8 @@ export class JobManager implements Jobs {
   readonly #capBytes: number;
   readonly #maxRunning: number;
   readonly #log: RecoveryLog;
+  /** Each owner's uid; a rejection (a colliding host entry) fails every start. */
+  readonly #owners: Promise<OwnerIds>;
   /** Owns the retention sweeps and their hourly timer; closed at shutdown. */
   readonly #retention: RetentionSweeper;
   /** In start order: list() walks it backwards for newest first. */
@@ -121,8 +126,14 @@ export class JobManager implements Jobs {
     options: JobManagerOptions,
     restored: readonly StoredJob[] = [],
     recovery?: RecoveryReport,
+    owners?: OwnerIds,
   ) {
     this.#jobsDir = join(options.stateDir, 'jobs');
+    this.#owners = owners
+      ? Promise.resolve(owners)
+      : openOwnerIds({ ...options.owners, stateDir: options.stateDir });
+    // Reported by the start that awaits it, not as an unhandled rejection.
+    this.#owners.catch(() => undefined);
     this.#isolation = options.isolation;
     this.#capBytes = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     this.#maxRunning = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
@@ -190,6 +201,7 @@ export class JobManager implements Jobs {
     limits: Limits,
     signal: AbortSignal | undefined,
   ): Promise<LiveJob> {
+    const uid = await (await this.#owners).uidOf(owner);
     const id = newJobId();
     const dir = join(this.#jobsDir, id);
     const logPath = join(dir, LOG_FILE);
@@ -211,6 +223,7 @@ export class JobManager implements Jobs {
       const record = startRecord({
         id,
         owner,
+        uid,
         argv: valid.argv,
         cwd: valid.cwd,
         hostNetwork,
@@ -225,7 +238,16 @@ export class JobManager implements Jobs {
       // reported lost.
       const [prepared, persisted] = await Promise.allSettled([
         this.#isolation.prepare(
-          { jobId: id, argv: valid.argv, env: valid.env, cwd: valid.cwd, limits, hostNetwork },
+          {
+            jobId: id,
+            argv: valid.argv,
+            env: valid.env,
+            cwd: valid.cwd,
+            limits,
+            hostNetwork,
+            uid,
+            gid: uid,
+          },
           signal,
         ),
         this.#persistStart(dir, record),
@@ -385,6 +407,8 @@ export async function openJobManager(options: JobManagerOptions): Promise<JobMan
   await mkdir(jobsDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
     throw storageError(err, `cannot create ${jobsDir}`);
   });
+  // Before anything runs: a uid range that collides with a host entry refuses the start.
+  const owners = await openOwnerIds({ ...options.owners, stateDir: options.stateDir });
   const now = options.now ?? Date.now;
   const { jobs, report } = await recover(
     jobsDir,
@@ -392,7 +416,7 @@ export async function openJobManager(options: JobManagerOptions): Promise<JobMan
     now(),
     options.log ?? defaultLog,
   );
-  const manager = new JobManager(options, jobs, report);
+  const manager = new JobManager(options, jobs, report, owners);
   manager.sweepRetention();
   await manager.retentionIdle();
   return manager;

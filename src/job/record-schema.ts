@@ -5,6 +5,7 @@
  * the disk reaches the rest of the library: a record written by another
  * version, edited by hand or damaged is refused with the field it trips on.
  */
+import { NOBODY } from '../isolation/index.js';
 import type { EndReason, JobState } from './types.js';
 import type { JobRecord, StreamRecord } from './job.js';
 
@@ -94,6 +95,8 @@ function fromObject(o: Obj): JobRecord {
   return {
     id: str(o, 'id'),
     owner: str(o, 'owner'),
+    // Absent in records of servers that ran every job as nobody.
+    uid: o['uid'] === undefined ? NOBODY : count(o, 'uid'),
     argv: strings(o, 'argv'),
     cwd: str(o, 'cwd'),
     hostNetwork: bool(o, 'hostNetwork'),

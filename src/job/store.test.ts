@@ -27,6 +27,7 @@ function sample(id: string): JobRecord {
   return {
     id,
     owner: 'alice',
+    uid: 60514,
     argv: ['printf', 'x\u0000y'],
     cwd: '/',
     hostNetwork: false,
@@ -63,6 +64,12 @@ test('a written record reads back equal, and no temp file is left', async () => 
   assert.deepEqual(await readdir(dir), [RECORD_FILE]);
 });
 
+test('a record without a uid (every job ran as nobody) reads as uid 65534', () => {
+  const id = newJobId();
+  const old = { ...(JSON.parse(serializeRecord(sample(id))) as object), uid: undefined };
+  assert.deepEqual(parseRecord(JSON.stringify(old), id), { ...sample(id), uid: 65534 });
+});
+
 test('validation names what is wrong and never throws', () => {
   const id = newJobId();
   const good = JSON.parse(serializeRecord(sample(id))) as Record<string, unknown>;
@@ -73,6 +80,7 @@ test('validation names what is wrong and never throws', () => {
     [{ ...good, argv: ['ok', 3] }, /argv is not an array of strings/],
     [{ ...good, state: 'sleeping' }, /state is not one of/],
     [{ ...good, startedAtMs: -1 }, /startedAtMs is not a non-negative integer/],
+    [{ ...good, uid: 'alice' }, /uid is not a non-negative integer/],
     [{ ...good, stdout: { ...(good['stdout'] as object), sha256Hex: 'xyz' } }, /stdout.sha256Hex/],
     [{ ...good, id: newJobId() }, /names another job/],
     [{ ...good, logBytes: null }, /lacks its end reason, end time or log length/],

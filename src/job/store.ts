@@ -51,15 +51,13 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Atomically replaces `<dir>/record.json` with `record`. Rejects with a coded
- * error (resource_exhausted when the disk is full); the old record, if any,
- * is then still intact, and no temp file is left behind.
+ * Atomically replaces `<dir>/<name>` with `text`: a uniquely named temp file
+ * (two writes of one file never share one), fsynced, renamed over it, then
+ * the directory fsynced. Rejects with the failed call's error; the old file,
+ * if any, is then still intact, and no temp file is left behind.
  */
-export async function writeRecord(dir: string, record: JobRecord): Promise<void> {
-  // Unique, so that two writes of one record (start racing finish) never share a temp file.
-  const tmp = join(dir, `${RECORD_FILE}.${randomBytes(6).toString('hex')}.tmp`);
-  // Serialized now: the caller may change the record while this write waits.
-  const text = serializeRecord(record);
+export async function replaceFile(dir: string, name: string, text: string): Promise<void> {
+  const tmp = join(dir, `${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(tmp, 'wx', 0o600);
     try {
@@ -68,12 +66,23 @@ export async function writeRecord(dir: string, record: JobRecord): Promise<void>
     } finally {
       await handle.close();
     }
-    await rename(tmp, join(dir, RECORD_FILE));
+    await rename(tmp, join(dir, name));
     await syncDir(dir);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
-    throw storageError(err, `cannot write the record of job ${record.id}`);
+    throw err;
   }
+}
+
+/**
+ * Atomically replaces `<dir>/record.json` with `record` ({@link replaceFile}).
+ * Rejects with a coded error (resource_exhausted when the disk is full).
+ */
+export async function writeRecord(dir: string, record: JobRecord): Promise<void> {
+  // Serialized now: the caller may change the record while this write waits.
+  await replaceFile(dir, RECORD_FILE, serializeRecord(record)).catch((err: unknown) => {
+    throw storageError(err, `cannot write the record of job ${record.id}`);
+  });
 }
 
 /**

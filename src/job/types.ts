@@ -16,7 +16,7 @@ export type StreamName = 'stdout' | 'stderr';
  * `cwd` "" meaning "/", with `env` that gets a default PATH when it has
  * none, and with limits as requested, not yet resolved.
  */
-export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits'> {
+export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | 'gid'> {
   readonly limits: RequestedLimits;
 }
 

@@ -2,7 +2,7 @@
  * Directories that a test shares with its jobs. Jobs get private /tmp,
  * /var/tmp and /dev/shm (tmpfs in their mount namespace), so a file a test
  * puts under os.tmpdir() is invisible to them; these live on the host disk
- * instead, world-readable so that uid 65534 can reach them. The caller
+ * instead, world-readable so that jobs (each owner its own uid) reach them. The caller
  * removes its directory.
  */
 import { mkdir, mkdtemp } from 'node:fs/promises';

@@ -112,6 +112,7 @@ function finishedRecord(id: string): JobRecord {
   return {
     id,
     owner: 'alice',
+    uid: 60514,
     argv: ['true'],
     cwd: '/',
     hostNetwork: false,
