@@ -38,7 +38,7 @@ export function parseSize(flag: string, value: string): number {
   const unit = sizeUnits[(match?.[2] ?? '').toLowerCase()];
   if (match === null || unit === undefined) {
     throw new UsageError(
-      `${flag} ${quote(value)} is not a size; use bytes or K, M, G, T (e.g. 256M, 1.5G)`,
+      `${flag} ${quote(value)} is not a size; use B, K, M, G or T (e.g. 256M, 1.5G)`,
     );
   }
   const bytes = Math.round(Number(match[1]) * unit);
