@@ -37,7 +37,8 @@
  * Process shape (the PID namespace's init is the job's reaper, see tini):
  *   fork server (jobexec --serve, one per server process; forks and reaps helpers)
  *   `- helper (host PID namespace; relays output, forwards signals, reports)
- *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces)
+ *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces;
+ *          |      a fresh anonymous session keyring)
  *          `- job (PID 2, its own session and process group, its owner's uid/gid)
  *
  * Status channel, fd 3, one line per event, written only by the helper:
@@ -66,6 +67,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/close_range.h>
+#include <linux/keyctl.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -541,6 +543,11 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   if (!spec->host_network) bring_up_loopback();
   if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) != 0)
     fail(STAGE_UTS, "sethostname");
+  /* Keyrings are not namespaced: without this the job inherits the server's
+   * session keyring (and through it the keys of whoever started the server),
+   * and every job shares one. The job, forked after, possesses the new one. */
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) == -1)
+    fail(STAGE_KEYRING, "keyctl");
   pid_t job = fork_job(spec, fds);
   reap_and_forward(job);
 }

@@ -71,6 +71,7 @@
 #define STAGE_MOUNT "mount"
 #define STAGE_NET "net"
 #define STAGE_UTS "uts"
+#define STAGE_KEYRING "keyring"
 #define STAGE_CREDS "creds"
 #define STAGE_CWD "cwd"
 #define STAGE_EXEC "exec"

@@ -49,23 +49,38 @@ function required(values: Record<string, unknown>, name: string): string {
   return value;
 }
 
-/** Waits for SIGTERM/SIGINT, shuts down gracefully; a second signal exits at once. */
-function exitOnSignals(running: Running): void {
+/**
+ * Waits for SIGTERM/SIGINT, shuts down gracefully; a second signal exits at
+ * once. Installed before the server starts: a signal during its start (the
+ * default action would kill it with its fork server's helpers half made)
+ * shuts it down once it has started.
+ */
+function exitOnSignals(starting: Promise<Running>): void {
   let stopping = false;
+  let running: Running | null = null;
+  void starting.then(
+    (r) => (running = r),
+    () => undefined,
+  );
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      running.log.warn({ signal }, 'second signal: exiting now, jobs may be left running');
+      if (running)
+        running.log.warn({ signal }, 'second signal: exiting now, jobs may be left running');
       process.exit(signal === 'SIGINT' ? 130 : 143);
     }
     stopping = true;
-    running.log.info({ signal }, 'graceful shutdown');
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        running.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    starting
+      .then((r) => {
+        r.log.info({ signal }, 'graceful shutdown');
+        return r.stop().catch((err: unknown) => {
+          r.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        });
+      })
+      .then(
+        () => process.exit(0),
+        () => undefined, // a failed start is reported and exits in main's catch
+      );
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -81,13 +96,14 @@ async function main(argv: string[]): Promise<void> {
         certs: { type: 'string' },
         'audit-stdout': { type: 'boolean', default: false },
       });
-      const running = await startServe({
+      const starting = startServe({
         listen: required(values, 'listen'),
         stateDir: required(values, 'state-dir'),
         certsDir: required(values, 'certs'),
         auditStdout: values['audit-stdout'] === true,
       });
-      exitOnSignals(running);
+      exitOnSignals(starting);
+      await starting;
       return;
     }
     case 'certs': {
@@ -103,9 +119,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'dev': {
       parse(rest, {});
-      const { running, hint } = await startDev();
-      process.stdout.write(`${hint}\n`);
-      exitOnSignals(running);
+      const starting = startDev();
+      exitOnSignals(starting.then((dev) => dev.running));
+      process.stdout.write(`${(await starting).hint}\n`);
       return;
     }
     case undefined:

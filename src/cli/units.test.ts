@@ -13,8 +13,8 @@ import {
 
 test('parseSize reads bytes and binary multiples', () => {
   const cases: [string, number][] = [
-    ['1024', 1024],
-    ['1', 1],
+    ['1024B', 1024],
+    ['1b', 1],
     ['512K', 512 * 1024],
     ['512k', 512 * 1024],
     ['256M', 256 * 1024 ** 2],
@@ -29,7 +29,19 @@ test('parseSize reads bytes and binary multiples', () => {
 });
 
 test('parseSize rejects what is not a positive size, naming flag and value', () => {
-  for (const text of ['', 'M', '12Q', '-1', '0', '0.1', '1.5.2G', 'ten', '1e3', '99999999999T']) {
+  for (const text of [
+    '',
+    'M',
+    '12Q',
+    '-1',
+    '0B',
+    '0.1B',
+    '256',
+    '1.5.2G',
+    'ten',
+    '1e3',
+    '99999999999T',
+  ]) {
     assert.throws(
       () => parseSize('--memory', text),
       (err: unknown) =>
@@ -37,6 +49,15 @@ test('parseSize rejects what is not a positive size, naming flag and value', () 
       text,
     );
   }
+});
+
+test('parseSize refuses a size without a unit, suggesting one', () => {
+  assert.throws(
+    () => parseSize('--memory', '256'),
+    (err: unknown) =>
+      err instanceof UsageError &&
+      err.message === '--memory "256" has no unit; say 256M (or B, K, G, T)',
+  );
 });
 
 test('parseDuration reads ms, s, m, h and their sums', () => {

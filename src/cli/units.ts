@@ -7,7 +7,6 @@ import { UsageError } from './failures.js';
 
 /** Binary multiples, as docker and nomad read `--memory 256M`. */
 const sizeUnits: Readonly<Record<string, number>> = {
-  '': 1,
   b: 1,
   k: 1024,
   kb: 1024,
@@ -24,16 +23,22 @@ const sizeUnits: Readonly<Record<string, number>> = {
 };
 
 /**
- * Parses a size such as `1024`, `512K`, `256M`, `1.5G` (binary multiples;
+ * Parses a size such as `1024B`, `512K`, `256M`, `1.5G` (binary multiples;
  * a trailing `/s` is allowed for bandwidths) into a positive whole number of
- * bytes. Throws a {@link UsageError} naming `flag` and `value`.
+ * bytes. The unit is required: `--memory 256` meant as MiB would be 256 bytes.
+ * Throws a {@link UsageError} naming `flag` and `value`.
  */
 export function parseSize(flag: string, value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)(?:\/s)?$/i.exec(value.trim());
+  if (match?.[2] === '') {
+    throw new UsageError(
+      `${flag} ${quote(value)} has no unit; say ${match[1] ?? ''}M (or B, K, G, T)`,
+    );
+  }
   const unit = sizeUnits[(match?.[2] ?? '').toLowerCase()];
   if (match === null || unit === undefined) {
     throw new UsageError(
-      `${flag} ${quote(value)} is not a size; use bytes or K, M, G, T (e.g. 256M, 1.5G)`,
+      `${flag} ${quote(value)} is not a size; use B, K, M, G or T (e.g. 256M, 1.5G)`,
     );
   }
   const bytes = Math.round(Number(match[1]) * unit);

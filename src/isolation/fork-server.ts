@@ -186,9 +186,9 @@ export class ForkServer {
       });
     });
     // The isolation owns it and ends it in close(); idle, it must not by itself keep alive
-    // a process that forgot to. While a helper runs, its replies keep the loop alive.
-    child.unref();
+    // a process that forgot to. While a helper runs, #holdLoop keeps the loop alive.
     (child.stdin as Socket | null)?.unref();
+    (child.stdout as Socket | null)?.unref();
     this.#holdLoop(false);
     listener.unref();
   }
@@ -420,11 +420,15 @@ export class ForkServer {
     if (this.#entries.size === 0) this.#holdLoop(false);
   }
 
-  /** Refs the reply pipe while a launch or a helper is pending, so that its end is heard. */
+  /**
+   * Refs the fork server's process while a launch or a helper is pending:
+   * its end comes in a reply or, once it died, only with its exit, which
+   * libuv may deliver after the reply pipe and the helper's connections have
+   * closed. close() keeps it ref'd while it waits for that exit.
+   */
   #holdLoop(hold: boolean): void {
-    const replies = this.#child.stdout as Socket | null;
-    if (hold) replies?.ref();
-    else replies?.unref();
+    if (hold) this.#child.ref();
+    else if (this.#closing === null) this.#child.unref();
   }
 
   /** Every helper dies with it (their death signal); every launch learns so. */

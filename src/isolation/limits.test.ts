@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_LIMITS, MIN_LIMITS, resolveLimits } from './limits.js';
-import type { Limits } from './types.js';
+import { ErrorCode, JobworkerError } from '../errors.js';
+import { DEFAULT_LIMITS, resolveLimits } from './limits.js';
+import type { Limits, RequestedLimits } from './types.js';
 
 const maxima: Limits = {
   cpuMillis: 2000,
@@ -22,29 +23,63 @@ test('zero means the default', () => {
   );
 });
 
-test('requests are clamped to the maxima; a maximum of 0 leaves the field uncapped', () => {
+test('a maximum of 0 leaves the field uncapped; values within range are kept', () => {
   const limits = resolveLimits(
-    {
-      cpuMillis: 64_000,
-      memoryBytes: 2 ** 40,
-      ioReadBps: 10 ** 12,
-      ioWriteBps: 10 ** 12,
-      pidsMax: 10 ** 9,
-    },
+    { cpuMillis: 2000, memoryBytes: 1 << 30, ioReadBps: 10 ** 12, pidsMax: 3 },
     DEFAULT_LIMITS,
     maxima,
   );
   assert.deepEqual(limits, {
+    ...DEFAULT_LIMITS,
     cpuMillis: 2000,
     memoryBytes: 1 << 30,
     ioReadBps: 10 ** 12,
-    ioWriteBps: 50_000_000,
-    pidsMax: 32768,
+    pidsMax: 3,
   });
 });
 
-test('requests below what the kernel accepts are raised to the minimum', () => {
-  const limits = resolveLimits({ cpuMillis: 1, memoryBytes: 1 }, DEFAULT_LIMITS, maxima);
-  assert.equal(limits.cpuMillis, MIN_LIMITS.cpuMillis);
-  assert.equal(limits.memoryBytes, MIN_LIMITS.memoryBytes);
-});
+const outOfRange: [string, RequestedLimits, RegExp][] = [
+  [
+    'cpu above the maximum',
+    { cpuMillis: 64_000 },
+    /^limits\.cpuMillis: 64000 is above the maximum 2000$/,
+  ],
+  [
+    'memory above the maximum',
+    { memoryBytes: 2 ** 40 },
+    /limits\.memoryBytes: 1099511627776 is above the maximum 1073741824/,
+  ],
+  [
+    'io above its maximum',
+    { ioWriteBps: 10 ** 12 },
+    /limits\.ioWriteBps: 1000000000000 is above the maximum 50000000/,
+  ],
+  [
+    'pids above the maximum',
+    { pidsMax: 10 ** 9 },
+    /limits\.pidsMax: 1000000000 is above the maximum 32768/,
+  ],
+  ['cpu below the minimum', { cpuMillis: 1 }, /limits\.cpuMillis: 1 is below the minimum 10/],
+  [
+    'memory below the minimum',
+    { memoryBytes: 256 },
+    /limits\.memoryBytes: 256 is below the minimum 4194304/,
+  ],
+  [
+    'pids below what init and the job need',
+    { pidsMax: 2 },
+    /limits\.pidsMax: 2 is below the minimum 3/,
+  ],
+];
+
+for (const [name, requested, message] of outOfRange) {
+  test(`refused, not clamped: ${name}`, () => {
+    assert.throws(
+      () => resolveLimits(requested, DEFAULT_LIMITS, maxima),
+      (err: unknown) =>
+        err instanceof JobworkerError &&
+        err.code === ErrorCode.InvalidArgument &&
+        message.test(err.message),
+    );
+  });
+}

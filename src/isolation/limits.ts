@@ -4,6 +4,7 @@
  * the server gets a config file; createIsolation already takes overrides.
  */
 import { availableParallelism, totalmem } from 'node:os';
+import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Limits, RequestedLimits } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -25,14 +26,15 @@ export const MAX_PIDS = 32768;
 /**
  * Smallest values the kernel accepts or a job can live with: CFS rejects a
  * quota below 1 ms (10 millicores of a 100 ms period); below a few MiB even
- * the helper's init is OOM-killed.
+ * the helper's init is OOM-killed; init, the job and one child of a shell
+ * (`sh -c 'a; b'` forks for `a`) are three tasks.
  */
 export const MIN_LIMITS: Limits = {
   cpuMillis: 10,
   memoryBytes: 4 * MiB,
   ioReadBps: 0,
   ioWriteBps: 0,
-  pidsMax: 1,
+  pidsMax: 3,
 };
 
 /** The server maxima of this host: all cores, 80% of memory, 32768 tasks, IO not capped (0). */
@@ -48,10 +50,19 @@ export function hostMaxima(): Limits {
 
 const FIELDS = ['cpuMillis', 'memoryBytes', 'ioReadBps', 'ioWriteBps', 'pidsMax'] as const;
 
+function outOfRange(field: string, value: number, bound: string, limit: number): JobworkerError {
+  return new JobworkerError(
+    ErrorCode.InvalidArgument,
+    `limits.${field}: ${value} is ${bound} ${limit}`,
+  );
+}
+
 /**
- * Fills in defaults (absent or 0) and clamps to [minimum, maximum] (a maximum
- * of 0 means uncapped). The job layer has checked that each value is a
- * non-negative integer (validateSpec).
+ * Fills in defaults (absent or 0) and refuses, rather than clamps, a value
+ * outside [minimum, maximum] (a maximum of 0 means uncapped): a job that ran
+ * with other limits than asked would be measured against the wrong ones.
+ * The job layer has checked that each value is a non-negative integer
+ * (validateSpec).
  */
 export function resolveLimits(
   requested: RequestedLimits,
@@ -63,7 +74,10 @@ export function resolveLimits(
     const value = requested[field];
     if (value === undefined || value === 0) continue;
     const max = maxima[field];
-    out[field] = Math.max(MIN_LIMITS[field], max > 0 ? Math.min(value, max) : value);
+    if (max > 0 && value > max) throw outOfRange(field, value, 'above the maximum', max);
+    if (value < MIN_LIMITS[field])
+      throw outOfRange(field, value, 'below the minimum', MIN_LIMITS[field]);
+    out[field] = value;
   }
   return out;
 }

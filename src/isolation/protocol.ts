@@ -55,6 +55,7 @@ export const STAGE = {
   mount: 'mount',
   net: 'net',
   uts: 'uts',
+  keyring: 'keyring',
   creds: 'creds',
   cwd: 'cwd',
   exec: 'exec',

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-/** Resource limits of one job, as applied (defaults filled in, clamped to the server's maxima). */
+/** Resource limits of one job, as applied (defaults filled in, each within the server's range). */
 export interface Limits {
   /** CPU bandwidth in thousandths of a core. */
   readonly cpuMillis: number;
@@ -102,7 +102,10 @@ export interface PreparedSandbox {
 
 /** The one seam between the job library and the kernel. */
 export interface Isolation {
-  /** Fills in defaults and clamps a request, already validated by the job layer, to the server's maxima. */
+  /**
+   * Fills in defaults for a request already validated by the job layer;
+   * throws invalid_argument naming a field outside the server's range.
+   */
   resolveLimits(requested: RequestedLimits): Limits;
   /**
    * Creates the job's cgroups and forks its helper, connected, without

@@ -86,8 +86,28 @@ describe('request validation', { timeout: 120_000 }, () => {
       (c) => unary(c, 'startJob', start({ workingDir: '/tmp/../etc' })),
       /^working_dir "\/tmp\/\.\.\/etc" is not normalized/,
     ],
-    // Limits are uint32/uint64 on the wire; in-range values are clamped to the server's [min, max]
-    // by the isolation layer (proto: ResourceLimits), so only undecodable ones are refused here.
+    // Limits outside the server's [min, max] are refused, not clamped (proto: ResourceLimits).
+    [
+      'StartJob limits.cpu_millis above the maximum',
+      (c) => unary(c, 'startJob', start({ limits: limits({ cpuMillis: 100_000 }) })),
+      /^limits\.cpuMillis: 100000 is above the maximum \d+$/,
+    ],
+    [
+      'StartJob limits.memory_bytes above the maximum',
+      (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 2 ** 40 }) })),
+      /^limits\.memoryBytes: 1099511627776 is above the maximum \d+$/,
+    ],
+    [
+      'StartJob limits.memory_bytes below the minimum',
+      (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 256 }) })),
+      /^limits\.memoryBytes: 256 is below the minimum 4194304$/,
+    ],
+    [
+      'StartJob limits.pids_max below what init and the job need',
+      (c) => unary(c, 'startJob', start({ limits: limits({ pidsMax: 2 }) })),
+      /^limits\.pidsMax: 2 is below the minimum 3$/,
+    ],
+    // Limits are uint32/uint64 on the wire: values past 2^53 cannot be decoded at all.
     [
       'StartJob limits.memory_bytes above 2^53',
       (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 2 ** 60 }) })),

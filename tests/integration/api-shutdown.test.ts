@@ -22,9 +22,13 @@ import { connect, unary } from '../helpers/server.js';
 const MAIN = fileURLToPath(new URL('../../src/api/main.js', import.meta.url));
 
 /** Starts `jobworkerd serve` on port 0 and resolves with the port from its "listening" log line. */
-async function startDaemon(
-  root: string,
-): Promise<{ child: ChildProcess; port: number; exit: Promise<[number | null, string | null]> }> {
+async function startDaemon(root: string): Promise<{
+  child: ChildProcess;
+  port: number;
+  /** Job cgroups a previous server on this state directory left, swept at this start. */
+  leftoverCgroups: number | undefined;
+  exit: Promise<[number | null, string | null]>;
+}> {
   const child = spawn(
     process.execPath,
     [
@@ -41,12 +45,14 @@ async function startDaemon(
   );
   const exit = once(child, 'exit') as Promise<[number | null, string | null]>;
   const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+  let leftoverCgroups: number | undefined;
   for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg?: string; port?: number };
+    const entry = JSON.parse(line) as { msg?: string; port?: number; leftoverCgroups?: number };
+    leftoverCgroups ??= entry.leftoverCgroups;
     if (entry.msg === 'jobworkerd listening' && entry.port !== undefined) {
       // Keep draining stderr so the daemon never blocks on a full pipe.
       lines.on('line', () => undefined);
-      return { child, port: entry.port, exit };
+      return { child, port: entry.port, leftoverCgroups, exit };
     }
   }
   throw new Error(`jobworkerd exited before listening: ${JSON.stringify(await exit)}`);
@@ -154,7 +160,7 @@ describe('jobworkerd shutdown', { timeout: 120_000, skip: requiresRoot() }, () =
     assert.match(badFlag.stderr, /^jobworkerd: Unknown option '--bogus'/);
   });
 
-  test('a second signal exits at once with a non-zero status', async () => {
+  test('a second signal exits at once with a non-zero status; the next start sweeps what it left', async () => {
     const daemon = await startDaemon(root);
     const client = await connect(`localhost:${daemon.port}`, join(root, 'certs'), 'alice');
     try {
@@ -172,5 +178,12 @@ describe('jobworkerd shutdown', { timeout: 120_000, skip: requiresRoot() }, () =
     } finally {
       client.close();
     }
+    // The job's cgroups outlived that exit; only a server on the same state
+    // directory owns its group, so the next one sweeps them, and its clean
+    // stop removes the group.
+    const again = await startDaemon(root);
+    assert.equal(again.leftoverCgroups, 1);
+    again.child.kill('SIGTERM');
+    assert.deepEqual(await again.exit, [0, null]);
   });
 });

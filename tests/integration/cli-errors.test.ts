@@ -133,6 +133,18 @@ describe('jobctl failures', { timeout: 120_000 }, () => {
     assertFailure(r, 77, /^jobctl: permission denied: /);
   });
 
+  test('limits outside the server range are refused, not clamped: invalid argument, 65', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--cpu', '100'], /limits\.cpuMillis: 100000 is above the maximum \d+/],
+      [['--memory', '1T'], /limits\.memoryBytes: 1099511627776 is above the maximum \d+/],
+      [['--pids', '2'], /limits\.pidsMax: 2 is below the minimum 3/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await jobctl([...as('alice'), 'start', ...flags, 'true']);
+      assertFailure(r, 65, message);
+    }
+  });
+
   test('bad flags and arguments are usage errors, 64, naming the flag and value', async () => {
     const cases: [string[], RegExp][] = [
       [[], /missing command/],
@@ -141,6 +153,7 @@ describe('jobctl failures', { timeout: 120_000 }, () => {
       [['status', 'a', 'b'], /unexpected argument "b"/],
       [['list', '--bogus'], /unknown flag '--bogus'/],
       [['run', '--memory', '12Q', 'true'], /--memory "12Q" is not a size/],
+      [['run', '--memory', '256', 'true'], /--memory "256" has no unit; say 256M/],
       [['run', '--cpu', 'lots', 'true'], /--cpu "lots" is not a CPU amount/],
       [['start', '--pids', '0', 'true'], /--pids "0" must be a whole number/],
       [['start', '--env', 'NOEQUALS', 'true'], /--env "NOEQUALS" is not NAME=VALUE/],

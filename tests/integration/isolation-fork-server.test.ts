@@ -24,7 +24,13 @@ import { after, before, describe, test } from 'node:test';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
 import { createIsolation } from '../../src/isolation/index.js';
-import { encodeLaunch, HANDSHAKE, LIMIT, parseReply } from '../../src/isolation/protocol.js';
+import {
+  encodeLaunch,
+  HANDSHAKE,
+  type LaunchRequest,
+  LIMIT,
+  parseReply,
+} from '../../src/isolation/protocol.js';
 import { requiresRoot } from '../helpers/guards.js';
 import {
   type IsolationFixture,
@@ -37,6 +43,22 @@ import {
 import { jobScratchDir } from '../helpers/scratch.js';
 
 const skip = requiresRoot();
+const FORK_SERVER_MODULE = new URL('../../src/isolation/fork-server.js', import.meta.url).href;
+
+/** A launch request without cgroups, as the job's user, for the fork server by hand. */
+function specRequest(argv: string[]): LaunchRequest {
+  return {
+    cgroup1Dirs: [],
+    cgroup2Dir: null,
+    hostname: 'x',
+    uid: 65534,
+    gid: 65534,
+    cwd: '/',
+    hostNetwork: false,
+    argv,
+    env: ['PATH=/usr/bin:/bin'],
+  };
+}
 
 /** Pids of this process's children running `jobexec --serve`. */
 async function forkServers(): Promise<number[]> {
@@ -125,6 +147,34 @@ describe('isolation fork server', { skip }, () => {
     assert.equal((await socketDirs(stateDir)).length, 1, 'the dead one left no directory');
   });
 
+  test('a launch waiting on a fork server that has closed its replies keeps the process alive until its exit', async () => {
+    // A stand-in that closes its reply pipe and exits later: in between, the pending launch
+    // is all that is left, as after a SIGKILL whose exit libuv delivers after the pipe's EOF.
+    const dir = await mkdtemp(join(stateDir, 'stand-in-'));
+    const standIn = join(dir, 'serve');
+    await writeFile(standIn, '#!/bin/sh\nexec >&-\nexec sleep 0.2\n', { mode: 0o755 });
+    const code = `
+      import { ForkServer } from ${JSON.stringify(FORK_SERVER_MODULE)};
+      const server = await ForkServer.start(process.argv[1], process.argv[2]);
+      const request = ${JSON.stringify(specRequest(['true']))};
+      console.log(await server.launch(request).then(() => 'launched', (err) => err.message));
+      await server.close();`;
+    try {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code, standIn, dir], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const [exitCode] = (await once(child, 'exit')) as [number | null];
+      assert.deepEqual(
+        [exitCode, out],
+        [0, 'sandbox helper did not start: the sandbox fork server ended\n'],
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   /**
    * Speaks the fork server's protocol (native/protocol.h) with a listener of its
    * own; `dropStdout` closes every stdout connection, as libuv does with a
@@ -158,18 +208,9 @@ describe('isolation fork server', { skip }, () => {
     );
     try {
       const token = 'ab'.repeat(16);
-      const request = {
-        cgroup1Dirs: [],
-        cgroup2Dir: null,
-        hostname: 'x',
-        uid: 65534,
-        gid: 65534,
-        cwd: '/',
-        hostNetwork: false,
-        argv: ['/bin/sh', '-c', `echo ran > ${marker}`],
-        env: ['PATH=/usr/bin:/bin'],
-      };
-      server.stdin.write(encodeLaunch(token, request));
+      server.stdin.write(
+        encodeLaunch(token, specRequest(['/bin/sh', '-c', `echo ran > ${marker}`])),
+      );
       let replies = '';
       let ended = '';
       for await (const chunk of server.stdout) {

@@ -240,8 +240,9 @@ export function outputStreamToJSON(object: OutputStream): string {
 
 /**
  * ResourceLimits bounds what a job may use. In a request, zero means "the
- * server's default"; values above the server's maxima are clamped to them. In
- * a Job, the values actually applied.
+ * server's default"; a value above the server's maximum or below its minimum
+ * is refused with INVALID_ARGUMENT naming the field, the value and the bound.
+ * In a Job, the values actually applied.
  */
 export interface ResourceLimits {
   /** CPU bandwidth in thousandths of a core (500 = half a core, 2000 = two). */
