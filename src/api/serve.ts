@@ -66,6 +66,13 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     log: (level, message, fields) => {
       log[level](fields ?? {}, message);
     },
+  }).catch(async (err: unknown) => {
+    // Releases the state directory's lock and the cgroup group it made.
+    await isolation.close().catch(() => undefined);
+    throw refuse(
+      `cannot open the job state: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
   });
   const audit: AuditLog = openAuditLog(join(options.stateDir, 'audit.log'), {
     stdout: options.auditStdout,
