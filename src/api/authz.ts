@@ -6,7 +6,14 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import type { JobSpec, Jobs, JobStatus, OutputEvent, StopOptions } from '../job/index.js';
+import type {
+  FieldNames,
+  JobSpec,
+  Jobs,
+  JobStatus,
+  OutputEvent,
+  StopOptions,
+} from '../job/index.js';
 import type { StreamQuota } from './quota.js';
 
 /** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
@@ -84,7 +91,7 @@ export function isHiddenJob(err: unknown): boolean {
  */
 export interface ScopedJobs extends Pick<Jobs, 'get' | 'list' | 'output'> {
   readonly principal: Principal;
-  start(spec: JobSpec, signal: AbortSignal): Promise<JobStatus>;
+  start(spec: JobSpec, signal: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
 }
 
@@ -108,7 +115,7 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
   };
   return {
     principal,
-    start(spec, signal) {
+    start(spec, signal, names) {
       if (spec.hostNetwork && !isAdmin) {
         return Promise.reject(
           new JobworkerError(
@@ -117,7 +124,7 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
           ),
         );
       }
-      return jobs.start(principal.name, spec, signal);
+      return jobs.start(principal.name, spec, signal, names);
     },
     async stop(id, options) {
       visible(id);

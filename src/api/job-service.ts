@@ -8,7 +8,7 @@ import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
 import { pageOf } from './paging.js';
 import type { Handlers } from './seam.js';
-import { listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
+import { listFilter, outputOptions, protoNames, startSpec, stopOptions } from './validate.js';
 
 /** Every role may call every JobService method; what it may see is decided by `ctx.jobs`. */
 const ANY_ROLE = ROLES;
@@ -18,7 +18,7 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
   startJob: {
     roles: ANY_ROLE,
     async handle(request, ctx) {
-      const job = await ctx.jobs.start(startSpec(request), ctx.signal);
+      const job = await ctx.jobs.start(startSpec(request), ctx.signal, protoNames);
       ctx.noteJob(job.id);
       return { job: toProtoJob(job) };
     },

@@ -51,7 +51,8 @@ const PROTO_FIELD = {
 const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 // The job validator names job-layer field paths; this renames them (via PROTO_FIELD) to the proto's.
-const protoNames: FieldNames = (field) => {
+/** Job-layer field paths spelled as the proto's (`limits.memoryBytes` -> `limits.memory_bytes`). */
+export const protoNames: FieldNames = (field) => {
   const [head, ...rest] = field.split('.') as [keyof JobSpec, ...string[]];
   return [PROTO_FIELD[head], ...rest].map(snake).join('.');
 };

@@ -122,7 +122,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   return {
     cgroupKind: layout.kind,
     cgroupGroupDirs: manager.groupDirs,
-    resolveLimits: (requested) => resolveLimits(requested, defaults, maxima),
+    resolveLimits: (requested, name) => resolveLimits(requested, defaults, maxima, name),
     prepare(spec, signal) {
       if (spec.hostNetwork && !allowHostNetwork) {
         return Promise.reject(

@@ -50,11 +50,13 @@ export function hostMaxima(): Limits {
 
 const FIELDS = ['cpuMillis', 'memoryBytes', 'ioReadBps', 'ioWriteBps', 'pidsMax'] as const;
 
+/** How a caller names a limit in messages (the API: the proto's field path). */
+export type LimitName = (field: keyof Limits) => string;
+
+const ownName: LimitName = (field) => `limits.${field}`;
+
 function outOfRange(field: string, value: number, bound: string, limit: number): JobworkerError {
-  return new JobworkerError(
-    ErrorCode.InvalidArgument,
-    `limits.${field}: ${value} is ${bound} ${limit}`,
-  );
+  return new JobworkerError(ErrorCode.InvalidArgument, `${field}: ${value} is ${bound} ${limit}`);
 }
 
 /**
@@ -68,15 +70,16 @@ export function resolveLimits(
   requested: RequestedLimits,
   defaults: Limits = DEFAULT_LIMITS,
   maxima: Limits = hostMaxima(),
+  name: LimitName = ownName,
 ): Limits {
   const out: Record<(typeof FIELDS)[number], number> = { ...defaults };
   for (const field of FIELDS) {
     const value = requested[field];
     if (value === undefined || value === 0) continue;
     const max = maxima[field];
-    if (max > 0 && value > max) throw outOfRange(field, value, 'above the maximum', max);
+    if (max > 0 && value > max) throw outOfRange(name(field), value, 'above the maximum', max);
     if (value < MIN_LIMITS[field])
-      throw outOfRange(field, value, 'below the minimum', MIN_LIMITS[field]);
+      throw outOfRange(name(field), value, 'below the minimum', MIN_LIMITS[field]);
     out[field] = value;
   }
   return out;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { LimitName } from './limits.js';
 
 /** Resource limits of one job, as applied (defaults filled in, each within the server's range). */
 export interface Limits {
@@ -104,9 +105,10 @@ export interface PreparedSandbox {
 export interface Isolation {
   /**
    * Fills in defaults for a request already validated by the job layer;
-   * throws invalid_argument naming a field outside the server's range.
+   * throws invalid_argument naming (through `name`, default `limits.FIELD`)
+   * a field outside the server's range.
    */
-  resolveLimits(requested: RequestedLimits): Limits;
+  resolveLimits(requested: RequestedLimits, name?: LimitName): Limits;
   /**
    * Creates the job's cgroups and forks its helper, connected, without
    * running anything of the job: what the caller does before start()

@@ -21,7 +21,7 @@ import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
 import { openOwnerIds, type OwnerIds, type OwnerIdsOptions } from './owner-ids.js';
-import { quote, validateSpec } from './spec.js';
+import { type FieldNames, quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
 import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
 import { RetentionSweeper } from './retention-sweeper.js';
@@ -158,14 +158,22 @@ export class JobManager implements Jobs {
   }
 
   /** {@link Jobs.start}: validate, resolve limits, create the log, launch; a failed start leaves nothing. */
-  async start(owner: string, spec: JobSpec, signal?: AbortSignal): Promise<JobStatus> {
+  async start(
+    owner: string,
+    spec: JobSpec,
+    signal?: AbortSignal,
+    names?: FieldNames,
+  ): Promise<JobStatus> {
     if (this.#shutdown !== null)
       throw new JobworkerError(ErrorCode.Unavailable, 'the server is shutting down');
     checkAborted(signal);
-    const valid = validateSpec(spec);
+    const valid = validateSpec(spec, names);
     let limits: Limits;
     try {
-      limits = this.#isolation.resolveLimits(spec.limits);
+      limits = this.#isolation.resolveLimits(
+        spec.limits,
+        names && ((field) => names(`limits.${field}`)),
+      );
     } catch (err) {
       throw toJobworkerError(err, 'cannot resolve limits');
     }

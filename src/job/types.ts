@@ -1,4 +1,5 @@
 import type { LaunchSpec, Limits, RequestedLimits, Usage } from '../isolation/index.js';
+import type { FieldNames } from './spec.js';
 
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
 export type JobState = 'running' | 'stopping' | 'finished';
@@ -108,7 +109,8 @@ export interface ListFilter {
  */
 export interface Jobs {
   /** Validates `spec`, starts the job in its sandbox and returns its status (running). */
-  start(owner: string, spec: JobSpec, signal?: AbortSignal): Promise<JobStatus>;
+  /** `names` spells fields in error messages (default: the job layer's own names). */
+  start(owner: string, spec: JobSpec, signal?: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   /** Stops a job (SIGTERM, grace, kill the cgroup) and returns its final status; already_finished if it had ended. */
   stop(id: string, by: string, options?: StopOptions): Promise<JobStatus>;
   /** The job's current status; not_found if no such job. */

@@ -90,22 +90,22 @@ describe('request validation', { timeout: 120_000 }, () => {
     [
       'StartJob limits.cpu_millis above the maximum',
       (c) => unary(c, 'startJob', start({ limits: limits({ cpuMillis: 100_000 }) })),
-      /^limits\.cpuMillis: 100000 is above the maximum \d+$/,
+      /^limits\.cpu_millis: 100000 is above the maximum \d+$/,
     ],
     [
       'StartJob limits.memory_bytes above the maximum',
       (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 2 ** 40 }) })),
-      /^limits\.memoryBytes: 1099511627776 is above the maximum \d+$/,
+      /^limits\.memory_bytes: 1099511627776 is above the maximum \d+$/,
     ],
     [
       'StartJob limits.memory_bytes below the minimum',
       (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 256 }) })),
-      /^limits\.memoryBytes: 256 is below the minimum 4194304$/,
+      /^limits\.memory_bytes: 256 is below the minimum 4194304$/,
     ],
     [
       'StartJob limits.pids_max below what init and the job need',
       (c) => unary(c, 'startJob', start({ limits: limits({ pidsMax: 2 }) })),
-      /^limits\.pidsMax: 2 is below the minimum 3$/,
+      /^limits\.pids_max: 2 is below the minimum 3$/,
     ],
     // Limits are uint32/uint64 on the wire: values past 2^53 cannot be decoded at all.
     [

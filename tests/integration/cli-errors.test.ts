@@ -135,9 +135,9 @@ describe('jobctl failures', { timeout: 120_000 }, () => {
 
   test('limits outside the server range are refused, not clamped: invalid argument, 65', async () => {
     const cases: [string[], RegExp][] = [
-      [['--cpu', '100'], /limits\.cpuMillis: 100000 is above the maximum \d+/],
-      [['--memory', '1T'], /limits\.memoryBytes: 1099511627776 is above the maximum \d+/],
-      [['--pids', '2'], /limits\.pidsMax: 2 is below the minimum 3/],
+      [['--cpu', '100'], /limits\.cpu_millis: 100000 is above the maximum \d+/],
+      [['--memory', '1T'], /limits\.memory_bytes: 1099511627776 is above the maximum \d+/],
+      [['--pids', '2'], /limits\.pids_max: 2 is below the minimum 3/],
     ];
     for (const [flags, message] of cases) {
       const r = await jobctl([...as('alice'), 'start', ...flags, 'true']);
