@@ -5,6 +5,7 @@
  * that fails the test if a job cgroup was left behind.
  */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { JobworkerError } from '../../src/errors.js';
@@ -34,6 +35,34 @@ export interface IsolationFixture {
   readonly warnings: JobworkerError[];
   /** Asserts no job cgroup is left, then removes the group directories. */
   dispose(): Promise<void>;
+}
+
+/**
+ * One fixture for the enclosing `describe`: made in its `before`, disposed in
+ * its `after`, which also asserts that nothing warned. Read `iso` and
+ * `warnings` only inside tests.
+ */
+export function suiteIsolation(): Omit<IsolationFixture, 'dispose'> {
+  let fx: IsolationFixture | undefined;
+  const current = (): IsolationFixture => {
+    assert.ok(fx, 'the suite fixture is made in before()');
+    return fx;
+  };
+  before(async () => {
+    fx = await isolationFixture();
+  });
+  after(async () => {
+    await current().dispose();
+    assert.deepEqual(current().warnings, []);
+  });
+  return {
+    get iso() {
+      return current().iso;
+    },
+    get warnings() {
+      return current().warnings;
+    },
+  };
 }
 
 /** Creates a fixture; `options` override the defaults (stateDir = the temp dir). */

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { requiresRoot } from '../helpers/guards.js';
 import {
   type IsolationFixture,
   collect,
-  isolationFixture,
+  suiteIsolation,
   launch,
   run,
   specFor,
@@ -27,20 +27,13 @@ const execFileP = promisify(execFile);
 const keyName = (what: string) => `jobworker-test-${what}-${randomBytes(6).toString('hex')}`;
 
 /** Runs `keyctl print %user:NAME` in a job; its output and exit code. */
-async function printInJob(fx: IsolationFixture, name: string) {
+async function printInJob(fx: Pick<IsolationFixture, 'iso'>, name: string) {
   const { stdout, report } = await run(fx.iso, ['keyctl', 'print', `%user:${name}`]);
   return { stdout, exitCode: report.exitCode };
 }
 
 describe('isolation keyrings', { skip }, () => {
-  let fx: IsolationFixture;
-  before(async () => {
-    fx = await isolationFixture();
-  });
-  after(async () => {
-    await fx.dispose();
-    assert.deepEqual(fx.warnings, []);
-  });
+  const fx = suiteIsolation();
 
   test('a job gets a fresh anonymous session keyring that it can use', async () => {
     const name = keyName('own');

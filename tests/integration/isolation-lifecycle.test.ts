@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { JobworkerError } from '../../src/errors.js';
 import { detectLayout } from '../../src/isolation/cgroup/detect.js';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
@@ -17,12 +17,12 @@ import { createIsolation } from '../../src/isolation/index.js';
 import { requiresRoot } from '../helpers/guards.js';
 import {
   collect,
-  type IsolationFixture,
   isolationFixture,
   launch,
   newJobId,
   run,
   specFor,
+  suiteIsolation,
 } from '../helpers/isolation-fixture.js';
 
 /** Host pids in every cgroup of `jobId` below the group dirs. */
@@ -51,14 +51,7 @@ async function isGone(pid: number): Promise<boolean> {
 }
 
 describe('isolation lifecycle', { skip: requiresRoot() }, () => {
-  let fx: IsolationFixture;
-  before(async () => {
-    fx = await isolationFixture();
-  });
-  after(async () => {
-    await fx.dispose();
-    assert.deepEqual(fx.warnings, []);
-  });
+  const fx = suiteIsolation();
 
   test('a job leaving 500 orphans leaves no zombie', async () => {
     // Each ( ... & ) subshell exits at once, orphaning its sleep to init.

@@ -5,22 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { chmod, rm } from 'node:fs/promises';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { requiresRoot } from '../helpers/guards.js';
-import { type IsolationFixture, isolationFixture, run } from '../helpers/isolation-fixture.js';
+import { run, suiteIsolation } from '../helpers/isolation-fixture.js';
 import { jobScratchDir } from '../helpers/scratch.js';
 
 const MiB = 1024 * 1024;
 
 describe('isolation limits', { skip: requiresRoot() }, () => {
-  let fx: IsolationFixture;
-  before(async () => {
-    fx = await isolationFixture();
-  });
-  after(async () => {
-    await fx.dispose();
-    assert.deepEqual(fx.warnings, []);
-  });
+  const fx = suiteIsolation();
 
   test('a child allocating past the memory limit is OOM-killed and reported', async (t) => {
     // The job forks at once; the child (tail, buffering one endless line) is

@@ -7,16 +7,16 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { JobworkerError } from '../../src/errors.js';
 import { requiresRoot } from '../helpers/guards.js';
 import {
-  type IsolationFixture,
   isolationFixture,
   launch,
   newJobId,
   run,
   specFor,
+  suiteIsolation,
 } from '../helpers/isolation-fixture.js';
 import { jobScratchDir } from '../helpers/scratch.js';
 
@@ -24,14 +24,7 @@ const skip = requiresRoot();
 const execFileP = promisify(execFile);
 
 describe('isolation sandbox', { skip }, () => {
-  let fx: IsolationFixture;
-  before(async () => {
-    fx = await isolationFixture();
-  });
-  after(async () => {
-    await fx.dispose();
-    assert.deepEqual(fx.warnings, []);
-  });
+  const fx = suiteIsolation();
 
   test("the job's /proc/self/cgroup lists its cgroups in every hierarchy", async () => {
     const jobId = newJobId();
