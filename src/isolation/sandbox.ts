@@ -215,6 +215,7 @@ function startedSandbox(
     pid: proc.pid,
     stdout: proc.stdout,
     stderr: proc.stderr,
+    ended: run.done,
     exited,
     terminate() {
       if (finished || terminated) return;

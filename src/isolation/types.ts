@@ -70,6 +70,12 @@ export interface Sandbox {
   readonly stdout: Readable;
   /** The job's standard error. */
   readonly stderr: Readable;
+  /**
+   * Resolves as soon as the job's process has ended, before its usage is read
+   * and its cgroups removed (which `exited` waits for): from then on a stop
+   * would signal nothing, so the job ended by itself. Never rejects.
+   */
+  readonly ended: Promise<void>;
   /** Resolves once the job and all its processes have ended and its cgroups are removed. */
   readonly exited: Promise<ExitReport>;
   /** Sends SIGTERM to the job's process group (forwarded by the sandbox's init). Idempotent. */

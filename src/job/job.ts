@@ -205,6 +205,11 @@ export class LiveJob implements LogSource {
     this.notifier = init.notifier;
     this.#live = { writer: init.writer, sandbox: init.sandbox, blocks: new SharedBlocks() };
     this.#persist = init.persist;
+    // A stop after this would signal nothing: the job ended by itself.
+    const seen = (): void => {
+      this.#exitSeen = true;
+    };
+    void init.sandbox.ended.then(seen, seen);
     this.#exited = init.sandbox.exited.then(
       (report) => ({ report, lost: false }),
       () => ({ report: LOST_REPORT, lost: true }),
@@ -217,7 +222,10 @@ export class LiveJob implements LogSource {
     return this.record.id;
   }
 
-  /** Whether the sandbox has reported its exit (the job may still be draining output). */
+  /**
+   * Whether the job's process has ended (the job may still be draining
+   * output, its usage being read and its cgroups removed).
+   */
   get exitSeen(): boolean {
     return this.#exitSeen;
   }

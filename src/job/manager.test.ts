@@ -41,13 +41,18 @@ class FakeSandbox implements Sandbox {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
   readonly exited: Promise<ExitReport>;
+  readonly ended: Promise<void>;
   terminated = 0;
   killed = 0;
+  #processEnd!: () => void;
   #end!: (r: ExitReport) => void;
   #fail!: (err: Error) => void;
   readonly spec: LaunchSpec;
   constructor(spec: LaunchSpec) {
     this.spec = spec;
+    this.ended = new Promise((resolve) => {
+      this.#processEnd = resolve;
+    });
     this.exited = new Promise((resolve, reject) => {
       this.#end = resolve;
       this.#fail = reject;
@@ -60,9 +65,15 @@ class FakeSandbox implements Sandbox {
   }
   /** Reports the exit but leaves the pipes open, as when a background process still holds them. */
   exitOnly(report: Partial<ExitReport>): void {
+    this.#processEnd();
     this.#end({ exitCode: null, signal: null, oomKilled: false, usage: USAGE, ...report });
   }
+  /** The job's process has ended; its usage and cgroups are still being dealt with. */
+  processEnd(): void {
+    this.#processEnd();
+  }
   breakPromise(): void {
+    this.#processEnd();
     this.stdout.end();
     this.stderr.end();
     this.#fail(new Error('helper crashed'));
@@ -229,6 +240,29 @@ test('a job that exited by itself but is still draining output is already finish
     (e: unknown) => e instanceof JobworkerError && e.code === 'already_finished',
   );
   assert.equal(sb.terminated, 0);
+});
+
+test('a stop after the process ended, while the sandbox still tears down, leaves the real end', async () => {
+  const { isolation, jobs } = await setup();
+  const job = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  sb.stdout.end();
+  sb.stderr.end();
+  sb.processEnd();
+  await setImmediate();
+  const stopping = jobs.stop(job.id, 'admin', { graceMs: 0 });
+  // Usage read and cgroups removed only now.
+  sb.exitOnly({ exitCode: 3 });
+  await assert.rejects(
+    stopping,
+    (e: unknown) => e instanceof JobworkerError && e.code === 'already_finished',
+  );
+  const final = jobs.get(job.id);
+  assert.deepEqual(
+    [final.endReason, final.exitCode, final.stoppedBy, sb.terminated, sb.killed],
+    ['exited', 3, null, 0, 0],
+  );
 });
 
 test('failed starts propagate coded errors, wrap untyped ones and leave no directory or record', async () => {

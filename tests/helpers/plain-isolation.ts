@@ -119,6 +119,7 @@ export class PlainIsolation implements Isolation {
       pid,
       stdout: child.stdout,
       stderr: child.stderr,
+      ended: exited.then(() => undefined),
       exited,
       terminate: () => {
         signalGroup(pid, 'SIGTERM');
