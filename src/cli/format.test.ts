@@ -157,3 +157,27 @@ test('formatReport lists the exit report fields, aligned', () => {
     assert.ok(lines.includes(line), `missing ${JSON.stringify(line)} in\n${report}`);
   assert.equal(formatLimits(undefined), '-');
 });
+
+// OSC 52 sets the terminal's clipboard; CR and ESC[2K then erase the line that showed it.
+const OSC52 = '\x1b]52;c;aGFja2Vk\x07\r\x1b[2Kok';
+
+test('control characters from the server are shown, never sent to the terminal', () => {
+  const hostile = job({
+    command: ['sh', '-c', OSC52],
+    workingDir: `/tmp/${OSC52}`,
+    stoppedBy: `eve${OSC52}`,
+    endReason: EndReason.END_REASON_STOPPED,
+  });
+  const texts = [
+    listRow(hostile, t0).join(' '),
+    formatReport(hostile, t0),
+    summaryLine(hostile, t0),
+    outcome(hostile),
+  ];
+  // Only the report's own line breaks.
+  for (const text of texts) assert.doesNotMatch(text, /(?!\n)\p{Cc}/u);
+  assert.equal(shellQuote(['sh', '-c', OSC52]), `sh -c $'\\x1b]52;c;aGFja2Vk\\x07\\x0d\\x1b[2Kok'`);
+  assert.equal(shellQuote([`it's\\\x9b`]), `$'it\\'s\\\\\\u009b'`);
+  assert.match(formatReport(hostile, t0), /^Working dir: +\/tmp\/\\x1b\]52;c;aGFja2Vk\\x07\\x0d/m);
+  assert.match(formatReport(hostile, t0), /^Stopped by: +eve\\x1b\]52/m);
+});

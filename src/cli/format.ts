@@ -6,6 +6,7 @@
 import { constants } from 'node:os';
 import { EndReason, JobState, type Job } from '../gen/jobworker/v1/job_service.js';
 import { formatAge, formatDuration } from './units.js';
+import { hasControl, visible } from './visible.js';
 
 /** Left-aligned columns separated by three spaces, as `docker ps`; no trailing spaces. */
 export function formatTable(
@@ -30,10 +31,17 @@ export function formatFields(fields: readonly (readonly [string, string])[]): st
   return fields.map(([key, value]) => `${`${key}:`.padEnd(width)}${value}`.trimEnd()).join('\n');
 }
 
-/** Quotes argv so that a POSIX shell would read it back: `sh -c 'exit 3'`. */
+/**
+ * Quotes argv so that a shell would read it back: `sh -c 'exit 3'`; an
+ * argument with control characters as `$'...'` with them escaped.
+ */
 export function shellQuote(argv: readonly string[]): string {
   return argv
-    .map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`))
+    .map((arg) => {
+      if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+      if (!hasControl(arg)) return `'${arg.replaceAll("'", `'\\''`)}'`;
+      return `$'${visible(arg.replace(/[\\']/g, '\\$&'))}'`;
+    })
     .join(' ');
 }
 
@@ -69,7 +77,7 @@ export function exitColumn(job: Job): string {
 
 /** How the job ended, as a phrase: `exited with code 3`, `stopped by alice (SIGTERM)`. */
 export function outcome(job: Job): string {
-  const by = job.stoppedBy === '' ? '' : ` by ${job.stoppedBy}`;
+  const by = job.stoppedBy === '' ? '' : ` by ${visible(job.stoppedBy)}`;
   const code = job.exitCode === undefined ? '' : `, exit code ${job.exitCode}`;
   const sig = job.signal === undefined ? '' : ` (${signalName(job.signal)})`;
   switch (job.endReason) {
@@ -109,7 +117,14 @@ export function listRow(job: Job, now: Date): string[] {
   const age =
     job.startedAt === undefined ? '-' : formatAge(now.getTime() - job.startedAt.getTime());
   const command = shellQuote(job.command);
-  return [job.id, job.owner, stateName(job.state), exitColumn(job), age, truncate(command, 60)];
+  return [
+    job.id,
+    visible(job.owner),
+    stateName(job.state),
+    exitColumn(job),
+    age,
+    truncate(command, 60),
+  ];
 }
 
 function truncate(text: string, max: number): string {

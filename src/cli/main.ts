@@ -11,6 +11,7 @@ import { parseFlags, serverFlags, splitAtPositional } from './args.js';
 import type { CommandModule, Io } from './command.js';
 import { exitCodeForError, exitCodeTable, ExitCode } from './exit-codes.js';
 import { UsageError } from './failures.js';
+import { visible } from './visible.js';
 
 const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }>>> = {
   start: () => import('./start.js'),
@@ -108,9 +109,9 @@ function version(): string {
 function describe(err: unknown): string {
   const known = exitCodeForError(err) !== ExitCode.Internal || err instanceof JobworkerError;
   const text = err instanceof Error ? err.message : String(err);
-  const line = (known ? text : `internal error: ${text}; please report it`).replace(
-    /\s*\n\s*/g,
-    ' ',
+  // The message may carry a server's or another user's text: no control character reaches the terminal.
+  const line = visible(
+    (known ? text : `internal error: ${text}; please report it`).replace(/\s*\n\s*/g, ' '),
   );
   return process.env['JOBCTL_DEBUG'] === '1' && err instanceof Error
     ? `${line}\n${err.stack ?? ''}`

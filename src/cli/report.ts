@@ -10,6 +10,7 @@ import {
   type StreamSummary,
 } from '../gen/jobworker/v1/job_service.js';
 import { formatFields, outcome, runtimeMs, shellQuote, signalName, stateName } from './format.js';
+import { visible } from './visible.js';
 import { formatBytes, formatDuration } from './units.js';
 
 /** Formats `job` as aligned `Field: value` lines (no trailing newline). */
@@ -17,9 +18,9 @@ export function formatReport(job: Job, now = new Date()): string {
   const finished = job.state === JobState.JOB_STATE_FINISHED;
   const fields: [string, string][] = [
     ['ID', job.id],
-    ['Owner', job.owner],
+    ['Owner', visible(job.owner)],
     ['Command', shellQuote(job.command)],
-    ['Working dir', job.workingDir || '/'],
+    ['Working dir', visible(job.workingDir || '/')],
     ['Network', job.hostNetwork ? 'host' : 'isolated (loopback only)'],
     ['State', stateName(job.state)],
   ];
@@ -29,7 +30,7 @@ export function formatReport(job: Job, now = new Date()): string {
     if (job.signal !== undefined)
       fields.push(['Signal', `${signalName(job.signal)} (${job.signal})`]);
   }
-  if (job.stoppedBy !== '') fields.push(['Stopped by', job.stoppedBy]);
+  if (job.stoppedBy !== '') fields.push(['Stopped by', visible(job.stoppedBy)]);
   if (job.oomKilled) fields.push(['OOM killed', 'yes: a process reached the memory limit']);
   fields.push(['Started', job.startedAt?.toISOString() ?? '-']);
   fields.push(['Finished', job.finishedAt?.toISOString() ?? '-']);

@@ -11,6 +11,7 @@ import { Connection } from './connection.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
 import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
 import { copyOutput } from './output.js';
+import { visible } from './visible.js';
 
 const help = `Usage: jobctl run [flags] [--] CMD [ARG...]
 
@@ -56,7 +57,7 @@ async function main(args: readonly string[], io: Io): Promise<number> {
           (err instanceof JobworkerError && err.code === ErrorCode.AlreadyFinished)
         )
           return;
-        println(io.stderr, `jobctl: cannot stop job ${id}: ${(err as Error).message}`);
+        println(io.stderr, `jobctl: cannot stop job ${id}: ${visible((err as Error).message)}`);
       },
     );
   };

@@ -104,6 +104,22 @@ describe('jobctl start, status, list, logs, stop', { timeout: 120_000 }, () => {
     assert.equal(logs.stdout.toString(), 'hi there\n/tmp\n');
   });
 
+  test('list and status show control characters escaped; logs keeps the raw bytes', async () => {
+    // OSC 52 would set the admin's clipboard; CR and ESC[2K would erase the line.
+    const osc52 = '\x1b]52;c;aGFja2Vk\x07\r\x1b[2K';
+    const id = await start('sh', '-c', `printf '%s' '${osc52}'`);
+    await finished(id);
+    const admin = ['--server', server.address, '--certs', server.certsDir, '--user', 'admin'];
+    for (const args of [['list'], ['status', id]]) {
+      const r = await jobctl([...admin, ...args]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout.toString(), /(?!\n)\p{Cc}/u, args[0]);
+      assert.match(r.stdout.toString(), /\\x1b\]52;c;aGFja2Vk\\x07\\x0d\\x1b\[2K/, args[0]);
+    }
+    const logs = await jobctl([...base, 'logs', id]);
+    assert.equal(logs.stdout.toString(), osc52);
+  });
+
   test('list shows a table, filters by state, and prints ids or JSON', async () => {
     const done = await start('true');
     await finished(done);
