@@ -12,13 +12,15 @@
  * 5. runs the handler with a {@link HandlerContext}: the principal, the job
  *    library scoped to it, and an AbortSignal that aborts when the client
  *    cancels, the deadline passes or the server shuts down;
- * 6. maps any error to one gRPC status (status-map.ts) and writes one audit line.
+ * 6. maps any error to one gRPC status (status-map.ts) and writes one audit line;
+ *    an internal error is logged under an id, and the client gets only the id.
  *
  * The handler table's type is derived from the service definition, so a
  * method added to the proto without a handler does not compile, and
  * `bindService` also refuses at start-up a definition method with no handler.
  */
 import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Jobs } from '../job/index.js';
@@ -145,13 +147,12 @@ async function runCall(
   } catch (caught) {
     // An aborted call fails with the abort's reason, whatever the library threw on the way out.
     const err = toJobworkerError(signal.aborted ? signal.reason : caught);
-    if (err.code === ErrorCode.Internal)
-      deps.log.error({ err: caught, method: path }, 'internal error');
     record(deps, call, path, principal, jobId, outcomeOf(err), err.code);
+    const sent = err.code === ErrorCode.Internal ? logInternal(deps.log, caught, path) : err;
     // After a client cancel or an expired deadline grpc-js has already ended the call.
     if (!call.cancelled) {
       try {
-        fail(toStatus(err));
+        fail(toStatus(sent));
       } catch (failure) {
         // The call ended under us (e.g. the stream was destroyed): nothing left to tell the client.
         deps.log.debug({ err: failure, method: path }, 'could not send the error status');
@@ -161,6 +162,19 @@ async function runCall(
     dispose();
     deps.calls.leave();
   }
+}
+
+/**
+ * Logs an internal error in full under a fresh id and returns what the client
+ * gets instead: the id, never the details (they name server paths).
+ */
+function logInternal(log: Logger, err: unknown, method: string): JobworkerError {
+  const errorId = randomBytes(8).toString('hex');
+  log.error({ err, method, errorId }, 'internal error');
+  return new JobworkerError(
+    ErrorCode.Internal,
+    `internal error ${errorId}; the server log has its details under this id`,
+  );
 }
 
 /** Writes the call's audit line; a failing audit destination is logged, never thrown into grpc-js. */

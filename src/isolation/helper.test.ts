@@ -9,7 +9,14 @@ const cases: [string, number, string, string][] = [
   ['exec', 13, 'start_failed', 'not executable: frob (EACCES)'],
   ['cwd', 2, 'start_failed', 'working directory /srv/x: ENOENT'],
   ['cgroup', 28, 'internal', 'sandbox helper failed at cgroup: write: ENOSPC'],
-  ['exec', 7, 'internal', 'sandbox helper failed at exec: write: E2BIG'],
+  ['exec', 36, 'start_failed', 'command not found: frob (ENAMETOOLONG)'],
+  [
+    'exec',
+    7,
+    'invalid_argument',
+    'the command and environment together are more than execve accepts on this host (E2BIG)',
+  ],
+  ['clone', 7, 'internal', 'sandbox helper failed at clone: write: E2BIG'],
 ];
 for (const [stage, errno, code, message] of cases) {
   test(`helper error ${stage} errno ${errno} -> ${code}`, () => {

@@ -43,6 +43,16 @@ export function helperError(
     ) {
       return new JobworkerError(ErrorCode.StartFailed, `not executable: ${argv0} (${name})`);
     }
+    if (event.errno === constants.errno.ENAMETOOLONG) {
+      return new JobworkerError(ErrorCode.StartFailed, `command not found: ${argv0} (${name})`);
+    }
+    // Within the job layer's caps, yet over this host's ARG_MAX (a small stack rlimit).
+    if (event.errno === constants.errno.E2BIG) {
+      return new JobworkerError(
+        ErrorCode.InvalidArgument,
+        `the command and environment together are more than execve accepts on this host (${name})`,
+      );
+    }
   }
   if (event.stage === STAGE.cwd) {
     return new JobworkerError(ErrorCode.StartFailed, `working directory ${spec.cwd}: ${name}`);

@@ -4,6 +4,7 @@ import { JobworkerError } from '../errors.js';
 import {
   DEFAULT_PATH,
   MAX_ARGV_BYTES,
+  MAX_ENV_BYTES,
   MAX_ARGV_COUNT,
   MAX_ENV_COUNT,
   validateSpec,
@@ -44,6 +45,21 @@ const invalid: [string, Partial<JobSpec>, RegExp][] = [
     'argv too large',
     { argv: ['echo', 'x'.repeat(MAX_ARGV_BYTES)] },
     /^argv is larger than 131072 bytes \(exceeded at argv\[1\]\)/,
+  ],
+  [
+    'one argument over MAX_ARG_STRLEN (its NUL counts)',
+    { argv: ['x'.repeat(MAX_ARGV_BYTES)] },
+    /^argv\[0\] is 131072 bytes; one entry may have at most 131071 /,
+  ],
+  [
+    'a command name over PATH_MAX (its NUL counts)',
+    { argv: ['x'.repeat(4096)] },
+    /^argv\[0\] is 4096 bytes; a command name may have at most 4095 /,
+  ],
+  [
+    'one env entry over MAX_ARG_STRLEN',
+    { env: [`A=${'x'.repeat(MAX_ENV_BYTES - 2)}`] },
+    /^env\[0\] is 131072 bytes; one entry may have at most 131071 /,
   ],
   [
     'too many env entries',

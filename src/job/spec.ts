@@ -16,6 +16,17 @@ export const MAX_ARGV_BYTES = 128 * 1024;
 export const MAX_ENV_COUNT = 1024;
 /** Most bytes (UTF-8) of all environment entries together. */
 export const MAX_ENV_BYTES = 128 * 1024;
+/**
+ * Longest single argument or environment entry, in bytes: the kernel's
+ * MAX_ARG_STRLEN (32 pages) counts the terminating NUL, and execve fails
+ * with E2BIG above it.
+ */
+export const MAX_ARG_STRING_BYTES = 32 * 4096 - 1;
+/**
+ * Longest command name (argv[0]), in bytes: what execve gets is at most
+ * PATH_MAX with its NUL, so a longer one could never run.
+ */
+export const MAX_COMMAND_BYTES = 4095;
 /** Longest working directory, PATH_MAX on Linux. */
 export const MAX_CWD_BYTES = 4096;
 
@@ -62,9 +73,15 @@ function checkStrings(
   let total = 0;
   for (const [i, value] of values.entries()) {
     if (value.includes('\0')) throw invalid(`${field}[${i}] contains a NUL byte`);
-    total += Buffer.byteLength(value);
+    const bytes = Buffer.byteLength(value);
+    total += bytes;
     if (total > maxBytes) {
       throw invalid(`${field} is larger than ${maxBytes} bytes (exceeded at ${field}[${i}])`);
+    }
+    if (bytes > MAX_ARG_STRING_BYTES) {
+      throw invalid(
+        `${field}[${i}] is ${bytes} bytes; one entry may have at most ${MAX_ARG_STRING_BYTES} (the kernel's MAX_ARG_STRLEN, with its NUL)`,
+      );
     }
   }
 }
@@ -73,6 +90,12 @@ function validateArgv(argv: readonly string[], field: string): string[] {
   if (argv.length === 0) throw invalid(`${field} is required`);
   checkStrings(field, argv, MAX_ARGV_COUNT, MAX_ARGV_BYTES);
   if (argv[0] === '') throw invalid(`${field}[0] is empty`);
+  const commandBytes = Buffer.byteLength(argv[0] ?? '');
+  if (commandBytes > MAX_COMMAND_BYTES) {
+    throw invalid(
+      `${field}[0] is ${commandBytes} bytes; a command name may have at most ${MAX_COMMAND_BYTES} (PATH_MAX, with its NUL)`,
+    );
+  }
   return [...argv];
 }
 

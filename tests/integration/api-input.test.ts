@@ -3,6 +3,8 @@
  * the field, the jobworker code in the trailers, and a server that keeps serving.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { ERROR_CODE_KEY } from '../../src/errors.js';
@@ -85,6 +87,23 @@ describe('request validation', { timeout: 120_000 }, () => {
       'StartJob working_dir not normalized',
       (c) => unary(c, 'startJob', start({ workingDir: '/tmp/../etc' })),
       /^working_dir "\/tmp\/\.\.\/etc" is not normalized/,
+    ],
+    // execve's E2BIG for one string (MAX_ARG_STRLEN counts the NUL) is the client's error.
+    [
+      'StartJob one argument of 131072 bytes',
+      (c) => unary(c, 'startJob', start({ command: ['x'.repeat(131_072)] })),
+      /^command\[0\] is 131072 bytes; one entry may have at most 131071 /,
+    ],
+    // Looked up on PATH, a name this long made the start hang (the helper's report never came).
+    [
+      'StartJob command[0] of 90000 bytes',
+      (c) => unary(c, 'startJob', start({ command: ['x'.repeat(90_000)] }), { deadlineMs: 10_000 }),
+      /^command\[0\] is 90000 bytes; a command name may have at most 4095 /,
+    ],
+    [
+      'StartJob one env entry of 131072 bytes',
+      (c) => unary(c, 'startJob', start({ env: [`A=${'x'.repeat(131_070)}`] })),
+      /^env\[0\] is 131072 bytes; one entry may have at most 131071 /,
     ],
     // Limits outside the server's [min, max] are refused, not clamped (proto: ResourceLimits).
     [
@@ -205,5 +224,36 @@ describe('request validation', { timeout: 120_000 }, () => {
     );
     assert.equal(err.code, Status.FAILED_PRECONDITION);
     assert.deepEqual(err.metadata.get(ERROR_CODE_KEY), ['start_failed']);
+  });
+});
+
+describe('internal errors', { timeout: 60_000 }, () => {
+  test('the client gets an id, the server log the details under it; no server path is sent', async () => {
+    const server = await startTestServer();
+    const alice = await connect(server.address, server.certsDir, 'alice');
+    try {
+      // A file where the jobs directory belongs: creating a job's directory fails on the host.
+      await writeFile(join(server.stateDir, 'jobs'), '');
+      const err = await unary(alice, 'startJob', start({})).then(
+        () => assert.fail('accepted'),
+        (e: unknown) => e as ServiceError,
+      );
+      assert.equal(err.code, Status.INTERNAL, err.details);
+      assert.deepEqual(err.metadata.get(ERROR_CODE_KEY), ['internal']);
+      const match = /^internal error ([0-9a-f]{16}); the server log has its details/.exec(
+        err.details,
+      );
+      assert.ok(match, err.details);
+      assert.ok(!err.details.includes(server.stateDir), err.details);
+      const logged = server.logLines().find((l) => l['errorId'] === match[1]);
+      assert.ok(logged, 'no log line with the id');
+      assert.match(
+        JSON.stringify(logged['err']),
+        new RegExp(server.stateDir.replaceAll('/', '\\/')),
+      );
+    } finally {
+      alice.close();
+      await server.close();
+    }
   });
 });
