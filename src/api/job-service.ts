@@ -6,7 +6,7 @@
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
-import { pageOf } from './paging.js';
+import { listPage } from './paging.js';
 import type { Handlers } from './seam.js';
 import { listFilter, outputOptions, protoNames, startSpec, stopOptions } from './validate.js';
 
@@ -39,12 +39,13 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
   listJobs: {
     roles: ANY_ROLE,
     handle(request, ctx) {
-      const { page, next } = pageOf(
-        ctx.jobs.list(listFilter(request)),
+      const { jobs, next } = listPage(
+        (filter) => ctx.jobs.list(filter),
+        listFilter(request),
         request.pageSize,
         request.pageToken,
       );
-      return Promise.resolve({ jobs: page.map(toProtoJob), nextPageToken: next });
+      return Promise.resolve({ jobs, nextPageToken: next });
     },
   },
   streamOutput: {

@@ -4,6 +4,7 @@ export type {
   JobSpec,
   JobState,
   Jobs,
+  ListCursor,
   ListFilter,
   JobStatus,
   OutputEvent,
@@ -26,6 +27,8 @@ export { OWNER_UID_RANGE, OWNERS_FILE, type OwnerIdsOptions, type UidRange } fro
 export type { RecoveryLog, RecoveryReport } from './recovery.js';
 export {
   DEFAULT_DISK_BUDGET_BYTES,
+  DEFAULT_MAX_FINISHED_JOBS,
+  DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
   DEFAULT_RETENTION_MS,
   RETENTION_SWEEP_INTERVAL_MS,
 } from './retention.js';

@@ -312,3 +312,33 @@ test('a failed persist cancels the prepared sandbox, never starts it, and leaves
   assert.deepEqual(await readdir(join(dir, 'jobs')), []);
   assert.deepEqual(jobs.list(), []);
 });
+
+test('list pages: newest first, from a cursor, at most the limit', async () => {
+  const { isolation, jobs } = await setup();
+  const started = [];
+  for (let i = 0; i < 6; i++) started.push(await jobs.start(i % 2 === 0 ? 'alice' : 'bob', spec));
+  for (const sb of isolation.sandboxes) sb.end({ exitCode: 0 });
+  // Jobs started within one millisecond are ordered by id.
+  const newest = started
+    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime() || (a.id < b.id ? 1 : -1))
+    .map((s) => s.id);
+  assert.deepEqual(
+    jobs.list().map((s) => s.id),
+    newest,
+  );
+  assert.deepEqual(
+    jobs.list({ limit: 2 }).map((s) => s.id),
+    newest.slice(0, 2),
+  );
+  const last = jobs.list({ limit: 2 }).at(-1);
+  assert.ok(last);
+  const after = { startedAtMs: last.startedAt.getTime(), id: last.id };
+  assert.deepEqual(
+    jobs.list({ after, limit: 3 }).map((s) => s.id),
+    newest.slice(2, 5),
+  );
+  assert.deepEqual(
+    jobs.list({ owner: 'alice', limit: 2 }).map((s) => s.owner),
+    ['alice', 'alice'],
+  );
+});

@@ -17,13 +17,19 @@ import type { Isolation, Limits } from '../isolation/index.js';
 import { checkAborted, raceAbort } from '../signals.js';
 import { isValidJobId, newJobId } from './ids.js';
 import { LiveJob, type JobRecord, startRecord } from './job.js';
+import { JobIndex } from './job-index.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
 import { openOwnerIds, type OwnerIds, type OwnerIdsOptions } from './owner-ids.js';
 import { type FieldNames, quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
-import { DEFAULT_DISK_BUDGET_BYTES, DEFAULT_RETENTION_MS } from './retention.js';
+import {
+  DEFAULT_DISK_BUDGET_BYTES,
+  DEFAULT_MAX_FINISHED_JOBS,
+  DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
+  DEFAULT_RETENTION_MS,
+} from './retention.js';
 import { RetentionSweeper } from './retention-sweeper.js';
 import {
   LOG_FILE,
@@ -71,6 +77,10 @@ export interface JobManagerOptions {
   readonly retentionMs?: number;
   /** Most output-log bytes of finished jobs kept; 10 GiB by default. */
   readonly diskBudgetBytes?: number;
+  /** Most finished jobs kept; {@link DEFAULT_MAX_FINISHED_JOBS} by default. */
+  readonly maxFinishedJobs?: number;
+  /** Most finished jobs of one owner kept; {@link DEFAULT_MAX_FINISHED_JOBS_PER_OWNER} by default. */
+  readonly maxFinishedJobsPerOwner?: number;
   /** The owners' uid range and the host's passwd and group files (owner-ids.ts); defaults for a server. */
   readonly owners?: Omit<OwnerIdsOptions, 'stateDir'>;
 }
@@ -111,8 +121,8 @@ export class JobManager implements Jobs {
   readonly #owners: Promise<OwnerIds>;
   /** Owns the retention sweeps and their hourly timer; closed at shutdown. */
   readonly #retention: RetentionSweeper;
-  /** In start order: list() walks it backwards for newest first. */
-  readonly #jobs = new Map<string, AnyJob>();
+  /** By id and in listing order (job-index.ts). */
+  readonly #jobs = new JobIndex<AnyJob>();
   /** Jobs starting or not yet finished; bounded by #maxRunning. */
   #active = 0;
   readonly #starting = new Set<Promise<unknown>>();
@@ -138,7 +148,7 @@ export class JobManager implements Jobs {
     this.#capBytes = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     this.#maxRunning = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
     this.#log = options.log ?? defaultLog;
-    for (const job of restored) this.#jobs.set(job.record.id, job);
+    for (const job of restored) this.#jobs.add(job);
     this.recovery = recovery ?? {
       restored: 0,
       lost: 0,
@@ -151,6 +161,8 @@ export class JobManager implements Jobs {
       policy: {
         retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
         diskBudgetBytes: options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES,
+        maxJobs: options.maxFinishedJobs ?? DEFAULT_MAX_FINISHED_JOBS,
+        maxJobsPerOwner: options.maxFinishedJobsPerOwner ?? DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
       },
       now: options.now ?? Date.now,
       log: this.#log,
@@ -282,7 +294,7 @@ export class JobManager implements Jobs {
           }),
       });
       // Visible only now that it runs: a failed start never shows up in list().
-      this.#jobs.set(id, job);
+      this.#jobs.add(job);
       return job;
     } catch (err) {
       // Clean up, but report the launch's error, not a cleanup's.
@@ -337,15 +349,9 @@ export class JobManager implements Jobs {
     return this.#job(id).status();
   }
 
-  /** {@link Jobs.list}: newest first. */
+  /** {@link Jobs.list}. */
   list(filter: ListFilter = {}): JobStatus[] {
-    const out: JobStatus[] = [];
-    for (const job of [...this.#jobs.values()].reverse()) {
-      if (filter.owner !== undefined && job.record.owner !== filter.owner) continue;
-      if (filter.state !== undefined && job.record.state !== filter.state) continue;
-      out.push(job.status());
-    }
-    return out;
+    return this.#jobs.list(filter).map((job) => job.status());
   }
 
   /** {@link Jobs.output}. Checks the id and offsets at once; the file is opened on first iteration. */
@@ -364,7 +370,7 @@ export class JobManager implements Jobs {
 
   /**
    * Asks for a retention sweep: finished jobs past the retention period go,
-   * then, oldest first, those over the disk budget. Runs at open, after each
+   * then, oldest first, those over the disk budget and over the counts. Runs at open, after each
    * job finishes and hourly; returns at once (see {@link retentionIdle}).
    */
   sweepRetention(): void {

@@ -25,10 +25,17 @@ export interface RetainedJob {
   markRemoved(): void;
 }
 
+/** The manager's jobs as the sweeper sees them. */
+export interface RetainedJobs {
+  values(): Iterable<RetainedJob>;
+  get(id: string): RetainedJob | undefined;
+  delete(id: string): boolean;
+}
+
 /** Options of {@link RetentionSweeper}. */
 export interface SweeperOptions {
   /** The manager's jobs; the sweeper deletes removed ones from it. */
-  readonly jobs: Map<string, RetainedJob>;
+  readonly jobs: RetainedJobs;
   readonly policy: RetentionPolicy;
   readonly now: () => number;
   readonly log: RecoveryLog;
@@ -85,7 +92,12 @@ export class RetentionSweeper {
       const r = job.record;
       // Finished jobs whose final record is on disk (logBytes set) only; running jobs never.
       if (r.state !== 'finished' || r.finishedAtMs === null || r.logBytes === null) continue;
-      candidates.push({ id: r.id, finishedAtMs: r.finishedAtMs, logBytes: r.logBytes });
+      candidates.push({
+        id: r.id,
+        owner: r.owner,
+        finishedAtMs: r.finishedAtMs,
+        logBytes: r.logBytes,
+      });
     }
     for (const [id, reason] of selectForRemoval(candidates, now(), policy)) {
       const job = jobs.get(id);

@@ -1,13 +1,14 @@
-/** The retention rules as table rows: age, budget, oldest first, ties. */
+/** The retention rules as table rows: age, budget, counts, oldest first, ties. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { selectForRemoval, type RetentionCandidate } from './retention.js';
 
 const HOUR = 3_600_000;
-const policy = { retentionMs: 24 * HOUR, diskBudgetBytes: 1000 };
+const policy = { retentionMs: 24 * HOUR, diskBudgetBytes: 1000, maxJobs: 4, maxJobsPerOwner: 2 };
 const now = 100 * HOUR;
-const job = (id: string, hoursAgo: number, logBytes: number): RetentionCandidate => ({
+const job = (id: string, hoursAgo: number, logBytes: number, owner = id): RetentionCandidate => ({
   id,
+  owner,
   finishedAtMs: now - hoursAgo * HOUR,
   logBytes,
 });
@@ -33,6 +34,32 @@ const cases: { name: string; jobs: RetentionCandidate[]; want: [string, string][
     name: 'one job alone over budget goes too',
     jobs: [job('huge', 1, 5000)],
     want: [['huge', 'disk_budget']],
+  },
+  {
+    name: "jobs without output count: over an owner's count, its oldest go",
+    jobs: [job('a1', 3, 0, 'a'), job('a2', 2, 0, 'a'), job('a3', 1, 0, 'a'), job('b1', 9, 0, 'b')],
+    want: [['a1', 'owner_count']],
+  },
+  {
+    name: 'over the total count, the oldest of anyone go',
+    jobs: [1, 2, 3, 4, 5, 6].map((h) => job(`j${h}`, h, 0)),
+    want: [
+      ['j6', 'count'],
+      ['j5', 'count'],
+    ],
+  },
+  {
+    name: 'jobs removed by age or budget do not count',
+    jobs: [
+      job('old', 30, 0, 'a'),
+      job('big', 5, 2000, 'a'),
+      job('a1', 2, 0, 'a'),
+      job('a2', 1, 0, 'a'),
+    ],
+    want: [
+      ['old', 'age'],
+      ['big', 'disk_budget'],
+    ],
   },
   {
     name: 'ties broken by id',

@@ -1,6 +1,7 @@
 /**
- * Retention of finished jobs: which ones to remove, by age and by the disk
- * budget of their output. Pure, so that the rules are tested without files
+ * Retention of finished jobs: which ones to remove, by age, by the disk
+ * budget of their output, and by count (total and per owner: a job without
+ * output still holds its record, argv included, in memory). Pure, so that the rules are tested without files
  * or clocks; the JobManager applies the result (retention-sweep in
  * manager.ts). Running jobs are never candidates: the caller passes finished
  * jobs only.
@@ -10,6 +11,10 @@
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Most output-log bytes kept for finished jobs together. TODO(configuration): make it a server option. */
 export const DEFAULT_DISK_BUDGET_BYTES = 10 * 1024 * 1024 * 1024;
+/** Most finished jobs kept together. TODO(configuration): make it a server option. */
+export const DEFAULT_MAX_FINISHED_JOBS = 10_000;
+/** Most finished jobs kept of one owner. TODO(configuration): make it a server option. */
+export const DEFAULT_MAX_FINISHED_JOBS_PER_OWNER = 1000;
 /**
  * Period of the age check. Time passing has no notification, so this one
  * timer exists; the budget rule runs when a job finishes instead.
@@ -19,6 +24,7 @@ export const RETENTION_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 /** What retention needs to know of one finished job. */
 export interface RetentionCandidate {
   readonly id: string;
+  readonly owner: string;
   readonly finishedAtMs: number;
   /** Bytes of its output log on disk. */
   readonly logBytes: number;
@@ -28,15 +34,18 @@ export interface RetentionCandidate {
 export interface RetentionPolicy {
   readonly retentionMs: number;
   readonly diskBudgetBytes: number;
+  readonly maxJobs: number;
+  readonly maxJobsPerOwner: number;
 }
 
 /** Why a job is removed (for the log). */
-export type RemovalReason = 'age' | 'disk_budget';
+export type RemovalReason = 'age' | 'disk_budget' | 'owner_count' | 'count';
 
 /**
  * The jobs to remove now: every job finished at least `retentionMs` ago,
  * then, oldest finished first, as many more as needed to bring the total
- * log bytes of the rest within `diskBudgetBytes`.
+ * log bytes of the rest within `diskBudgetBytes`, each owner's count within
+ * `maxJobsPerOwner`, and the count of all within `maxJobs`.
  */
 export function selectForRemoval(
   finished: readonly RetentionCandidate[],
@@ -58,6 +67,23 @@ export function selectForRemoval(
     if (out.has(job.id)) continue;
     out.set(job.id, 'disk_budget');
     total -= job.logBytes;
+  }
+  const kept = byAge.filter((job) => !out.has(job.id));
+  const perOwner = new Map<string, number>();
+  for (const job of kept) perOwner.set(job.owner, (perOwner.get(job.owner) ?? 0) + 1);
+  let count = kept.length;
+  for (const job of kept) {
+    const owned = perOwner.get(job.owner) ?? 0;
+    if (owned <= policy.maxJobsPerOwner) continue;
+    out.set(job.id, 'owner_count');
+    perOwner.set(job.owner, owned - 1);
+    count--;
+  }
+  for (const job of kept) {
+    if (count <= policy.maxJobs) break;
+    if (out.has(job.id)) continue;
+    out.set(job.id, 'count');
+    count--;
   }
   return out;
 }

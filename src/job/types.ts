@@ -96,10 +96,20 @@ export interface StopOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A place in a listing: the job that started at `startedAtMs` with this id. */
+export interface ListCursor {
+  readonly startedAtMs: number;
+  readonly id: string;
+}
+
 /** Filter of {@link Jobs.list}. */
 export interface ListFilter {
   readonly owner?: string;
   readonly state?: JobState;
+  /** Only jobs listed after this one (older, or as old with a smaller id), to resume a listing. */
+  readonly after?: ListCursor;
+  /** At most this many jobs; all when absent. */
+  readonly limit?: number;
 }
 
 /**
@@ -115,7 +125,10 @@ export interface Jobs {
   stop(id: string, by: string, options?: StopOptions): Promise<JobStatus>;
   /** The job's current status; not_found if no such job. */
   get(id: string): JobStatus;
-  /** Jobs matching `filter`, newest first. */
+  /**
+   * Jobs matching `filter`, newest first (by start time, then id). Costs the
+   * jobs it returns and skips, not a sort of every job held.
+   */
   list(filter?: ListFilter): JobStatus[];
   /** The job's output from the requested offsets; see {@link OutputOptions}. not_found if no such job. */
   output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;

@@ -59,9 +59,13 @@ export async function persistFixture(stateDir?: string): Promise<PersistFixture>
   return fx;
 }
 
-/** Runs `argv` to its end and returns its final status. */
-export async function runToEnd(jobs: JobManager, argv: string[]): Promise<JobStatus> {
-  const started = await jobs.start('alice', spec(argv));
+/** Runs `argv` as `owner` (alice unless given) to its end and returns its final status. */
+export async function runToEnd(
+  jobs: JobManager,
+  argv: string[],
+  owner = 'alice',
+): Promise<JobStatus> {
+  const started = await jobs.start(owner, spec(argv));
   const { finished } = await readAll(jobs, started.id);
   if (finished === null) throw new Error(`job ${started.id} did not report its end`);
   return finished;

@@ -239,3 +239,43 @@ describe('jobworkerd RPCs', { timeout: 120_000 }, () => {
     );
   });
 });
+
+test(
+  'ListJobs pages end early rather than exceed a client receive limit of 4 MiB',
+  { timeout: 120_000 },
+  async () => {
+    const server = await startTestServer();
+    const alice = await connect(server.address, server.certsDir, 'alice');
+    const admin = await connect(server.address, server.certsDir, 'admin');
+    try {
+      // 40 jobs of about 128 KiB of argv each: about 5 MiB of jobs in all.
+      const started = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const res = await unary(alice, 'startJob', {
+          command: ['true', 'x'.repeat(131_000)],
+          env: [],
+          workingDir: '',
+          hostNetwork: false,
+        });
+        started.add(res.job?.id ?? '');
+      }
+      const seen: string[] = [];
+      let pageToken = '';
+      let pages = 0;
+      do {
+        const res = await unary(admin, 'listJobs', { state: 0, owner: '', pageSize: 0, pageToken });
+        assert.ok(res.jobs.length > 0);
+        seen.push(...res.jobs.map((j) => j.id));
+        pageToken = res.nextPageToken;
+        pages++;
+      } while (pageToken !== '');
+      assert.equal(pages, 2);
+      assert.equal(seen.length, 40);
+      assert.deepEqual(new Set(seen), started);
+    } finally {
+      alice.close();
+      admin.close();
+      await server.close();
+    }
+  },
+);

@@ -112,3 +112,28 @@ test('a follower of a job removed by retention ends with not_found and closes it
     await fx.close();
   }
 });
+
+test('finished jobs without output go by count too: per owner, then in all, oldest first', async () => {
+  const fx = await persistFixture();
+  try {
+    const jobs = await fx.open({ maxFinishedJobs: 3, maxFinishedJobsPerOwner: 2 });
+    const ids: string[] = [];
+    for (const owner of ['alice', 'alice', 'alice', 'bob', 'bob']) {
+      ids.push((await runToEnd(jobs, ['true'], owner)).id);
+      await jobs.retentionIdle();
+    }
+    const [a1, a2, a3, b1, b2] = ids;
+    assert.deepEqual(new Set(jobs.list().map((s) => s.id)), new Set([a3, b1, b2]));
+    for (const id of [a1, a2])
+      await assert.rejects(stat(join(fx.jobsDir, id ?? '')), { code: 'ENOENT' });
+    await jobs.shutdown();
+    // The rules hold at open too.
+    const reopened = await fx.open({ maxFinishedJobs: 1 });
+    assert.deepEqual(
+      reopened.list().map((s) => s.id),
+      [b2],
+    );
+  } finally {
+    await fx.close();
+  }
+});
