@@ -1,7 +1,7 @@
 /**
  * The mechanics of one call under the seam (seam.ts): its AbortSignal, the
- * count of calls in flight, safe request decoding, and writes that honour
- * backpressure. Every listener added here is removed when the call ends.
+ * count of calls in flight, and writes that honour backpressure (request
+ * decoding: decode.ts). Every listener added here is removed when the call ends.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
@@ -77,38 +77,6 @@ export function callSignal(
       link.dispose();
     },
   };
-}
-
-/** Stands in for a request the generated decoder rejected, so the seam can answer INVALID_ARGUMENT. */
-export class Undecodable {
-  readonly message: string;
-  constructor(message: string) {
-    this.message = message;
-  }
-}
-
-/**
- * `definition` with request decoders that do not throw. grpc-js answers a
- * throwing decoder with INTERNAL; ts-proto's throws for a 64-bit integer
- * above 2^53 (e.g. limits.memory_bytes), which is the client's error.
- */
-export function withSafeDecoding<D extends Definition>(definition: D): D {
-  const safe: Record<string, unknown> = {};
-  for (const [name, method] of Object.entries(definition)) {
-    safe[name] = {
-      ...method,
-      requestDeserialize: (bytes: Buffer): unknown => {
-        try {
-          return method.requestDeserialize(bytes);
-        } catch (err) {
-          return new Undecodable(
-            `request could not be decoded: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        }
-      },
-    };
-  }
-  return safe as D;
 }
 
 /** Writes `message`, waiting for 'drain' when grpc-js's buffer is full; the wait ends when `signal` aborts. */

@@ -36,14 +36,8 @@ import {
 import type { StreamQuota } from './quota.js';
 import { toStatus } from './status-map.js';
 import { checkJobId } from './validate.js';
-import {
-  callSignal,
-  Undecodable,
-  write,
-  type AnyCall,
-  type CallTracker,
-  type Definition,
-} from './call.js';
+import { Undecodable } from './decode.js';
+import { callSignal, write, type AnyCall, type CallTracker, type Definition } from './call.js';
 
 /** What every handler gets besides its request. */
 export interface HandlerContext {

@@ -17,7 +17,8 @@ import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
 import { createTlsListener } from './listener.js';
 import { StreamQuota } from './quota.js';
-import { CallTracker, withSafeDecoding } from './call.js';
+import { CallTracker } from './call.js';
+import { withSafeDecoding } from './decode.js';
 import { bindService, type SeamDeps } from './seam.js';
 import type { TlsIdentity } from './tls.js';
 

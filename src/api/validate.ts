@@ -48,13 +48,14 @@ const PROTO_FIELD = {
 } as const satisfies Record<keyof JobSpec, keyof StartJobRequest>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
-const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+export const protoFieldName = (name: string): string =>
+  name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 // The job validator names job-layer field paths; this renames them (via PROTO_FIELD) to the proto's.
 /** Job-layer field paths spelled as the proto's (`limits.memoryBytes` -> `limits.memory_bytes`). */
 export const protoNames: FieldNames = (field) => {
   const [head, ...rest] = field.split('.') as [keyof JobSpec, ...string[]];
-  return [PROTO_FIELD[head], ...rest].map(snake).join('.');
+  return [PROTO_FIELD[head], ...rest].map(protoFieldName).join('.');
 };
 
 /** StartJobRequest -> JobSpec, validated by the job library with the proto's field names. */

@@ -126,21 +126,26 @@ describe('request validation', { timeout: 120_000 }, () => {
       (c) => unary(c, 'startJob', start({ limits: limits({ pidsMax: 2 }) })),
       /^limits\.pids_max: 2 is below the minimum 3$/,
     ],
-    // Limits are uint32/uint64 on the wire: values past 2^53 cannot be decoded at all.
+    // uint64 and int64 fields take at most 2^53-1: beyond, refused naming the field and value.
     [
       'StartJob limits.memory_bytes above 2^53',
       (c) => unary(c, 'startJob', start({ limits: limits({ memoryBytes: 2 ** 60 }) })),
-      /decoded/,
+      /^limits\.memory_bytes: 1152921504606846976 is beyond 9007199254740991 \(2\^53-1\)/,
     ],
     [
       'StartJob limits.io_write_bps above 2^53',
       (c) => unary(c, 'startJob', start({ limits: limits({ ioWriteBps: 2 ** 54 }) })),
-      /decoded/,
+      /^limits\.io_write_bps: 18014398509481984 is beyond /,
     ],
     [
       'StreamOutput stdout_offset above 2^53',
       (c) => streamError(c, { jobId: GOOD_ID, stdoutOffset: 2 ** 60 }),
-      /decoded/,
+      /^stdout_offset: 1152921504606846976 is beyond /,
+    ],
+    [
+      'StopJob grace_period seconds above 2^53',
+      (c) => unary(c, 'stopJob', { jobId: GOOD_ID, gracePeriod: { seconds: 2 ** 60, nanos: 0 } }),
+      /^grace_period\.seconds: 1152921504606846976 is beyond /,
     ],
     ['StopJob job_id empty', (c) => unary(c, 'stopJob', { jobId: '' }), /^job_id is required/],
     [

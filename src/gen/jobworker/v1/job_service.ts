@@ -242,7 +242,12 @@ export function outputStreamToJSON(object: OutputStream): string {
  * ResourceLimits bounds what a job may use. In a request, zero means "the
  * server's default"; a value above the server's maximum or below its minimum
  * is refused with INVALID_ARGUMENT naming the field, the value and the bound.
- * In a Job, the values actually applied.
+ * Where the server has no maximum (IO bandwidth by default), any value up to
+ * 2^53-1 is applied as given. Every uint64 and int64 field of a request
+ * (here, the offsets of StreamOutputRequest, the seconds of grace_period)
+ * takes at most 2^53-1 (9007199254740991): a larger one is refused with
+ * INVALID_ARGUMENT naming the field and the value. In a Job, the values
+ * actually applied.
  */
 export interface ResourceLimits {
   /** CPU bandwidth in thousandths of a core (500 = half a core, 2000 = two). */
@@ -354,13 +359,16 @@ export interface Job {
 export interface StartJobRequest {
   /**
    * The command and its arguments, executed without a shell. command[0] is
-   * looked up on the job's PATH unless it contains a slash. Required.
+   * looked up on the job's PATH unless it contains a slash. Required. At most
+   * 4096 arguments and 131072 bytes together, each at most 131071 bytes (the
+   * kernel's MAX_ARG_STRLEN counts the terminating NUL).
    */
   command: string[];
   /**
    * The job's whole environment, as NAME=VALUE strings; the server's own
    * environment is never passed on. When PATH is absent a minimal default is
-   * used.
+   * used. At most 1024 entries and 131072 bytes together, each at most
+   * 131071 bytes.
    */
   env: string[];
   /** Absolute working directory; "/" when empty. */
@@ -422,7 +430,8 @@ export interface ListJobsRequest {
   owner: string;
   /**
    * Most jobs in one response: the server's default (500) when 0, at most
-   * 1000.
+   * 1000. A response also stays below 4 MiB (the default receive limit of
+   * gRPC clients): a page of long commands ends early, with a token.
    */
   pageSize: number;
   /**
