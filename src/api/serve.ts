@@ -2,7 +2,8 @@
  * `jobworkerd serve` and `jobworkerd dev`: the checks before anything starts,
  * then the wiring of isolation, job library, audit log and server.
  */
-import { access, mkdir } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { access, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devPaths } from '../dev-paths.js';
@@ -34,6 +35,27 @@ function refuse(message: string, cause?: unknown): JobworkerError {
   return new JobworkerError(ErrorCode.Unavailable, message, cause === undefined ? {} : { cause });
 }
 
+/**
+ * Why the state directory `dir` (its lstat) may not be used, or null: it
+ * holds every job's output and the audit log, so it must be a directory of
+ * root's that nobody else can enter. The message says how to fix it.
+ */
+export function stateDirProblem(
+  dir: string,
+  stats: Pick<Stats, 'uid' | 'mode' | 'isDirectory' | 'isSymbolicLink'>,
+): string | null {
+  if (stats.isSymbolicLink() || !stats.isDirectory()) {
+    return `state directory ${dir} is not a directory (a symbolic link is not taken either)`;
+  }
+  const mode = stats.mode & 0o7777;
+  if (stats.uid === 0 && mode === 0o700) return null;
+  const fixes = [
+    ...(stats.uid === 0 ? [] : [`chown root:root ${dir}`]),
+    ...(mode === 0o700 ? [] : [`chmod 700 ${dir}`]),
+  ];
+  return `state directory ${dir} is owned by uid ${stats.uid} with mode ${mode.toString(8).padStart(4, '0')}; it must be root's with mode 0700 (fix: ${fixes.join(' && ')})`;
+}
+
 /** Checks the host and the certificates, builds everything and listens. Throws one clear error otherwise. */
 export async function startServe(options: ServeOptions): Promise<Running> {
   if (process.getuid?.() !== 0) {
@@ -42,6 +64,8 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   // Certificates first: the commonest mistake, and the error names the file.
   const identity = await loadIdentity(options.certsDir, 'server');
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+  const problem = stateDirProblem(options.stateDir, await lstat(options.stateDir));
+  if (problem !== null) throw refuse(problem);
   const log = pino(
     { base: null, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -181,6 +181,26 @@ describe('two servers on one host', { skip: requiresRoot() }, () => {
     await assertStillRunning(b2.alice, jobB2);
     const got = await unary(b2.alice, 'getJob', { jobId: jobB });
     assert.equal(got.job?.state, JobState.JOB_STATE_FINISHED, 'b stopped its job at shutdown');
+  });
+
+  test('a state directory not root-owned 0700 is refused, with the fix in the message', async () => {
+    const dir = join(root, 'open-state');
+    await mkdir(dir, { mode: 0o700 });
+    await chmod(dir, 0o755);
+    await assert.rejects(
+      startServe({ listen: '127.0.0.1:0', stateDir: dir, certsDir, auditStdout: false }),
+      {
+        code: 'unavailable',
+        message: `state directory ${dir} is owned by uid 0 with mode 0755; it must be root's with mode 0700 (fix: chmod 700 ${dir})`,
+      },
+    );
+    await chown(dir, 1000, 1000);
+    await chmod(dir, 0o700);
+    await assert.rejects(
+      startServe({ listen: '127.0.0.1:0', stateDir: dir, certsDir, auditStdout: false }),
+      { message: new RegExp(`uid 1000 with mode 0700; .*\\(fix: chown root:root ${dir}\\)$`) },
+    );
+    assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
   });
 
   test('a second server on the same state directory is refused, naming the first', async () => {
