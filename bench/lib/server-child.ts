@@ -91,7 +91,9 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
       void streamFromMemory(call, buffer);
     },
   });
-  const listener = createTlsListener(server, identity, log);
+  // The baseline measures grpc-js alone: refused handshakes are not audited.
+  const noAudit = { record: () => undefined, close: () => undefined };
+  const listener = createTlsListener(server, identity, log, noAudit);
   const port = await listener.listen('127.0.0.1', 0);
   return {
     port,

@@ -25,6 +25,24 @@ export interface AuditRecord {
   readonly code: ErrorCode | null;
   /** Remote address of the connection. */
   readonly peer: string;
+  /** Why a call or connection was refused before the seam (a TLS handshake, an unknown method). */
+  readonly reason?: string;
+}
+
+/** The `method` of the audit line of a refused TLS handshake or client certificate. */
+export const TLS_HANDSHAKE = 'tls-handshake';
+
+/**
+ * Writes `entry`; a failing destination is logged, never thrown (the callers
+ * are grpc-js handlers and socket events).
+ */
+export function recordSafely(audit: AuditLog, log: Logger, entry: AuditRecord): void {
+  try {
+    audit.record(entry);
+  } catch (err) {
+    // TODO(audit policy): decide whether calls should be refused while the audit log cannot be written.
+    log.error({ err, method: entry.method, identity: entry.identity }, 'audit log write failed');
+  }
 }
 
 /** Where audit records go. */

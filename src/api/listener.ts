@@ -22,6 +22,8 @@ import { once } from 'node:events';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import type { AuditLog } from './audit.js';
+import { auditHandshakeRefusal } from './refusals.js';
 import { refuseClientCertificate, serverTlsOptions, type TlsIdentity } from './tls.js';
 
 /** Most simultaneous TCP connections (handshaking or established); more are closed at once. */
@@ -44,6 +46,7 @@ export function createTlsListener(
   server: grpc.Server,
   identity: TlsIdentity,
   log: Logger,
+  audit: AuditLog,
 ): TlsListener {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const sockets = new Set<TLSSocket>();
@@ -57,11 +60,13 @@ export function createTlsListener(
       { remote: socket.remoteAddress, reason: err.code ?? err.message },
       'TLS handshake refused',
     );
+    auditHandshakeRefusal(audit, log, socket, err.code ?? err.message);
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     const refusal = refuseClientCertificate(socket);
     if (refusal !== null) {
       log.warn({ remote: socket.remoteAddress, reason: refusal }, `TLS client refused: ${refusal}`);
+      auditHandshakeRefusal(audit, log, socket, refusal);
       socket.destroy();
       return;
     }

@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Jobs } from '../job/index.js';
-import type { AuditLog, AuditOutcome } from './audit.js';
+import { recordSafely, type AuditLog, type AuditOutcome } from './audit.js';
 import {
   isHiddenJob,
   principalOf,
@@ -171,7 +171,7 @@ function logInternal(log: Logger, err: unknown, method: string): JobworkerError 
   );
 }
 
-/** Writes the call's audit line; a failing audit destination is logged, never thrown into grpc-js. */
+/** Writes the call's audit line. */
 function record(
   deps: SeamDeps,
   call: AnyCall,
@@ -181,20 +181,15 @@ function record(
   outcome: AuditOutcome,
   code: ErrorCode | null,
 ): void {
-  try {
-    deps.audit.record({
-      identity: principal?.name ?? null,
-      role: principal?.role ?? null,
-      method,
-      jobId,
-      outcome,
-      code,
-      peer: call.getPeer(),
-    });
-  } catch (err) {
-    // TODO(audit policy): decide whether calls should be refused while the audit log cannot be written.
-    deps.log.error({ err, method, identity: principal?.name }, 'audit log write failed');
-  }
+  recordSafely(deps.audit, deps.log, {
+    identity: principal?.name ?? null,
+    role: principal?.role ?? null,
+    method,
+    jobId,
+    outcome,
+    code,
+    peer: call.getPeer(),
+  });
 }
 
 /** Builds the grpc-js implementation of `definition` from `handlers`, every method behind the seam. */

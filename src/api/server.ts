@@ -17,6 +17,7 @@ import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
 import { createTlsListener } from './listener.js';
 import { StreamQuota } from './quota.js';
+import { auditUnknownMethods, auditUnreceived } from './refusals.js';
 import { CallTracker } from './call.js';
 import { withSafeDecoding } from './decode.js';
 import { bindService, type SeamDeps } from './seam.js';
@@ -79,7 +80,10 @@ export function createServer(options: ServerOptions): JobworkerServer {
     // TODO(configuration system): these bounds are hard-coded defaults.
     'grpc.max_concurrent_streams': 1000,
     'grpc.max_receive_message_length': 1024 * 1024,
+    // Calls grpc-js ends before the seam get their audit line here.
+    interceptors: [auditUnreceived(options.audit, options.log)],
   });
+  auditUnknownMethods(grpcServer, options.audit, options.log);
   const calls = new CallTracker();
   const deps: SeamDeps = {
     jobs: options.jobs,
@@ -97,7 +101,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     withSafeDecoding(HealthService),
     bindService(HealthService, healthHandlers(health), deps),
   );
-  const listener = createTlsListener(grpcServer, options.identity, options.log);
+  const listener = createTlsListener(grpcServer, options.identity, options.log, options.audit);
   let shutdownDone: Promise<void> | null = null;
 
   const shutdown = async (signal?: AbortSignal): Promise<void> => {

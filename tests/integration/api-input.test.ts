@@ -262,3 +262,46 @@ describe('internal errors', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('calls refused before the seam', { timeout: 60_000 }, () => {
+  test('an unknown method and a message over the size limit get audit lines', async () => {
+    const server = await startTestServer();
+    const alice = await connect(server.address, server.certsDir, 'alice');
+    try {
+      const unknown = await new Promise<ServiceError>((resolve) => {
+        alice.makeUnaryRequest(
+          '/jobworker.v1.JobService/NoSuchMethod',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(0),
+          (err) => {
+            resolve(err as ServiceError);
+          },
+        );
+      });
+      assert.equal(unknown.code, Status.UNIMPLEMENTED);
+      const big = await unary(
+        alice,
+        'startJob',
+        start({ env: [`A=${'x'.repeat(1_100_000)}`] }),
+      ).then(
+        () => assert.fail('accepted'),
+        (e: unknown) => e as ServiceError,
+      );
+      assert.equal(big.code, Status.RESOURCE_EXHAUSTED, big.details);
+      await server.whenIdle();
+      const lines = await server.auditLines();
+      const nope = lines.find((l) => l['method'] === '/jobworker.v1.JobService/NoSuchMethod');
+      assert.ok(nope, JSON.stringify(lines));
+      assert.equal(nope['identity'], 'alice');
+      assert.match(String(nope['peer']), /^127\.0\.0\.1:\d+$/);
+      const start_ = lines.find((l) => l['method'] === '/jobworker.v1.JobService/StartJob');
+      assert.ok(start_, JSON.stringify(lines));
+      assert.equal(start_['identity'], 'alice');
+      assert.match(String(start_['reason']), /size limit/);
+    } finally {
+      alice.close();
+      await server.close();
+    }
+  });
+});

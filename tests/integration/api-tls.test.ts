@@ -69,6 +69,11 @@ describe('mTLS', { timeout: 120_000 }, () => {
         logged.some((l) => l.includes(reason)),
         `log mentions ${reason}: ${JSON.stringify(logged)}`,
       );
+      const audited = (await server.auditLines()).filter((l) => l['method'] === 'tls-handshake');
+      assert.ok(
+        audited.some((l) => l['outcome'] === 'denied' && String(l['reason']).includes(reason)),
+        `audit mentions ${reason}: ${JSON.stringify(audited)}`,
+      );
     });
   }
 
@@ -108,6 +113,11 @@ describe('mTLS', { timeout: 120_000 }, () => {
     socket.destroy();
     assert.match(String(err.code), /ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/);
     assert.ok(server.logLines().some((l) => l['msg'] === 'TLS handshake refused'));
+    const audited = (await server.auditLines()).filter((l) => l['method'] === 'tls-handshake');
+    assert.ok(
+      audited.some((l) => /PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL/.test(String(l['reason']))),
+      JSON.stringify(audited),
+    );
   });
 
   test('a client verifies the server name: a name not in the certificate fails', async () => {
