@@ -1,6 +1,7 @@
 /**
  * The audit log: one JSON line per call, allowed or denied, written with
- * pino to `<state-dir>/audit.log` (mode 0600) and optionally to stdout.
+ * pino to `<state-dir>/audit.log` (mode 0600, rotated: rotating-file.ts) and
+ * optionally to stdout.
  * Destinations are synchronous (no worker thread, nothing lost on exit);
  * an audit line is small and calls are few compared with the cost of a write.
  */
@@ -8,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
+import { RotatingFile } from './rotating-file.js';
 
 /** How a call ended, for the audit log. */
 export type AuditOutcome = 'ok' | 'denied' | 'error' | 'cancelled';
@@ -52,10 +54,26 @@ export interface AuditLog {
   close(): void;
 }
 
-/** Opens the audit log at `path` (created 0600; appended to), also to stdout when asked. */
-export function openAuditLog(path: string, options: { stdout?: boolean } = {}): AuditLog {
+/** Rotation of `audit.log`: 64 MiB files, four old ones kept. TODO(configuration system). */
+export const AUDIT_ROTATION = { maxBytes: 64 * 1024 * 1024, keep: 4 } as const;
+/**
+ * The most disk the audit log takes: reserved from the state directory's
+ * disk budget, whose rest the job library's retention keeps for output.
+ */
+export const AUDIT_FOOTPRINT_BYTES = RotatingFile.footprint(AUDIT_ROTATION);
+
+/** Options of {@link openAuditLog}. */
+export interface AuditLogOptions {
+  /** Also write each line to stdout. */
+  readonly stdout?: boolean;
+  /** Size of a file and files kept; {@link AUDIT_ROTATION} by default. */
+  readonly rotation?: { readonly maxBytes: number; readonly keep: number };
+}
+
+/** Opens the audit log at `path` (created 0600; appended to, rotated), also to stdout when asked. */
+export function openAuditLog(path: string, options: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const file = pino.destination({ dest: path, sync: true, mode: 0o600, append: true });
+  const file = new RotatingFile(path, { ...(options.rotation ?? AUDIT_ROTATION), mode: 0o600 });
   const streams: { stream: DestinationStream }[] = [{ stream: file }];
   if (options.stdout === true) streams.push({ stream: pino.destination({ dest: 1, sync: true }) });
   const logger: Logger = pino(
@@ -67,8 +85,7 @@ export function openAuditLog(path: string, options: { stdout?: boolean } = {}): 
       logger.info({ ...entry }, 'call');
     },
     close() {
-      file.flushSync();
-      file.end();
+      file.close();
     },
   };
 }

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devPaths } from '../dev-paths.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { openJobManager } from '../job/index.js';
+import { DEFAULT_DISK_BUDGET_BYTES, openJobManager } from '../job/index.js';
 import { createIsolation, StateDirInUseError } from '../isolation/index.js';
-import { openAuditLog, type AuditLog } from './audit.js';
+import { AUDIT_FOOTPRINT_BYTES, openAuditLog, type AuditLog } from './audit.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
 
@@ -87,6 +87,8 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const jobs = await openJobManager({
     stateDir: options.stateDir,
     isolation,
+    // The audit log's files share the state directory's budget.
+    diskBudgetBytes: DEFAULT_DISK_BUDGET_BYTES - AUDIT_FOOTPRINT_BYTES,
     log: (level, message, fields) => {
       log[level](fields ?? {}, message);
     },
