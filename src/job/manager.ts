@@ -28,6 +28,7 @@ import {
   DEFAULT_DISK_BUDGET_BYTES,
   DEFAULT_MAX_FINISHED_JOBS,
   DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
+  DEFAULT_RECORD_BUDGET_BYTES,
   DEFAULT_RETENTION_MS,
 } from './retention.js';
 import { RetentionSweeper } from './retention-sweeper.js';
@@ -81,6 +82,8 @@ export interface JobManagerOptions {
   readonly maxFinishedJobs?: number;
   /** Most finished jobs of one owner kept; {@link DEFAULT_MAX_FINISHED_JOBS_PER_OWNER} by default. */
   readonly maxFinishedJobsPerOwner?: number;
+  /** Most bytes of argv and working directories of finished jobs kept; {@link DEFAULT_RECORD_BUDGET_BYTES} by default. */
+  readonly recordBudgetBytes?: number;
   /** The owners' uid range and the host's passwd and group files (owner-ids.ts); defaults for a server. */
   readonly owners?: Omit<OwnerIdsOptions, 'stateDir'>;
 }
@@ -163,6 +166,7 @@ export class JobManager implements Jobs {
         diskBudgetBytes: options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES,
         maxJobs: options.maxFinishedJobs ?? DEFAULT_MAX_FINISHED_JOBS,
         maxJobsPerOwner: options.maxFinishedJobsPerOwner ?? DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
+        recordBudgetBytes: options.recordBudgetBytes ?? DEFAULT_RECORD_BUDGET_BYTES,
       },
       now: options.now ?? Date.now,
       log: this.#log,

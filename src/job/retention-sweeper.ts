@@ -41,6 +41,13 @@ export interface SweeperOptions {
   readonly log: RecoveryLog;
 }
 
+/** What a record holds beyond its fixed fields: its argv and working directory, in UTF-8 bytes. */
+function recordBytes(record: JobRecord): number {
+  let bytes = Buffer.byteLength(record.cwd);
+  for (const arg of record.argv) bytes += Buffer.byteLength(arg);
+  return bytes;
+}
+
 /** Owns the retention timer and the sweeps; {@link RetentionSweeper.close} ends both. */
 export class RetentionSweeper {
   readonly #options: SweeperOptions;
@@ -97,6 +104,7 @@ export class RetentionSweeper {
         owner: r.owner,
         finishedAtMs: r.finishedAtMs,
         logBytes: r.logBytes,
+        recordBytes: recordBytes(r),
       });
     }
     for (const [id, reason] of selectForRemoval(candidates, now(), policy)) {

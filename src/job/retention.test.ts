@@ -4,13 +4,26 @@ import { test } from 'node:test';
 import { selectForRemoval, type RetentionCandidate } from './retention.js';
 
 const HOUR = 3_600_000;
-const policy = { retentionMs: 24 * HOUR, diskBudgetBytes: 1000, maxJobs: 4, maxJobsPerOwner: 2 };
+const policy = {
+  retentionMs: 24 * HOUR,
+  diskBudgetBytes: 1000,
+  maxJobs: 4,
+  maxJobsPerOwner: 2,
+  recordBudgetBytes: 300,
+};
 const now = 100 * HOUR;
-const job = (id: string, hoursAgo: number, logBytes: number, owner = id): RetentionCandidate => ({
+const job = (
+  id: string,
+  hoursAgo: number,
+  logBytes: number,
+  owner = id,
+  recordBytes = 10,
+): RetentionCandidate => ({
   id,
   owner,
   finishedAtMs: now - hoursAgo * HOUR,
   logBytes,
+  recordBytes,
 });
 
 const cases: { name: string; jobs: RetentionCandidate[]; want: [string, string][] }[] = [
@@ -60,6 +73,11 @@ const cases: { name: string; jobs: RetentionCandidate[]; want: [string, string][
       ['old', 'age'],
       ['big', 'disk_budget'],
     ],
+  },
+  {
+    name: 'over the record budget (long argv), the oldest go',
+    jobs: [job('a', 3, 0, 'a', 200), job('b', 2, 0, 'b', 200), job('c', 1, 0, 'c', 50)],
+    want: [['a', 'record_budget']],
   },
   {
     name: 'ties broken by id',

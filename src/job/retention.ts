@@ -16,6 +16,11 @@ export const DEFAULT_MAX_FINISHED_JOBS = 10_000;
 /** Most finished jobs kept of one owner. TODO(configuration): make it a server option. */
 export const DEFAULT_MAX_FINISHED_JOBS_PER_OWNER = 1000;
 /**
+ * Most bytes of argv and working directories kept in memory for finished
+ * jobs together (an argv may be 128 KiB). TODO(configuration): make it a server option.
+ */
+export const DEFAULT_RECORD_BUDGET_BYTES = 256 * 1024 * 1024;
+/**
  * Period of the age check. Time passing has no notification, so this one
  * timer exists; the budget rule runs when a job finishes instead.
  */
@@ -28,6 +33,8 @@ export interface RetentionCandidate {
   readonly finishedAtMs: number;
   /** Bytes of its output log on disk. */
   readonly logBytes: number;
+  /** Bytes its record holds in memory beyond a fixed size: its argv and working directory. */
+  readonly recordBytes: number;
 }
 
 /** The rules, with their limits. */
@@ -36,16 +43,39 @@ export interface RetentionPolicy {
   readonly diskBudgetBytes: number;
   readonly maxJobs: number;
   readonly maxJobsPerOwner: number;
+  readonly recordBudgetBytes: number;
 }
 
 /** Why a job is removed (for the log). */
-export type RemovalReason = 'age' | 'disk_budget' | 'owner_count' | 'count';
+export type RemovalReason = 'age' | 'disk_budget' | 'owner_count' | 'count' | 'record_budget';
+
+/**
+ * Marks in `out`, oldest first, jobs of `byAge` not marked yet, while the
+ * `weight` of the unmarked ones is above `limit`.
+ */
+function trim(
+  byAge: readonly RetentionCandidate[],
+  out: Map<string, RemovalReason>,
+  reason: RemovalReason,
+  weight: (job: RetentionCandidate) => number,
+  limit: number,
+): void {
+  let total = 0;
+  for (const job of byAge) if (!out.has(job.id)) total += weight(job);
+  for (const job of byAge) {
+    if (total <= limit) break;
+    if (out.has(job.id)) continue;
+    out.set(job.id, reason);
+    total -= weight(job);
+  }
+}
 
 /**
  * The jobs to remove now: every job finished at least `retentionMs` ago,
  * then, oldest finished first, as many more as needed to bring the total
  * log bytes of the rest within `diskBudgetBytes`, each owner's count within
- * `maxJobsPerOwner`, and the count of all within `maxJobs`.
+ * `maxJobsPerOwner`, the count of all within `maxJobs`, and the bytes of
+ * their records within `recordBudgetBytes`.
  */
 export function selectForRemoval(
   finished: readonly RetentionCandidate[],
@@ -57,33 +87,17 @@ export function selectForRemoval(
   const byAge = [...finished].sort(
     (a, b) => a.finishedAtMs - b.finishedAtMs || (a.id < b.id ? -1 : 1),
   );
-  let total = 0;
+  for (const job of byAge) if (now - job.finishedAtMs >= policy.retentionMs) out.set(job.id, 'age');
+  trim(byAge, out, 'disk_budget', (job) => job.logBytes, policy.diskBudgetBytes);
+  const byOwner = new Map<string, RetentionCandidate[]>();
   for (const job of byAge) {
-    if (now - job.finishedAtMs >= policy.retentionMs) out.set(job.id, 'age');
-    else total += job.logBytes;
+    const own = byOwner.get(job.owner);
+    if (own === undefined) byOwner.set(job.owner, [job]);
+    else own.push(job);
   }
-  for (const job of byAge) {
-    if (total <= policy.diskBudgetBytes) break;
-    if (out.has(job.id)) continue;
-    out.set(job.id, 'disk_budget');
-    total -= job.logBytes;
-  }
-  const kept = byAge.filter((job) => !out.has(job.id));
-  const perOwner = new Map<string, number>();
-  for (const job of kept) perOwner.set(job.owner, (perOwner.get(job.owner) ?? 0) + 1);
-  let count = kept.length;
-  for (const job of kept) {
-    const owned = perOwner.get(job.owner) ?? 0;
-    if (owned <= policy.maxJobsPerOwner) continue;
-    out.set(job.id, 'owner_count');
-    perOwner.set(job.owner, owned - 1);
-    count--;
-  }
-  for (const job of kept) {
-    if (count <= policy.maxJobs) break;
-    if (out.has(job.id)) continue;
-    out.set(job.id, 'count');
-    count--;
-  }
+  for (const own of byOwner.values())
+    trim(own, out, 'owner_count', () => 1, policy.maxJobsPerOwner);
+  trim(byAge, out, 'count', () => 1, policy.maxJobs);
+  trim(byAge, out, 'record_budget', (job) => job.recordBytes, policy.recordBudgetBytes);
   return out;
 }
