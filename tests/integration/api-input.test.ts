@@ -94,7 +94,7 @@ describe('request validation', { timeout: 120_000 }, () => {
       (c) => unary(c, 'startJob', start({ command: ['x'.repeat(131_072)] })),
       /^command\[0\] is 131072 bytes; one entry may have at most 131071 /,
     ],
-    // Looked up on PATH, a name this long made the start hang (the helper's report never came).
+    // A name this long made the start hang: its message did not fit in the status trailer.
     [
       'StartJob command[0] of 90000 bytes',
       (c) => unary(c, 'startJob', start({ command: ['x'.repeat(90_000)] }), { deadlineMs: 10_000 }),
