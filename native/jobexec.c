@@ -88,6 +88,7 @@
 
 #include "helper.h"
 #include "lock.h"
+#include "oom.h"
 #include "protocol.h"
 #include "report.h"
 
@@ -548,6 +549,8 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
    * and every job shares one. The job, forked after, possesses the new one. */
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) == -1)
     fail(STAGE_KEYRING, "keyctl");
+  /* The job inherits it: under memory pressure jobs go before the host's processes. */
+  if (set_oom_score_adj(OOM_SCORE_ADJ_JOB) != 0) fail(STAGE_INIT, "write");
   pid_t job = fork_job(spec, fds);
   reap_and_forward(job);
 }
