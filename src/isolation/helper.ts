@@ -44,6 +44,17 @@ export function helperError(
       return new JobworkerError(ErrorCode.StartFailed, `not executable: ${argv0} (${name})`);
     }
   }
+  if (
+    event.stage === STAGE.init &&
+    event.syscall === 'fork' &&
+    event.errno === constants.errno.EAGAIN
+  ) {
+    // init itself was attached (an attach is not limited), but no task is left for the job.
+    return new JobworkerError(
+      ErrorCode.ResourceExhausted,
+      `no task left to start the job: all jobs together hold the host budget of tasks (fork: ${name})`,
+    );
+  }
   if (event.stage === STAGE.cwd) {
     return new JobworkerError(ErrorCode.StartFailed, `working directory ${spec.cwd}: ${name}`);
   }
