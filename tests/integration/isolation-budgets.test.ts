@@ -41,8 +41,10 @@ const readNumber = async (file: string) => Number((await readFile(file, 'utf8'))
 /** Polls `file` until it reads at least `target` (or `ms` pass); returns the most seen. */
 async function waitAtLeast(file: string, target: number, ms: number): Promise<number> {
   let most = 0;
-  for (const end = Date.now() + ms; Date.now() < end && most < target; await delay(20)) {
+  const end = Date.now() + ms;
+  while (Date.now() < end && most < target) {
     most = Math.max(most, await readNumber(file).catch(() => 0));
+    if (most < target) await delay(20);
   }
   return most;
 }
