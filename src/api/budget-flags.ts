@@ -11,7 +11,11 @@ import {
   readHostTotals,
   resolveHostBudget,
 } from '../isolation/index.js';
-import { OWNER_BUDGET_NAMES, type OwnerBudget } from '../job/index.js';
+import {
+  DEFAULT_MAX_RUNNING_JOBS_PER_OWNER,
+  OWNER_BUDGET_NAMES,
+  type OwnerBudget,
+} from '../job/index.js';
 import { readSize } from '../sizes.js';
 
 /** Reads a whole number of at least 1, or says what is wrong with it. */
@@ -36,6 +40,15 @@ export const budgetOptions: NonNullable<ParseArgsConfig['options']> = Object.fro
     ownerFlag('pidsMax'),
   ].map((flag) => [optionName(flag), { type: 'string' }]),
 );
+
+/** The flags' part of serve's usage text. */
+export const BUDGET_USAGE = `      Budgets (at most the host's total; see docs/rfd/0001-jobworker.md):
+        ${HOST_BUDGET_FLAGS.memoryBytes} SIZE   all jobs together (default: half of MemTotal)
+        ${HOST_BUDGET_FLAGS.pidsMax} N        all jobs' tasks (default: half of min(pid_max, threads-max))
+        ${ownerFlag('runningJobs')} N   (default ${DEFAULT_MAX_RUNNING_JOBS_PER_OWNER})
+        ${ownerFlag('memoryBytes')} SIZE      sum of an owner's memory limits (default: ${HOST_BUDGET_FLAGS.memoryBytes})
+        ${ownerFlag('pidsMax')} N           sum of an owner's pids limits (default: ${HOST_BUDGET_FLAGS.pidsMax})
+`;
 
 /** The fields given (exactOptionalPropertyTypes: an absent field is left out, not undefined). */
 function defined<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): Partial<T> {

@@ -11,20 +11,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCode, EXIT_USAGE, JobworkerError } from '../errors.js';
 import { StateDirInUseError } from '../isolation/index.js';
-import { budgetOptions, readBudgets } from './budget-flags.js';
+import { BUDGET_USAGE, budgetOptions, readBudgets } from './budget-flags.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
       Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
       DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
-      Budgets (at most the host's total; see docs/rfd/0001-jobworker.md):
-        --host-memory SIZE   all jobs together (default: half of MemTotal)
-        --host-pids N        all jobs' tasks (default: half of min(pid_max, threads-max))
-        --max-running-jobs-per-owner N   (default 64)
-        --max-memory-per-owner SIZE      sum of an owner's memory limits (default: --host-memory)
-        --max-pids-per-owner N           sum of an owner's pids limits (default: --host-pids)
-  jobworkerd certs init --dir DIR
+${BUDGET_USAGE}  jobworkerd certs init --dir DIR
       Create a development CA, a server certificate (localhost, 127.0.0.1, ::1)
       and client certificates alice, bob (role user) and admin (role admin).
   jobworkerd dev
