@@ -7,7 +7,7 @@
  *
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
- *   jobexec --lock                  (flock of fd 3, see lock.c)
+ *   jobexec --lock [--wait]         (flock of fd 3, see lock.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
