@@ -40,7 +40,7 @@
  *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces;
  *          |      a fresh anonymous session keyring)
  *          `- job (PID 2, its own session and process group, its owner's uid/gid,
- *                  the seccomp filter of seccomp.c)
+ *                  the seccomp filter of syscall-filter.c)
  *
  * Status channel, fd 3, one line per event, written only by the helper:
  *   started PID                    COMMAND was exec'd (PID: init's host pid)
@@ -91,7 +91,7 @@
 #include "lock.h"
 #include "protocol.h"
 #include "report.h"
-#include "seccomp.h"
+#include "syscall-filter.h"
 
 #ifndef JOBEXEC_SOURCE_SHA256
 #define JOBEXEC_SOURCE_SHA256 "unknown"

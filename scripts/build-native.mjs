@@ -51,7 +51,7 @@ function missing(what, packages) {
   process.exit(1);
 }
 
-// The job's seccomp filter (native/seccomp.c) is built with libseccomp: check for its
+// The job's seccomp filter (native/syscall-filter.c) is built with libseccomp: check for its
 // header first, so that its absence is named rather than buried in compiler errors.
 const probe = spawnSync(cc, ['-E', '-x', 'c', '-o', '/dev/null', '-'], {
   input: '#include <seccomp.h>\n',

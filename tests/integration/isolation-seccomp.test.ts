@@ -1,5 +1,5 @@
 /**
- * The job's default seccomp filter (native/seccomp.c) in real sandboxes
+ * The job's default seccomp filter (native/syscall-filter.c) in real sandboxes
  * (root, real kernel): one test per refused class, through a probe
  * (tests/helpers/syscall-probe.c, compiled here) run as root inside the job,
  * so that the filter's EPERM cannot be a missing capability's; and ordinary

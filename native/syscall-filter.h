@@ -1,6 +1,6 @@
-/* The job's default seccomp filter: see seccomp.c. */
-#ifndef JOBEXEC_SECCOMP_H
-#define JOBEXEC_SECCOMP_H
+/* The job's default seccomp filter: see syscall-filter.c. */
+#ifndef JOBEXEC_SYSCALL_FILTER_H
+#define JOBEXEC_SYSCALL_FILTER_H
 
 /*
  * Loads the filter on the calling thread (the job, just before its execve;

@@ -16,12 +16,12 @@
  * of its syscalls refused.
  */
 #define _GNU_SOURCE
-#include "seccomp.h"
+#include "syscall-filter.h"
 
 #include <errno.h>
 #include <linux/personality.h>
 #include <sched.h>
-#include <seccomp.h> /* libseccomp's: <> skips this directory, whose seccomp.h is ours */
+#include <seccomp.h>
 #include <stddef.h>
 
 /* Refused whatever their arguments. */
