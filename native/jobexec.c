@@ -7,7 +7,7 @@
  *
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
- *   jobexec --lock                  (flock of fd 3, see lock.c)
+ *   jobexec --lock [--wait]         (flock of fd 3, see lock.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
  *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
@@ -39,7 +39,8 @@
  *   `- helper (host PID namespace; relays output, forwards signals, reports)
  *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces;
  *          |      a fresh anonymous session keyring)
- *          `- job (PID 2, its own session and process group, its owner's uid/gid)
+ *          `- job (PID 2, its own session and process group, its owner's uid/gid,
+ *                  the seccomp filter of syscall-filter.c)
  *
  * Status channel, fd 3, one line per event, written only by the helper:
  *   started PID                    COMMAND was exec'd (PID: init's host pid)
@@ -91,6 +92,7 @@
 #include "oom.h"
 #include "protocol.h"
 #include "report.h"
+#include "syscall-filter.h"
 
 #ifndef JOBEXEC_SOURCE_SHA256
 #define JOBEXEC_SOURCE_SHA256 "unknown"
@@ -434,7 +436,7 @@ static void exec_command(char **argv, char **envp) {
   errno = saw_eacces ? EACCES : ENOENT;
 }
 
-/* The job: drop privileges, re-arm the death signal, clean fds and signals, exec. */
+/* The job: drop privileges, re-arm the death signal, clean fds and signals, filter, exec. */
 static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, int exec_fd) {
   report_to(exec_fd);
   if (setsid() == -1) fail(STAGE_CREDS, "setsid");
@@ -460,6 +462,7 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(STAGE_INIT, "sigprocmask");
+  if ((call = load_job_filter()) != NULL) fail(STAGE_SECCOMP, call); /* last before exec */
   exec_command(spec->argv, spec->envp);
   fail(STAGE_EXEC, "execve");
 }

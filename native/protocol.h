@@ -74,6 +74,7 @@
 #define STAGE_KEYRING "keyring"
 #define STAGE_CREDS "creds"
 #define STAGE_CWD "cwd"
+#define STAGE_SECCOMP "seccomp"
 #define STAGE_EXEC "exec"
 #define STAGE_RELAY "relay"
 

@@ -58,6 +58,7 @@ export const STAGE = {
   keyring: 'keyring',
   creds: 'creds',
   cwd: 'cwd',
+  seccomp: 'seccomp',
   exec: 'exec',
   relay: 'relay',
 } as const;
