@@ -405,6 +405,17 @@ static void bring_up_loopback(void) {
 }
 
 /*
+ * A fresh fstype at path, and what the host had mounted there (with all below
+ * it) detached: not only covered, but gone from the job's mount table.
+ * NULL, or the failed call (errno set).
+ */
+static const char *mount_fresh(const char *path, const char *fstype, unsigned long flags,
+                               const char *options) {
+  if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL) return "umount2";
+  return mount(fstype, path, fstype, flags, options) == 0 ? NULL : "mount";
+}
+
+/*
  * The job's /dev, as runc's default: a tmpfs with the standard nodes only (not
  * the host's disks, consoles or terminals), a devpts instance of its own and a
  * private /dev/shm (the IPC namespace does not cover POSIX shared memory). init
@@ -420,8 +431,8 @@ static void make_dev(void) {
   static const char *const links[][2] = {{"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
                                          {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
                                          {"ptmx", "pts/ptmx"}};
-  if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") != 0)
-    fail(STAGE_MOUNT, "mount");
+  const char *call = mount_fresh("/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+  if (call != NULL) fail(STAGE_MOUNT, call);
   if (chdir("/dev") != 0) fail(STAGE_MOUNT, "chdir");
   umask(0); /* the modes below are the nodes' own; the job sets its own umask */
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
@@ -441,23 +452,22 @@ static void make_dev(void) {
 /* Private propagation first: without it a mount made inside leaks to a shared host mount. */
 static void make_mounts(const struct spec *spec) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(STAGE_MOUNT, "mount");
-  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-    fail(STAGE_MOUNT, "mount");
+  const char *call = mount_fresh("/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  if (call != NULL) fail(STAGE_MOUNT, call);
   /* The host's cgroup tree lists every job of every user and their host pids: hide it
    * (after the v1 joins, which write below it). */
-  if (mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            "mode=0555,size=4k") != 0 &&
-      errno != ENOENT)
-    fail(STAGE_MOUNT, "mount");
+  call = mount_fresh("/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "mode=0555,size=4k");
+  if (call != NULL && errno != ENOENT) fail(STAGE_MOUNT, call);
   make_dev();
   /* Scratch space of its own over every world-writable host directory the server
    * found (/tmp and /var/tmp among them, src/isolation/private-dirs.ts): there,
    * one job could plant files or Unix sockets for another. tmpfs pages are
    * charged to the job's memory cgroup. A directory gone since is nothing to hide. */
-  for (int i = 0; i < spec->n_private_dirs; i++)
-    if (mount("tmpfs", spec->private_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 &&
-        errno != ENOENT)
-      fail(STAGE_MOUNT, "mount");
+  for (int i = 0; i < spec->n_private_dirs; i++) {
+    call = mount_fresh(spec->private_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    if (call != NULL && errno != ENOENT) fail(STAGE_MOUNT, call);
+  }
 }
 
 /* The value of PATH in the job's environment, or NULL. */
