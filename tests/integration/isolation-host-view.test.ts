@@ -51,10 +51,14 @@ describe('what a job reaches of the host', { skip }, () => {
       'readlink /dev/stdout /dev/ptmx',
       'stat -c %d /dev/pts',
       'script -qc tty /dev/null',
+      // The host's /dev is detached, not only covered.
+      'awk \'$5 == "/dev"\' /proc/self/mountinfo | wc -l',
     ].join('; ');
     const { stdout, stderr, report } = await run(fx.iso, ['sh', '-c', script]);
     assert.equal(report.exitCode, 0, stderr);
-    const [names, zeros, full, stdoutLink, ptmxLink, ptsDev, tty] = stdout.trim().split(/\r?\n/);
+    const [names, zeros, full, stdoutLink, ptmxLink, ptsDev, tty, devMounts] = stdout
+      .trim()
+      .split(/\r?\n/);
     assert.equal(
       names?.trim(),
       'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero',
@@ -65,6 +69,7 @@ describe('what a job reaches of the host', { skip }, () => {
     );
     assert.notEqual(Number(ptsDev), (await stat('/dev/pts')).dev, "the host's devpts");
     assert.equal(tty, '/dev/pts/0', 'the first pty of a new instance');
+    assert.equal(devMounts, '1');
   });
 
   test('the job is in a cgroup of its own in every hierarchy, and sees each as /', async () => {
