@@ -13,8 +13,9 @@
  *   read-write mount is listed, and not entered (its tmpfs hides what is below);
  * - not walked: /proc and /dev (each job mounts its own), /sys (sysfs and the
  *   pseudo file systems below it: nothing there is an unprivileged user's to
- *   create), /tmp and /var/tmp (always private), the state directory, and
- *   autofs mounts (the walk would trigger them);
+ *   create), /tmp and /var/tmp (always private), the state directory (its
+ *   job directories would use up the bound), and autofs mounts (the walk
+ *   would trigger them);
  * - bounded: SCAN_BOUNDS.maxDepth levels below /, maxVisited directories,
  *   maxFound found; a scan cut short warns, for what lies beyond stays shared.
  * A directory made world-writable after the start is shared until a restart.
