@@ -428,9 +428,9 @@ static void make_dev(void) {
     unsigned major, minor;
   } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
-  static const char *const links[][2] = {{"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"},
-                                         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
-                                         {"ptmx", "pts/ptmx"}};
+  static const char *const links[][2] = {
+      {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
   const char *call = mount_fresh("/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
   if (call != NULL) fail(STAGE_MOUNT, call);
   if (chdir("/dev") != 0) fail(STAGE_MOUNT, "chdir");
@@ -786,6 +786,7 @@ static int serve_main(int argc, char **argv) {
 
 /* Points argv at heap copies of its strings, so that init can blank the originals. */
 static void copy_args(int argc, char **argv) {
+  if (argc < 1) _exit(EXIT_HELPER_FAILED); /* execve(2) with no argv at all */
   cmdline_start = argv[0];
   cmdline_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
   for (int i = 0; i < argc; i++)
