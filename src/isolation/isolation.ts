@@ -11,6 +11,7 @@ import { removeStaleSocketDirs, socketPathFits } from './fork-server.js';
 import { ForkServerSlot } from './fork-server-slot.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
+import { findPrivateDirs } from './private-dirs.js';
 import { prepare } from './sandbox.js';
 import { groupOfStateDir, lockStateDir } from './state-dir.js';
 import type { Isolation, Limits } from './types.js';
@@ -91,6 +92,12 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     );
   }
   const ioDevice = await blockDeviceOf(options.stateDir);
+  const warn =
+    options.onWarning ??
+    ((err: JobworkerError) => {
+      process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
+    });
+  const privateDirs = await findPrivateDirs(options.stateDir, warn);
   // Before the first cgroup is touched: a derived group is its lock holder's alone.
   const lock =
     options.cgroupGroup === undefined ? await lockStateDir(options.stateDir, helper) : null;
@@ -111,13 +118,10 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     helper,
     fork: forkServer.fork.bind(forkServer),
     manager,
+    privateDirs,
     uid: options.uid ?? NOBODY,
     gid: options.gid ?? NOBODY,
-    warn:
-      options.onWarning ??
-      ((err: JobworkerError) => {
-        process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
-      }),
+    warn,
   };
   return {
     cgroupKind: layout.kind,
