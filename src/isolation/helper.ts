@@ -68,6 +68,7 @@ export function helperError(
 export interface HelperArgs {
   readonly cgroup1Dirs: readonly string[];
   readonly cgroup2Dir: string | null;
+  readonly privateDirs: readonly string[];
   readonly uid: number;
   readonly gid: number;
 }
@@ -77,6 +78,7 @@ export function launchRequest(spec: LaunchSpec, args: HelperArgs): LaunchRequest
   return {
     cgroup1Dirs: args.cgroup1Dirs,
     cgroup2Dir: args.cgroup2Dir,
+    privateDirs: args.privateDirs,
     uid: args.uid,
     gid: args.gid,
     hostname: spec.jobId,

@@ -12,6 +12,7 @@ import { ForkServerSlot } from './fork-server-slot.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
 import { type HostBudget, readHostTotals, resolveHostBudget } from './host-budget.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
+import { findPrivateDirs } from './private-dirs.js';
 import { prepare } from './sandbox.js';
 import { groupOfStateDir, lockStateDir } from './state-dir.js';
 import type { Isolation, Limits } from './types.js';
@@ -111,6 +112,12 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     );
   }
   const ioDevice = await blockDeviceOf(options.stateDir);
+  const warn =
+    options.onWarning ??
+    ((err: JobworkerError) => {
+      process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
+    });
+  const privateDirs = await findPrivateDirs(options.stateDir, warn);
   const budget = resolveHostBudget(await readHostTotals(), options.hostBudget);
   // Before the first cgroup is touched: a derived group is its lock holder's alone.
   const lock =
@@ -133,13 +140,10 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     helper,
     fork: forkServer.fork.bind(forkServer),
     manager,
+    privateDirs,
     uid: options.uid ?? NOBODY,
     gid: options.gid ?? NOBODY,
-    warn:
-      options.onWarning ??
-      ((err: JobworkerError) => {
-        process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
-      }),
+    warn,
   };
   return {
     cgroupKind: layout.kind,

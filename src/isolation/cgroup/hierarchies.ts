@@ -7,6 +7,7 @@ import { ErrorCode, JobworkerError } from '../../errors.js';
 import type { HostBudget } from '../host-budget.js';
 import type { Controller } from './controller.js';
 import { cpuacctV1, cpuV1, cpuV2 } from './cpu.js';
+import { inheritCpuset } from './cpuset.js';
 import type { CgroupLayout } from './detect.js';
 import { type CgroupFs, cgroupError, errnoOf, writeControl } from './fs.js';
 import { freezerV1 } from './freezer.js';
@@ -73,10 +74,14 @@ async function prepareV1(layout: CgroupLayout, options: PrepareOptions): Promise
     list.push(controller);
     byDir.set(own, list);
   }
+  // Every other mounted hierarchy too (cpuset, devices, name=systemd, ...), with
+  // nothing written: there the job would otherwise stay in the server's cgroup.
+  for (const own of layout.v1.values()) if (!byDir.has(own)) byDir.set(own, []);
   const hierarchies: Hierarchy[] = [];
   for (const [own, controllers] of byDir) {
     const group = `${own}/${options.group}`;
     await ensureDir(options.fs, group);
+    if (layout.v1.get('cpuset') === own) await inheritCpuset(options.fs, own, group);
     await applyBudget(options, group, controllers);
     hierarchies.push({ group, controllers, join: 'procs' });
   }
