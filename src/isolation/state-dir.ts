@@ -18,6 +18,7 @@ import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { checkAborted, onAbort } from '../signals.js';
 
 /** The lock file's name in the state directory; it holds the locking server's pid. */
 export const LOCK_FILE = 'jobworkerd.lock';
@@ -42,37 +43,55 @@ export class StateDirInUseError extends JobworkerError {
   }
 }
 
-/** A held state directory lock. */
-export interface StateLock {
+/** A held flock lock. */
+export interface FileLock {
   /** Empties the lock file and closes it, which releases the lock. Idempotent. */
   release(): Promise<void>;
 }
 
+/** How {@link lockFile} takes its lock. */
+export interface LockFileOptions {
+  /** Wait for another holder to release it (default: refuse at once, `held`). */
+  readonly wait?: boolean;
+  /** Ends a wait: the helper is killed and the lock is not taken. */
+  readonly signal?: AbortSignal;
+}
+
 /**
- * Takes the state directory's lock without waiting; rejects with
- * {@link StateDirInUseError} if another server holds it, `internal` if the
- * helper cannot take it.
+ * Takes an exclusive flock on `file` (created 0600) through `helper`'s
+ * `--lock` mode and writes this process's pid in it. Resolves with the lock,
+ * or with `held` and the pid the holder wrote (null if none yet) when
+ * another open file description holds it and `wait` is not set. Rejects
+ * (internal) if the helper cannot take it, or with the signal's reason.
  */
-export async function lockStateDir(stateDir: string, helper: string): Promise<StateLock> {
-  const file = join(stateDir, LOCK_FILE);
+export async function lockFile(
+  file: string,
+  helper: string,
+  options: LockFileOptions = {},
+): Promise<FileLock | { readonly held: number | null }> {
   const handle = await open(
     file,
     constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW,
     0o600,
   );
   try {
-    const child = spawn(helper, ['--lock'], {
+    checkAborted(options.signal);
+    const child = spawn(helper, options.wait === true ? ['--lock', '--wait'] : ['--lock'], {
       stdio: ['ignore', 'ignore', 'pipe', handle.fd],
       env: {},
     });
+    // A helper still waiting in flock is killed: then the lock is not taken.
+    const stop = onAbort(options.signal, () => child.kill('SIGKILL'));
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(0, STDERR_LIMIT);
     });
-    const [code] = (await once(child, 'close')) as [number | null];
+    const [code] = (await once(child, 'close').finally(stop)) as [number | null];
+    checkAborted(options.signal);
     if (code === HELD) {
       const text = (await handle.readFile('utf8')).trim();
-      throw new StateDirInUseError(stateDir, /^[1-9]\d*$/.test(text) ? Number(text) : null);
+      await handle.close();
+      return { held: /^[1-9]\d*$/.test(text) ? Number(text) : null };
     }
     if (code !== LOCKED) {
       throw new JobworkerError(
@@ -99,6 +118,17 @@ export async function lockStateDir(stateDir: string, helper: string): Promise<St
       return released;
     },
   };
+}
+
+/**
+ * Takes the state directory's lock without waiting; rejects with
+ * {@link StateDirInUseError} if another server holds it, `internal` if the
+ * helper cannot take it.
+ */
+export async function lockStateDir(stateDir: string, helper: string): Promise<FileLock> {
+  const lock = await lockFile(join(stateDir, LOCK_FILE), helper);
+  if ('held' in lock) throw new StateDirInUseError(stateDir, lock.held);
+  return lock;
 }
 
 /**

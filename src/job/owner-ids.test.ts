@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ before(async () => {
     range: { first: 1000, last: 1009 },
     passwdPath: join(dir, 'passwd'),
     groupPath: join(dir, 'group'),
+    registry: join(dir, 'registry'),
   };
 });
 after(async () => {
@@ -62,4 +63,44 @@ test('the owner past the end of the range is refused with resource_exhausted', a
     return true;
   });
   await rm(join(dir, OWNERS_FILE));
+});
+
+test('servers on other state directories never get a uid another one holds', async () => {
+  const registry = join(dir, 'shared-registry');
+  const server = async (name: string) => {
+    const stateDir = join(dir, name);
+    await mkdir(stateDir, { recursive: true });
+    return openOwnerIds({ ...options, stateDir, registry });
+  };
+  const [one, two] = await Promise.all([server('one'), server('two')]);
+  // Both at once: the registry's lock orders them.
+  const owners = ['a', 'b', 'c'];
+  const uids = await Promise.all([
+    ...owners.map((o) => one.uidOf(o)),
+    ...owners.map((o) => two.uidOf(o)),
+  ]);
+  assert.equal(new Set(uids).size, 6, `distinct: ${uids.join(' ')}`);
+  assert.deepEqual([...uids].sort(), [1000, 1001, 1002, 1003, 1004, 1005]);
+
+  // A state directory that leases another's live uid is refused at open, naming both.
+  const three = join(dir, 'three');
+  await mkdir(three);
+  await writeFile(join(three, OWNERS_FILE), JSON.stringify({ x: uids[0] }));
+  await assert.rejects(openOwnerIds({ ...options, stateDir: three, registry }), (err: unknown) => {
+    assert.ok(err instanceof JobworkerError);
+    assert.match(
+      err.message,
+      new RegExp(`uid ${uids[0]} of owner "x" in .*three is also given to owner "a" of .*one`),
+    );
+    return true;
+  });
+
+  // A removed state directory gives its uids back to the host.
+  await rm(join(dir, 'one'), { recursive: true });
+  const reopened = await openOwnerIds({ ...options, stateDir: three, registry });
+  assert.equal(await reopened.uidOf('x'), uids[0], 'x keeps the uid one had');
+  const freed = await two.uidOf('d');
+  assert.ok(uids.slice(1, 3).includes(freed), `uid ${freed} was one's`);
+  await rm(three, { recursive: true });
+  await rm(join(dir, 'two'), { recursive: true });
 });

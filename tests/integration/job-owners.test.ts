@@ -68,6 +68,23 @@ test(
   },
 );
 
+test(
+  'servers on two state directories of one host give their owners different uids',
+  { skip },
+  async () => {
+    // The host's registry, as two real servers would share it.
+    const [one, two] = await Promise.all([newFixture(real()), newFixture(real())]);
+    try {
+      const [alice] = await idsOf(one.jobs, 'alice');
+      const [bob] = await idsOf(two.jobs, 'bob');
+      const [aliceOnTwo] = await idsOf(two.jobs, 'alice');
+      assert.equal(new Set([alice, bob, aliceOnTwo]).size, 3, `${alice} ${bob} ${aliceOnTwo}`);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  },
+);
+
 test("bob's job can neither read nor change a file alice's job wrote", { skip }, async () => {
   const fx = await newFixture(real());
   const shared = await jobScratchDir('owners-');
@@ -166,8 +183,10 @@ test(
   { skip },
   async () => {
     const first = OWNER_UID_RANGE.first;
+    // A registry of its own: on the host's, another server may hold `first`.
+    const registry = await mkdtemp(join(tmpdir(), 'jobworker-owners-registry-'));
     const fx = await newFixture(real(), {
-      owners: { range: { first, last: first } },
+      owners: { range: { first, last: first }, registry },
     });
     try {
       assert.deepEqual(await idsOf(fx.jobs, 'alice'), [
@@ -184,6 +203,7 @@ test(
       assert.deepEqual(await fx.jobDirs(), [fx.jobs.list()[0]?.id], 'nothing left of bob');
     } finally {
       await fx.close();
+      await rm(registry, { recursive: true, force: true });
     }
   },
 );

@@ -17,7 +17,7 @@ import { EndReason, JobState } from '../../src/gen/jobworker/v1/job_service.js';
 import type { JobServiceClient } from '../../src/gen/jobworker/v1/job_service.js';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import { LOCK_FILE, StateDirInUseError } from '../../src/isolation/index.js';
-import { lockStateDir } from '../../src/isolation/state-dir.js';
+import { lockFile, lockStateDir } from '../../src/isolation/state-dir.js';
 import { DEFAULT_HELPER_PATH } from '../../src/isolation/helper-check.js';
 import { requiresRoot } from '../helpers/guards.js';
 import { isolationFixture, run } from '../helpers/isolation-fixture.js';
@@ -75,6 +75,31 @@ describe('state directory lock', { skip: requiresRoot() }, () => {
       await once(holder, 'exit');
     }
     await (await lockStateDir(dir, DEFAULT_HELPER_PATH)).release();
+  });
+
+  test('a waiting lock is taken once the holder releases it, or given up on abort', async () => {
+    const file = join(dir, 'wait.lock');
+    const held = await lockFile(file, DEFAULT_HELPER_PATH);
+    assert.ok(!('held' in held));
+    const aborted = new AbortController();
+    const gaveUp = lockFile(file, DEFAULT_HELPER_PATH, { wait: true, signal: aborted.signal });
+    // Once its helper is blocked in flock: the abort kills it.
+    setTimeout(() => {
+      aborted.abort();
+    }, 50);
+    await assert.rejects(gaveUp, { code: 'cancelled' });
+    let taken = false;
+    const waiting = lockFile(file, DEFAULT_HELPER_PATH, { wait: true }).then((lock) => {
+      taken = true;
+      return lock;
+    });
+    // The waiter's helper is blocked in flock: nothing resolves while the lock is held.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(taken, false);
+    await held.release();
+    const next = await waiting;
+    assert.ok(!('held' in next));
+    await next.release();
   });
 });
 
