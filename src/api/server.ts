@@ -15,6 +15,8 @@ import type { Jobs } from '../job/index.js';
 import type { AuditLog } from './audit.js';
 import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
+import type { ConnectionPolicy } from './connection-policy.js';
+import type { CloseReason } from './connection-stats.js';
 import { createTlsListener } from './listener.js';
 import { StreamQuota } from './quota.js';
 import { CallTracker, withSafeDecoding } from './call.js';
@@ -29,6 +31,8 @@ export interface ServerOptions {
   readonly log: Logger;
   /** CA to verify clients with, and the server's certificate and key. */
   readonly identity: TlsIdentity;
+  /** Bounds on connections other than the defaults (connection-policy.ts). */
+  readonly connections?: Partial<ConnectionPolicy>;
 }
 
 /** A built server. */
@@ -44,6 +48,8 @@ export interface JobworkerServer {
   shutdown(signal?: AbortSignal): Promise<void>;
   /** Open client connections, for leak checks. */
   readonly connectionCount: number;
+  /** Connections closed or refused by the server so far, by reason. */
+  connectionStats(): Record<CloseReason, number>;
   /** Calls being handled now, for leak checks. */
   readonly activeCalls: number;
   /** Resolves once no call is being handled. */
@@ -80,6 +86,12 @@ export function createServer(options: ServerOptions): JobworkerServer {
     'grpc.max_receive_message_length': 1024 * 1024,
   });
   const calls = new CallTracker();
+  const listener = createTlsListener(
+    grpcServer,
+    options.identity,
+    options.log,
+    options.connections,
+  );
   const deps: SeamDeps = {
     jobs: options.jobs,
     audit: options.audit,
@@ -87,6 +99,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     shutdown: stopping.signal,
     calls,
     streams: new StreamQuota(),
+    connectionSignal: (peer) => listener.connectionSignal(peer),
   };
   grpcServer.addService(
     withSafeDecoding(JobServiceService),
@@ -96,7 +109,6 @@ export function createServer(options: ServerOptions): JobworkerServer {
     withSafeDecoding(HealthService),
     bindService(HealthService, healthHandlers(health), deps),
   );
-  const listener = createTlsListener(grpcServer, options.identity, options.log);
   let shutdownDone: Promise<void> | null = null;
 
   const shutdown = async (signal?: AbortSignal): Promise<void> => {
@@ -133,7 +145,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
       bound.dispose();
     }
     await listener.close();
-    options.log.info('shut down');
+    options.log.info({ connectionsClosed: listener.stats.snapshot() }, 'shut down');
   };
 
   return {
@@ -148,6 +160,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     get connectionCount() {
       return listener.connectionCount;
     },
+    connectionStats: () => listener.stats.snapshot(),
     get activeCalls() {
       return calls.active;
     },
