@@ -56,6 +56,8 @@ export class Connection {
   #idle: NodeJS.Timeout | null = null;
   #pinging = false;
   #draining = false;
+  /** When the calls still open on a draining connection are ended (ms since the epoch). */
+  #hardCloseAt = Infinity;
   #closed = false;
   #resetTokens = NGHTTP2_RESET_BURST;
   #resetSecond = 0;
@@ -95,7 +97,6 @@ export class Connection {
         CloseReason.GoawayReceived,
         `client sent GOAWAY (HTTP/2 error ${code})`,
         policy.drainGraceMs,
-        false,
       );
     });
     session.on('error', (err: NodeJS.ErrnoException) => {
@@ -108,7 +109,7 @@ export class Connection {
       // The session is over: the socket goes too (Node only half-closes it, or not at all).
       this.#linger();
     });
-    session.setTimeout(policy.keepaliveMs, () => {
+    this.#after(policy.keepaliveMs, () => {
       this.#probe();
     });
     this.#armIdle();
@@ -128,7 +129,7 @@ export class Connection {
           ];
     const drainAt = Math.max(0, closeBy - policy.drainGraceMs - Date.now());
     this.#after(drainAt, () => {
-      this.#drain(reason, why, Math.max(0, closeBy - Date.now()), true);
+      this.#drain(reason, why, Math.max(0, closeBy - Date.now()));
     });
   }
 
@@ -162,7 +163,6 @@ export class Connection {
         CloseReason.Idle,
         `no call for ${this.#context.policy.idleTimeoutMs} ms`,
         this.#context.policy.drainGraceMs,
-        true,
       );
     }, this.#context.policy.idleTimeoutMs);
   }
@@ -173,17 +173,17 @@ export class Connection {
     const refill = (second - this.#resetSecond) * NGHTTP2_RESET_RATE_PER_S;
     this.#resetSecond = second;
     this.#resetTokens = Math.min(NGHTTP2_RESET_BURST, this.#resetTokens + refill) - 1;
-    if (this.#resetTokens <= RESET_DRAIN_AT) {
+    if (this.#resetTokens <= RESET_DRAIN_AT && !this.#draining) {
+      // No deadline of its own: the calls open on it are the client's, not at fault (max age still applies).
       this.#drain(
         CloseReason.ResetBudget,
         'too many cancelled streams on one connection; new calls go to a new one',
-        this.#context.policy.drainGraceMs,
-        true,
+        null,
       );
     }
   }
 
-  /** After `keepaliveMs` without a frame: PING, and drop the connection if no ACK comes in time. */
+  /** Every `keepaliveMs`: PING, and drop the connection if no ACK comes in time. */
   #probe(): void {
     const session = this.#session;
     if (session === null || this.#pinging || this.#closed) return;
@@ -199,9 +199,14 @@ export class Connection {
         );
       }
     });
-    const sent = session.ping(() => {
+    const sent = session.ping((err) => {
       this.#pinging = false;
       this.#clear(timeout);
+      if (err === null && !this.#closed) {
+        this.#after(this.#context.policy.keepaliveMs, () => {
+          this.#probe();
+        });
+      }
     });
     if (!sent) {
       this.#clear(timeout);
@@ -211,16 +216,26 @@ export class Connection {
 
   /**
    * Graceful close: GOAWAY (no new calls; the client reconnects for its next
-   * ones), then `hardInMs` for the open calls to finish, then the rest end
-   * UNAVAILABLE with `detail` and the socket is closed.
+   * ones), then `hardInMs` (null: no limit of this drain's own) for the open
+   * calls to finish, then the rest end UNAVAILABLE with `detail` and the
+   * socket is closed. A second drain only brings the hard close forward.
    */
-  #drain(reason: CloseReason, detail: string, hardInMs: number, sendGoaway: boolean): void {
-    if (this.#draining || this.#closed) return;
-    this.#draining = true;
+  #drain(reason: CloseReason, detail: string, hardInMs: number | null): void {
+    if (this.#closed) return;
+    const hardAt = hardInMs === null ? Infinity : Date.now() + hardInMs;
+    if (this.#draining && hardAt >= this.#hardCloseAt) return;
     this.#note(reason, detail);
-    const session = this.#session;
-    if (sendGoaway && session !== null && !session.closed) session.close();
+    if (!this.#draining) {
+      this.#draining = true;
+      if (this.#idle !== null) clearTimeout(this.#idle);
+      // GOAWAY NO_ERROR; Node ends the session once its streams have (received GOAWAY: Node already did).
+      const session = this.#session;
+      if (session !== null && !session.closed) session.close();
+    }
+    if (hardInMs === null) return;
+    this.#hardCloseAt = hardAt;
     this.#after(hardInMs, () => {
+      if (this.#hardCloseAt !== hardAt) return; // a sooner one took over
       this.#calls.abort(new JobworkerError(ErrorCode.Unavailable, `connection closed: ${detail}`));
       this.#after(FLUSH_MS, () => {
         this.#closed = true;
