@@ -105,10 +105,6 @@ export class Connection {
     session.on('frameError', (type: number, code: number, id: number) => {
       this.#context.log.debug({ peer: this.peer, type, code, stream: id }, 'HTTP/2 frame error');
     });
-    session.once('close', () => {
-      // The session is over: the socket goes too (Node only half-closes it, or not at all).
-      this.#linger();
-    });
     this.#after(policy.keepaliveMs, () => {
       this.#probe();
     });
@@ -151,7 +147,9 @@ export class Connection {
     stream.once('close', () => {
       this.#streams--;
       if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) this.#onReset();
-      if (this.#streams === 0) this.#armIdle();
+      if (this.#streams > 0) return;
+      if (this.#draining) this.#linger();
+      else this.#armIdle();
     });
   }
 
@@ -186,7 +184,7 @@ export class Connection {
   /** Every `keepaliveMs`: PING, and drop the connection if no ACK comes in time. */
   #probe(): void {
     const session = this.#session;
-    if (session === null || this.#pinging || this.#closed) return;
+    if (session === null || session.destroyed || this.#pinging || this.#closed) return;
     this.#pinging = true;
     const timeout = this.#after(this.#context.policy.keepaliveTimeoutMs, () => {
       // A PING nghttp2 never sent means the session was ended on our side (a protocol error, GOAWAY sent).
@@ -231,6 +229,7 @@ export class Connection {
       // GOAWAY NO_ERROR; Node ends the session once its streams have (received GOAWAY: Node already did).
       const session = this.#session;
       if (session !== null && !session.closed) session.close();
+      if (this.#streams === 0) this.#linger();
     }
     if (hardInMs === null) return;
     this.#hardCloseAt = hardAt;
@@ -244,10 +243,12 @@ export class Connection {
     });
   }
 
-  /** Ends the socket once its session is over, and destroys it if the peer does not answer. */
+  /**
+   * The last call of a draining connection has ended: Node ends the socket
+   * once the GOAWAY is out and then waits for the peer's end, for ever;
+   * the socket is destroyed should the peer not end it in time.
+   */
   #linger(): void {
-    if (this.#socket.destroyed) return;
-    this.#socket.end();
     this.#after(FLUSH_MS, () => {
       this.#closed = true;
       this.#socket.destroy();

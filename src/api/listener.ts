@@ -175,7 +175,10 @@ export function createTlsListener(
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const peer = peerOf(socket);
-    if (evicted.delete(peer)) return;
+    if (evicted.delete(peer)) {
+      socket.destroy();
+      return;
+    }
     // The handshake itself failed: TLS 1.2 client, no common cipher or group, a bad signature, its deadline.
     const reason =
       err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
@@ -186,6 +189,8 @@ export function createTlsListener(
       { remote: socket.remoteAddress, reason: err.code ?? err.message },
       'TLS handshake refused',
     );
+    // With a 'tlsClientError' listener Node leaves the socket open (a timed-out handshake included).
+    socket.destroy();
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     const peer = peerOf(socket);
