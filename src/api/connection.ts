@@ -70,8 +70,8 @@ export class Connection {
       this.#closed = true;
       for (const timer of this.#timers) clearTimeout(timer);
       this.#timers.clear();
+      // Its calls are not aborted here: grpc-js cancels them (a reset or vanished client is a cancel).
       if (this.#idle !== null) clearTimeout(this.#idle);
-      this.#calls.abort(new JobworkerError(ErrorCode.Unavailable, 'connection closed'));
     });
   }
 
