@@ -13,6 +13,7 @@
  * which in the log. The idle timeout, the maximum age and the certificate's
  * end are kept here too, so that every close has one named reason.
  */
+import { setMaxListeners } from 'node:events';
 import { constants as h2, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -63,6 +64,8 @@ export class Connection {
   #resetSecond = 0;
 
   constructor(socket: TLSSocket, peer: string, context: ConnectionContext) {
+    // Each open call of the connection listens on it: hundreds are normal, not a leak.
+    setMaxListeners(0, this.#calls.signal);
     this.#socket = socket;
     this.peer = peer;
     this.#context = context;
@@ -146,7 +149,11 @@ export class Connection {
     }
     stream.once('close', () => {
       this.#streams--;
-      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR) this.#onReset();
+      // Reset by the peer, or closed before our trailers went out: nghttp2 saw
+      // the reset even when Node closed the stream before it could record it.
+      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR || stream.sentTrailers === undefined) {
+        this.#onReset();
+      }
       if (this.#streams > 0) return;
       if (this.#draining) this.#linger();
       else this.#armIdle();
@@ -184,7 +191,8 @@ export class Connection {
   /** Every `keepaliveMs`: PING, and drop the connection if no ACK comes in time. */
   #probe(): void {
     const session = this.#session;
-    if (session === null || session.destroyed || this.#pinging || this.#closed) return;
+    // A closed (draining) session sends no PING; its hard close or the peer's end bounds it.
+    if (session === null || session.closed || this.#pinging || this.#closed) return;
     this.#pinging = true;
     const timeout = this.#after(this.#context.policy.keepaliveTimeoutMs, () => {
       // A PING nghttp2 never sent means the session was ended on our side (a protocol error, GOAWAY sent).
