@@ -203,6 +203,7 @@ process.on('message', (message: ChildRequest) => {
           id: message.id,
           rss: m.rss,
           heapUsed: m.heapUsed,
+          heapTotal: m.heapTotal,
           external: m.external,
         });
         return;

@@ -34,8 +34,8 @@ export interface ConnectionPolicy {
 /** The defaults; docs/rfd/0001-jobworker.md ("Connections") says why each. */
 export const DEFAULT_CONNECTION_POLICY: ConnectionPolicy = {
   maxConnections: 1024,
-  maxHandshaking: 128,
-  maxHandshakingPerPeer: 16,
+  maxHandshaking: 256,
+  maxHandshakingPerPeer: 64,
   handshakeTimeoutMs: 5_000,
   idleTimeoutMs: 120_000,
   keepaliveMs: 10_000,

@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import { connect, type TLSSocket } from 'node:tls';
-import { rawIdentity } from './server.js';
+import type { TlsIdentity } from '../../src/api/index.js';
 
 /** The client connection preface (RFC 9113 section 3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -61,17 +61,13 @@ export interface RawConnection {
   answer: boolean;
 }
 
-/** Opens an mTLS connection as `user` with ALPN h2 and sends the preface and an empty SETTINGS. */
-export async function rawConnect(
-  port: number,
-  certsDir: string,
-  user: string,
-): Promise<RawConnection> {
+/** Opens an mTLS connection with `identity` and ALPN h2, and sends the preface and an empty SETTINGS. */
+export async function rawConnect(port: number, identity: TlsIdentity): Promise<RawConnection> {
   const socket = connect({
     host: '127.0.0.1',
     port,
     servername: 'localhost',
-    ...(await rawIdentity(certsDir, user)),
+    ...identity,
     ALPNProtocols: ['h2'],
   });
   await once(socket, 'secureConnect');

@@ -9,7 +9,13 @@ import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { BAD_FRAMES, FrameType, frame, rawConnect, type RawConnection } from '../helpers/h2-raw.js';
-import { connect, startTestServer, unary, type TestServer } from '../helpers/server.js';
+import {
+  connect,
+  rawIdentity,
+  startTestServer,
+  unary,
+  type TestServer,
+} from '../helpers/server.js';
 
 /** Keepalive of the test server: a broken session is found within about their sum. */
 const KEEPALIVE_MS = 300;
@@ -59,7 +65,7 @@ describe('hostile HTTP/2 clients', { timeout: 120_000 }, () => {
   for (const [name, bytes] of Object.entries(BAD_FRAMES) as [keyof typeof BAD_FRAMES, Buffer][]) {
     test(`a connection that sends a ${name} gets GOAWAY and is closed, with a log line`, async () => {
       const before = server.connectionStats().protocol_error;
-      const connection = await rawConnect(server.port, server.certsDir, 'alice');
+      const connection = await rawConnect(server.port, await rawIdentity(server.certsDir, 'alice'));
       const peer = `127.0.0.1:${String(connection.socket.localPort)}`;
       connection.socket.write(bytes);
       await closedWithin(connection);
@@ -86,13 +92,19 @@ describe('hostile HTTP/2 clients', { timeout: 120_000 }, () => {
     const baselineFds = await openFds();
     const baselineConnections = server.connectionCount();
     const bad = Object.values(BAD_FRAMES);
-    const connections = await Promise.all(
-      Array.from({ length: 200 }, async (_, i) => {
-        const c = await rawConnect(server.port, server.certsDir, 'alice');
-        c.socket.write(bad[i % bad.length] as Buffer);
-        return c;
-      }),
-    );
+    const identity = await rawIdentity(server.certsDir, 'alice');
+    const connections: RawConnection[] = [];
+    for (let i = 0; i < 200; i += 40) {
+      connections.push(
+        ...(await Promise.all(
+          Array.from({ length: 40 }, async (_, j) => {
+            const c = await rawConnect(server.port, identity);
+            c.socket.write(bad[(i + j) % bad.length] as Buffer);
+            return c;
+          }),
+        )),
+      );
+    }
     await Promise.all(connections.map((c) => closedWithin(c, 15_000)));
     await eventually(
       () => server.connectionCount() === baselineConnections,
@@ -104,7 +116,7 @@ describe('hostile HTTP/2 clients', { timeout: 120_000 }, () => {
   });
 
   test('a client that sends GOAWAY and keeps the socket open is closed', async () => {
-    const connection = await rawConnect(server.port, server.certsDir, 'alice');
+    const connection = await rawConnect(server.port, await rawIdentity(server.certsDir, 'alice'));
     const peer = `127.0.0.1:${String(connection.socket.localPort)}`;
     const goaway = Buffer.alloc(8); // last stream 0, NO_ERROR
     connection.socket.write(frame(FrameType.Goaway, 0, 0, goaway));
@@ -116,7 +128,7 @@ describe('hostile HTTP/2 clients', { timeout: 120_000 }, () => {
 
   test('a peer that stops answering PINGs is closed as unresponsive', async () => {
     const before = server.connectionStats().unresponsive;
-    const connection = await rawConnect(server.port, server.certsDir, 'alice');
+    const connection = await rawConnect(server.port, await rawIdentity(server.certsDir, 'alice'));
     await sleep(50); // let the SETTINGS exchange finish
     connection.answer = false;
     await closedWithin(connection);
@@ -125,7 +137,7 @@ describe('hostile HTTP/2 clients', { timeout: 120_000 }, () => {
   });
 
   test('a peer that answers PINGs is kept (keepalive is not a timeout)', async () => {
-    const connection = await rawConnect(server.port, server.certsDir, 'alice');
+    const connection = await rawConnect(server.port, await rawIdentity(server.certsDir, 'alice'));
     await sleep(4 * (KEEPALIVE_MS + KEEPALIVE_TIMEOUT_MS));
     assert.equal(connection.socket.destroyed, false);
     assert.ok(connection.received.filter((t) => t === FrameType.Ping).length >= 2);

@@ -108,7 +108,7 @@ describe('handshake budgets and idle connections', { timeout: 120_000 }, () => {
   });
 
   test('a connection without calls is closed after the idle timeout, with GOAWAY', async () => {
-    const connection = await rawConnect(server.port, server.certsDir, 'alice');
+    const connection = await rawConnect(server.port, await rawIdentity(server.certsDir, 'alice'));
     const peer = `127.0.0.1:${String(connection.socket.localPort)}`;
     await Promise.race([
       connection.closed,
