@@ -19,11 +19,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { initCertsDir, loadIdentity } from '../src/api/index.js';
 import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { BAD_FRAMES, rawConnect, type RawConnection } from '../tests/helpers/h2-raw.js';
+import { cancelAtRandom } from '../tests/helpers/streams.js';
 import { startJob } from './lib/calls.js';
 import { startBenchServer, type BenchServer, type ChildReply } from './lib/servers.js';
 
@@ -107,31 +108,6 @@ async function silentConnections(server: BenchServer): Promise<void> {
   for (const s of sockets) s.destroy();
 }
 
-/** Opens a followed stream and cancels it at a random point; resolves with the client's status. */
-async function cancelAtRandom(client: JobServiceClient, jobId: string): Promise<number> {
-  const call = client.streamOutput({
-    jobId,
-    stream: 0,
-    stdoutOffset: 0,
-    stderrOffset: 0,
-    follow: true,
-  });
-  const ended = new Promise<number>((resolve) => {
-    call.on('error', (err: ServiceError) => {
-      resolve(err.code);
-    });
-    call.on('end', () => {
-      resolve(Status.OK);
-    });
-  });
-  call.on('data', () => undefined);
-  const point = Math.random();
-  if (point >= 0.6) await sleep(Math.floor(Math.random() * 5));
-  else if (point >= 0.3) await nextTurn();
-  call.cancel();
-  return ended;
-}
-
 /** 3. One round of cancels through `client`; returns the statuses seen with their counts. */
 async function cancels(client: JobServiceClient, jobId: string): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
@@ -140,7 +116,7 @@ async function cancels(client: JobServiceClient, jobId: string): Promise<Map<str
     Array.from({ length: 150 }, async () => {
       while (next < CANCELS) {
         next++;
-        const name = Status[await cancelAtRandom(client, jobId)] ?? 'unknown';
+        const name = Status[await cancelAtRandom(client, jobId)];
         seen.set(name, (seen.get(name) ?? 0) + 1);
       }
     }),

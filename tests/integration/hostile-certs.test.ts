@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { status as Status } from '@grpc/grpc-js';
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { issueTestClient } from '../helpers/pki.js';
 import {
   connect,
@@ -73,7 +73,7 @@ describe('certificate lifetime, connection age, resumption', { timeout: 120_000 
       // The expired certificate is refused from now on.
       await assert.rejects(
         unary(client, 'getJob', { jobId: job.id }, { deadlineMs: 5000 }),
-        (err: { code: number }) => err.code === Status.UNAVAILABLE,
+        (err: ServiceError) => err.code === Status.UNAVAILABLE,
       );
       const admin = await connect(server.address, server.certsDir, 'admin');
       await unary(admin, 'stopJob', { jobId: job.id, gracePeriod: { seconds: 1, nanos: 0 } });
