@@ -103,7 +103,10 @@ export class Connection {
       );
     });
     session.on('error', (err: NodeJS.ErrnoException) => {
-      this.destroy(CloseReason.SessionError, `HTTP/2 session error ${err.code ?? err.message}`);
+      // A reset by the peer, mostly: grpc-js cancels the calls, and they are audited as cancelled.
+      this.#note(CloseReason.SessionError, `HTTP/2 session error ${err.code ?? err.message}`);
+      this.#closed = true;
+      this.#socket.destroy();
     });
     session.on('frameError', (type: number, code: number, id: number) => {
       this.#context.log.debug({ peer: this.peer, type, code, stream: id }, 'HTTP/2 frame error');

@@ -32,6 +32,7 @@ import { ErrorCode, JobworkerError } from '../errors.js';
 import { Connection } from './connection.js';
 import { connectionPolicy, type ConnectionPolicy } from './connection-policy.js';
 import { CloseReason, ConnectionStats } from './connection-stats.js';
+import { Handshakes } from './handshakes.js';
 import { refuseClientCertificate, serverTlsOptions, type TlsIdentity } from './tls.js';
 
 /** A listening TLS endpoint feeding a grpc-js server. */
@@ -74,48 +75,6 @@ function createInjector(server: grpc.Server): { injector: Injector; http2Server:
     throw new JobworkerError(ErrorCode.Internal, 'grpc-js injector internals are not as expected');
   }
   return { injector, http2Server };
-}
-
-/** Connections in their TLS handshake: in arrival order, in all and per peer address. */
-class Handshakes {
-  readonly #all = new Map<string, Socket>();
-  readonly #byAddress = new Map<string, Map<string, Socket>>();
-
-  get size(): number {
-    return this.#all.size;
-  }
-
-  add(peer: string, address: string, socket: Socket): void {
-    this.#all.set(peer, socket);
-    const mine = this.#byAddress.get(address) ?? new Map<string, Socket>();
-    mine.set(peer, socket);
-    this.#byAddress.set(address, mine);
-  }
-
-  /** The oldest handshake of `address` (or of all when undefined). */
-  oldest(address?: string): string | undefined {
-    const from = address === undefined ? this.#all : this.#byAddress.get(address);
-    return from?.keys().next().value;
-  }
-
-  countOf(address: string): number {
-    return this.#byAddress.get(address)?.size ?? 0;
-  }
-
-  /** Destroys every socket still in its handshake. */
-  destroyAll(): void {
-    for (const socket of this.#all.values()) socket.destroy();
-  }
-
-  /** Removes `peer`; returns its socket if it was there. */
-  remove(peer: string, address: string): Socket | undefined {
-    const socket = this.#all.get(peer);
-    this.#all.delete(peer);
-    const mine = this.#byAddress.get(address);
-    mine?.delete(peer);
-    if (mine?.size === 0) this.#byAddress.delete(address);
-    return socket;
-  }
 }
 
 /** Creates the listener; nothing is bound until `listen`. */

@@ -10,6 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
+import { DEFAULT_CONNECTION_POLICY } from '../../src/api/index.js';
 import { rawConnect } from '../helpers/h2-raw.js';
 import {
   connect,
@@ -30,6 +31,7 @@ const IDLE_TIMEOUT_MS = 1000;
 async function silent(port: number, localAddress: string): Promise<Socket> {
   const socket = netConnect({ host: '127.0.0.1', port, localAddress });
   socket.on('error', () => undefined);
+  socket.resume(); // reads, so that a close by the server is seen
   await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
   return socket;
 }
@@ -73,9 +75,11 @@ describe('handshake budgets and idle connections', { timeout: 120_000 }, () => {
       const ms = performance.now() - started;
       if (process.env['JOBWORKER_TEST_LOG'] !== undefined)
         process.stderr.write(`first call: ${ms.toFixed(0)} ms\n`);
+      const { maxHandshaking } = DEFAULT_CONNECTION_POLICY;
+      await sleep(200); // the last evictions reach the client sockets
       const open = sockets.filter((s) => !s.destroyed).length;
-      assert.ok(open < 200, `the server keeps few silent connections: ${open} still open`);
-      assert.ok(server.connectionStats().handshake_evicted >= SILENT - 200);
+      assert.ok(open <= maxHandshaking, `at most ${maxHandshaking} held: ${open} still open`);
+      assert.ok(server.connectionStats().handshake_evicted >= SILENT - maxHandshaking);
     } finally {
       for (const s of sockets) s.destroy();
     }
