@@ -93,7 +93,7 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
   });
   // The baseline measures grpc-js alone: refused handshakes are not audited.
   const noAudit = { record: () => undefined, close: () => undefined };
-  const listener = createTlsListener(server, identity, log, noAudit);
+  const listener = createTlsListener(server, { identity, log, audit: noAudit });
   const port = await listener.listen('127.0.0.1', 0);
   return {
     port,
@@ -205,6 +205,7 @@ process.on('message', (message: ChildRequest) => {
           id: message.id,
           rss: m.rss,
           heapUsed: m.heapUsed,
+          heapTotal: m.heapTotal,
           external: m.external,
         });
         return;

@@ -49,6 +49,8 @@ export type ChildReply =
       readonly id: number;
       readonly rss: number;
       readonly heapUsed: number;
+      /** V8 heap committed (used or not). */
+      readonly heapTotal: number;
       readonly external: number;
     }
   | {

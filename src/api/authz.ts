@@ -6,6 +6,7 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { onAbort } from '../signals.js';
 import type {
   FieldNames,
   JobSpec,
@@ -149,13 +150,17 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
       return {
         async *[Symbol.asyncIterator]() {
           // Taken when reading starts and given back however it ends, so a
-          // stream that is never read holds no slot.
+          // stream that is never read holds no slot. A cancelled stream gives
+          // it back at the cancel, not once the reader has unwound: the client
+          // may already be opening its next stream.
           const release = streams.acquire(principal.name);
+          const unlisten = onAbort(options.signal, release);
           try {
             yield* source;
           } catch (err) {
             throw sameNotFound(id, err);
           } finally {
+            unlisten();
             release();
           }
         },

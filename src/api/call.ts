@@ -51,12 +51,16 @@ export class CallTracker {
   }
 }
 
-/** Links the call's cancellation, deadline and the server's shutdown into one signal; returns it and its cleanup. */
+/**
+ * Links the call's cancellation, deadline, the server's shutdown and the end
+ * of its connection into one signal; returns it and its cleanup.
+ */
 export function callSignal(
   call: AnyCall,
   shutdown: AbortSignal,
+  connection: AbortSignal | undefined,
 ): { signal: AbortSignal; dispose: () => void } {
-  const link = linkSignals(shutdown);
+  const link = linkSignals(shutdown, connection);
   const onCancelled = (): void => {
     const deadline = call.getDeadline();
     const expired =

@@ -13,6 +13,8 @@ export {
   type PemPair,
 } from './certs.js';
 export { connect, createClient, DEFAULT_ADDRESS } from './client.js';
+export { DEFAULT_CONNECTION_POLICY, type ConnectionPolicy } from './connection-policy.js';
+export { CloseReason } from './connection-stats.js';
 export { createServer, parseAddress, type JobworkerServer, type ServerOptions } from './server.js';
 export { toStatus } from './status-map.js';
 export { clientCredentials, loadIdentity, type TlsIdentity } from './tls.js';

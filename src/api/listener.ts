@@ -16,18 +16,26 @@
  * The injector is built over plaintext credentials because the bytes it gets
  * are already decrypted by this listener; grpc-js still sees a `TLSSocket`
  * and serves `getAuthContext()` from it (only when `socket.authorized`).
+ *
+ * Connections still in their handshake have a budget of their own, in all
+ * and per peer address, and a newcomer pushes out the oldest: silent TCP
+ * connections cannot keep real clients out. Established ones are watched by
+ * a {@link Connection} (connection.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
+import type { Http2Server, Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { AuditLog } from './audit.js';
 import { auditHandshakeRefusal } from './refusals.js';
+import { Connection } from './connection.js';
+import { connectionPolicy, type ConnectionPolicy } from './connection-policy.js';
+import { CloseReason, ConnectionStats } from './connection-stats.js';
+import { Handshakes } from './handshakes.js';
 import { refuseClientCertificate, serverTlsOptions, type TlsIdentity } from './tls.js';
-
-/** Most simultaneous TCP connections (handshaking or established); more are closed at once. */
-const MAX_CONNECTIONS = 1024;
 
 /** A listening TLS endpoint feeding a grpc-js server. */
 export interface TlsListener {
@@ -39,47 +47,159 @@ export interface TlsListener {
   close(): Promise<void>;
   /** Number of open client connections (for leak checks in tests). */
   readonly connectionCount: number;
+  /** Closed and refused connections by reason. */
+  readonly stats: ConnectionStats;
+  /** The signal that ends the calls of the connection `peer` (grpc-js's `call.getPeer()`), if it is open. */
+  connectionSignal(peer: string): AbortSignal | undefined;
+}
+
+/** `address:port`, the way grpc-js's `call.getPeer()` spells a peer. */
+function peerOf(socket: Socket): string {
+  return `${String(socket.remoteAddress)}:${String(socket.remotePort)}`;
+}
+
+/** A grpc-js connection injector. */
+type Injector = ReturnType<grpc.Server['createConnectionInjector']>;
+
+/**
+ * A connection injector over plaintext credentials, and the HTTP/2 server
+ * grpc-js keeps behind it: its 'session' event is the only place a
+ * connection's session can be seen. grpc-js holds that server in a private
+ * map; this fails at start-up, not silently, should that change.
+ */
+function createInjector(server: grpc.Server): { injector: Injector; http2Server: Http2Server } {
+  const internals = server as unknown as { http2Servers?: Map<Http2Server, unknown> };
+  const before = new Set(internals.http2Servers?.keys());
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const added = [...(internals.http2Servers?.keys() ?? [])].filter((s) => !before.has(s));
+  const http2Server = added[0];
+  if (added.length !== 1 || typeof http2Server?.on !== 'function') {
+    throw new JobworkerError(ErrorCode.Internal, 'grpc-js injector internals are not as expected');
+  }
+  return { injector, http2Server };
+}
+
+/** What {@link createTlsListener} needs. */
+export interface TlsListenerOptions {
+  readonly identity: TlsIdentity;
+  readonly log: Logger;
+  /** Where refused handshakes and client certificates are audited. */
+  readonly audit: AuditLog;
+  /** Overrides of the connection limits (connection-policy.ts). */
+  readonly policy?: Partial<ConnectionPolicy> | undefined;
 }
 
 /** Creates the listener; nothing is bound until `listen`. */
 export function createTlsListener(
   server: grpc.Server,
-  identity: TlsIdentity,
-  log: Logger,
-  audit: AuditLog,
+  { identity, log, audit, policy: overrides = {} }: TlsListenerOptions,
 ): TlsListener {
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const sockets = new Set<TLSSocket>();
-  const tlsServer = createTlsServer(serverTlsOptions(identity));
-  // TODO(configuration system): a hard-coded bound on simultaneous connections.
-  tlsServer.maxConnections = MAX_CONNECTIONS;
+  const policy = connectionPolicy(overrides);
+  const stats = new ConnectionStats();
+  const { injector, http2Server } = createInjector(server);
+  const connections = new Map<string, Connection>();
+  const handshakes = new Handshakes();
+  /** Pushed-out handshakes, so that their TLS error is not counted twice. */
+  const evicted = new Set<string>();
+  const tlsServer = createTlsServer({
+    ...serverTlsOptions(identity),
+    handshakeTimeout: policy.handshakeTimeoutMs,
+  });
+  // A hard ceiling on sockets; the budgets below keep well within it.
+  tlsServer.maxConnections = policy.maxConnections + 2 * policy.maxHandshaking;
 
+  const refuse = (peer: string, reason: CloseReason, detail: string): void => {
+    stats.count(reason);
+    log.info({ remote: peer, reason }, `connection refused: ${detail}`);
+  };
+  const evict = (peer: string | undefined, detail: string): void => {
+    if (peer === undefined) return;
+    const address = peer.slice(0, peer.lastIndexOf(':'));
+    const socket = handshakes.remove(peer, address);
+    if (socket === undefined) return;
+    evicted.add(peer);
+    refuse(peer, CloseReason.HandshakeEvicted, detail);
+    socket.destroy();
+  };
+
+  // Raw TCP, before TLS: the handshake budgets.
+  tlsServer.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (address === undefined) {
+      socket.destroy();
+      return;
+    }
+    const peer = peerOf(socket);
+    if (handshakes.countOf(address) >= policy.maxHandshakingPerPeer) {
+      evict(handshakes.oldest(address), `too many handshakes from ${address}`);
+    }
+    if (handshakes.size >= policy.maxHandshaking) {
+      evict(handshakes.oldest(), 'too many handshakes');
+    }
+    handshakes.add(peer, address, socket);
+    socket.once('close', () => {
+      handshakes.remove(peer, address);
+      evicted.delete(peer);
+    });
+  });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    // The handshake itself failed: TLS 1.2 client, no common cipher or group, a bad signature.
+    const peer = peerOf(socket);
+    if (evicted.delete(peer)) {
+      socket.destroy();
+      return;
+    }
+    // The handshake itself failed: TLS 1.2 client, no common cipher or group, a bad signature, its deadline.
+    const reason =
+      err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+        ? CloseReason.HandshakeTimeout
+        : CloseReason.HandshakeFailed;
+    stats.count(reason);
     log.warn(
       { remote: socket.remoteAddress, reason: err.code ?? err.message },
       'TLS handshake refused',
     );
     auditHandshakeRefusal(audit, log, socket, err.code ?? err.message);
+    // With a 'tlsClientError' listener Node leaves the socket open (a timed-out handshake included).
+    socket.destroy();
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
+    const peer = peerOf(socket);
+    handshakes.remove(peer, String(socket.remoteAddress));
+    // A reset connection must not crash the server: the error is logged, grpc-js sees the close.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      log.debug({ remote: peer, reason: err.code ?? err.message }, 'connection error');
+    });
     const refusal = refuseClientCertificate(socket);
     if (refusal !== null) {
+      stats.count(CloseReason.ClientRefused);
       log.warn({ remote: socket.remoteAddress, reason: refusal }, `TLS client refused: ${refusal}`);
       auditHandshakeRefusal(audit, log, socket, refusal);
       socket.destroy();
       return;
     }
-    sockets.add(socket);
-    // A reset connection must not crash the server: the error is logged, grpc-js sees the close.
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      log.debug(
-        { remote: socket.remoteAddress, reason: err.code ?? err.message },
-        'connection error',
-      );
-    });
-    socket.once('close', () => sockets.delete(socket));
+    if (connections.size >= policy.maxConnections) {
+      refuse(peer, CloseReason.ConnectionLimit, `${connections.size} connections open already`);
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(socket, peer, { policy, stats, log });
+    connections.set(peer, connection);
+    socket.once('close', () => connections.delete(peer));
+    let session: Http2Session | undefined;
+    const onSession = (s: Http2Session): void => {
+      session = s;
+    };
+    // Node emits 'session' while the connection is handed over, synchronously.
+    http2Server.once('session', onSession);
     injector.injectConnection(socket);
+    http2Server.off('session', onSession);
+    if (session === undefined) {
+      connection.destroy(CloseReason.SessionError, 'no HTTP/2 session was created');
+      return;
+    }
+    // Verified above, so the certificate is there.
+    const notAfter = new Date(socket.getPeerX509Certificate()?.validTo ?? 0);
+    connection.attach(session, notAfter);
   });
 
   return {
@@ -120,11 +240,17 @@ export function createTlsListener(
       const closed = tlsServer.listening ? once(tlsServer, 'close') : Promise.resolve();
       tlsServer.close();
       injector.destroy();
-      for (const socket of sockets) socket.destroy();
+      handshakes.destroyAll();
+      for (const connection of connections.values())
+        connection.destroy(CloseReason.Shutdown, 'server shut down');
       await closed;
     },
     get connectionCount() {
-      return sockets.size;
+      return connections.size;
+    },
+    stats,
+    connectionSignal(peer) {
+      return connections.get(peer)?.signal;
     },
   };
 }

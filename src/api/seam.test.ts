@@ -15,6 +15,7 @@ const deps = {
   shutdown: new AbortController().signal,
   calls: new CallTracker(),
   streams: new StreamQuota(),
+  connectionSignal: () => undefined,
 };
 
 test('every JobService method is bound behind the seam', () => {

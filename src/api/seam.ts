@@ -11,7 +11,8 @@
  * 4. validates a `jobId` field, if the request has one, before anything else;
  * 5. runs the handler with a {@link HandlerContext}: the principal, the job
  *    library scoped to it, and an AbortSignal that aborts when the client
- *    cancels, the deadline passes or the server shuts down;
+ *    cancels, the deadline passes, the server shuts down or the connection
+ *    must close (connection.ts);
  * 6. maps any error to one gRPC status (status-map.ts) and writes one audit line;
  *    an internal error is logged under an id, and the client gets only the id.
  *
@@ -84,6 +85,8 @@ export interface SeamDeps {
   readonly calls: CallTracker;
   /** Bounds each identity's open output streams. */
   readonly streams: StreamQuota;
+  /** The signal that ends the calls of the connection `peer` (a drain's end, a dropped connection). */
+  readonly connectionSignal: (peer: string) => AbortSignal | undefined;
 }
 
 function outcomeOf(err: JobworkerError): AuditOutcome {
@@ -110,7 +113,11 @@ async function runCall(
 ): Promise<void> {
   let principal: Principal | null = null;
   let jobId: string | null = null;
-  const { signal, dispose } = callSignal(call, deps.shutdown);
+  const { signal, dispose } = callSignal(
+    call,
+    deps.shutdown,
+    deps.connectionSignal(call.getPeer()),
+  );
   deps.calls.enter();
   try {
     if (deps.shutdown.aborted) throw deps.shutdown.reason;

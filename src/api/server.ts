@@ -15,6 +15,8 @@ import type { Jobs } from '../job/index.js';
 import type { AuditLog } from './audit.js';
 import { HealthState, healthHandlers } from './health.js';
 import { jobServiceHandlers } from './job-service.js';
+import type { ConnectionPolicy } from './connection-policy.js';
+import type { CloseReason } from './connection-stats.js';
 import { createTlsListener } from './listener.js';
 import { StreamQuota } from './quota.js';
 import { auditUnknownMethods, auditUnreceived } from './refusals.js';
@@ -31,6 +33,8 @@ export interface ServerOptions {
   readonly log: Logger;
   /** CA to verify clients with, and the server's certificate and key. */
   readonly identity: TlsIdentity;
+  /** Bounds on connections other than the defaults (connection-policy.ts). */
+  readonly connections?: Partial<ConnectionPolicy>;
 }
 
 /** A built server. */
@@ -46,6 +50,8 @@ export interface JobworkerServer {
   shutdown(signal?: AbortSignal): Promise<void>;
   /** Open client connections, for leak checks. */
   readonly connectionCount: number;
+  /** Connections closed or refused by the server so far, by reason. */
+  connectionStats(): Record<CloseReason, number>;
   /** Calls being handled now, for leak checks. */
   readonly activeCalls: number;
   /** Resolves once no call is being handled. */
@@ -85,6 +91,12 @@ export function createServer(options: ServerOptions): JobworkerServer {
   });
   auditUnknownMethods(grpcServer, options.audit, options.log);
   const calls = new CallTracker();
+  const listener = createTlsListener(grpcServer, {
+    identity: options.identity,
+    log: options.log,
+    audit: options.audit,
+    policy: options.connections,
+  });
   const deps: SeamDeps = {
     jobs: options.jobs,
     audit: options.audit,
@@ -92,6 +104,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     shutdown: stopping.signal,
     calls,
     streams: new StreamQuota(),
+    connectionSignal: (peer) => listener.connectionSignal(peer),
   };
   grpcServer.addService(
     withSafeDecoding(JobServiceService),
@@ -101,7 +114,6 @@ export function createServer(options: ServerOptions): JobworkerServer {
     withSafeDecoding(HealthService),
     bindService(HealthService, healthHandlers(health), deps),
   );
-  const listener = createTlsListener(grpcServer, options.identity, options.log, options.audit);
   let shutdownDone: Promise<void> | null = null;
 
   const shutdown = async (signal?: AbortSignal): Promise<void> => {
@@ -138,7 +150,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
       bound.dispose();
     }
     await listener.close();
-    options.log.info('shut down');
+    options.log.info({ connectionsClosed: listener.stats.snapshot() }, 'shut down');
   };
 
   return {
@@ -153,6 +165,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     get connectionCount() {
       return listener.connectionCount;
     },
+    connectionStats: () => listener.stats.snapshot(),
     get activeCalls() {
       return calls.active;
     },

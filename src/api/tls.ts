@@ -5,7 +5,7 @@
  * (clientAuth EKU present, key type). Clients use {@link clientCredentials}.
  */
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TLSSocket, TlsOptions } from 'node:tls';
@@ -123,8 +123,14 @@ export function serverTlsOptions(identity: TlsIdentity): TlsOptions {
     rejectUnauthorized: false,
     // gRPC runs over HTTP/2 only; a client that cannot negotiate it is refused (listener.ts).
     ALPNProtocols: ['h2'],
-    // A client that connects and never finishes its handshake holds a socket; bound it.
-    handshakeTimeout: 10_000,
+    // No session resumption: a resumed TLS 1.3 session carries the first
+    // handshake's verified certificate without sending or checking one again
+    // (expired since, or another certificate presented). Without stateless
+    // tickets OpenSSL falls back to session ids, which need a cache Node
+    // only has when 'newSession'/'resumeSession' are handled: none here, so
+    // every connection makes a full handshake and is verified.
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+    // The handshake deadline is the listener's (connection-policy.ts).
   };
 }
 

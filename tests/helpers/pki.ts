@@ -3,11 +3,20 @@
  * init`: the normal set (ca, server, alice, bob, admin) plus the broken
  * certificates the TLS tests need. Each is written as `<name>.crt|key`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createPrivateKey, webcrypto } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createCa, Eku, issue, issueServer, type PemPair } from '../../src/api/index.js';
+import {
+  createCa,
+  Eku,
+  issue,
+  issueServer,
+  type LeafOptions,
+  type PemPair,
+} from '../../src/api/index.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const TEST_CA_NAME = 'jobworker test CA';
 
 /** Client certificate names in a test PKI, and what is wrong with each (nothing for the first three). */
 export const TEST_CLIENTS = {
@@ -31,7 +40,7 @@ export type TestClient = keyof typeof TEST_CLIENTS;
 /** Writes a complete test PKI into `dir` (created). */
 export async function makeTestPki(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const ca = await createCa('jobworker test CA');
+  const ca = await createCa(TEST_CA_NAME);
   const other = await createCa('another CA');
   const now = Date.now();
   const set: Record<string, PemPair> = {
@@ -68,4 +77,29 @@ export async function makeTestPki(dir: string): Promise<void> {
     await writeFile(join(dir, `${name}.crt`), pair.cert);
     await writeFile(join(dir, `${name}.key`), pair.key, { mode: 0o600 });
   }
+}
+
+/** Issues one more client certificate from the CA of the test PKI in `dir`, written as `<name>.crt|key`. */
+export async function issueTestClient(
+  dir: string,
+  name: string,
+  options: LeafOptions,
+): Promise<void> {
+  const key = await readFile(join(dir, 'ca.key'), 'utf8');
+  const der = createPrivateKey(key).export({ type: 'pkcs8', format: 'der' });
+  const ca = {
+    name: TEST_CA_NAME,
+    cert: await readFile(join(dir, 'ca.crt'), 'utf8'),
+    key,
+    signingKey: await webcrypto.subtle.importKey(
+      'pkcs8',
+      der,
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      false,
+      ['sign'],
+    ),
+  };
+  const pair = await issue(ca, options);
+  await writeFile(join(dir, `${name}.crt`), pair.cert);
+  await writeFile(join(dir, `${name}.key`), pair.key, { mode: 0o600 });
 }

@@ -12,6 +12,8 @@ import {
   createServer,
   loadIdentity,
   openAuditLog,
+  type CloseReason,
+  type ConnectionPolicy,
   type TlsIdentity,
 } from '../../src/api/index.js';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -52,6 +54,8 @@ export interface TestServer {
   readonly jobs: JobManager;
   /** Open TLS connections from clients (for leak checks). */
   connectionCount(): number;
+  /** Connections the server closed or refused, by reason. */
+  connectionStats(): Record<CloseReason, number>;
   /** Calls inside the server's seam right now (for leak checks). */
   activeCalls(): number;
   /** Resolves once the server handles no call. */
@@ -70,6 +74,8 @@ export interface TestServerOptions {
   readonly certsDir?: string;
   /** Passed to the JobManager. */
   readonly outputCapBytes?: number;
+  /** Connection bounds other than the defaults. */
+  readonly connections?: Partial<ConnectionPolicy>;
 }
 
 /** Starts a server on port 0 with a fresh state directory (and PKI unless given). */
@@ -104,6 +110,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     audit,
     log,
     identity: await loadIdentity(certsDir, 'server'),
+    ...(options.connections === undefined ? {} : { connections: options.connections }),
   });
   const port = await server.listen('127.0.0.1:0');
   return {
@@ -113,6 +120,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     stateDir,
     jobs,
     connectionCount: () => server.connectionCount,
+    connectionStats: () => server.connectionStats(),
     activeCalls: () => server.activeCalls,
     whenIdle: () => server.whenIdle(),
     logLines: () => logLines,
