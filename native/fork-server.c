@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "helper.h"
+#include "oom.h"
 #include "protocol.h"
 #include "report.h"
 
@@ -306,6 +307,11 @@ static int start_serving(pid_t parent) {
   /* Dies with the server, and so do its helpers (their own death signal). */
   const char *call = die_with_parent(parent);
   if (call != NULL) serve_fail(call);
+  /* Without a fork server no job starts, and a killed helper takes its job's output.
+   * Lowering takes CAP_SYS_RESOURCE (EACCES without, as in some containers): then it
+   * keeps the server's. */
+  if (set_oom_score_adj(OOM_SCORE_ADJ_FORK_SERVER) != 0 && errno != EACCES)
+    serve_fail("write oom_score_adj");
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);

@@ -16,6 +16,8 @@ struct spec {
   const char *cgroup1_dirs[LIMIT_MAX_CGROUPS]; /* v1 cgroups init joins itself */
   int n_cgroups;
   const char *cgroup2_dir; /* v2 dir for CLONE_INTO_CGROUP */
+  const char *private_dirs[LIMIT_MAX_PRIVATE_DIRS]; /* host dirs hidden under a private tmpfs */
+  int n_private_dirs;
   const char *hostname;
   const char *cwd;
   uid_t uid;

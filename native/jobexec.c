@@ -8,8 +8,8 @@
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
  *   jobexec --lock [--wait]         (flock of fd 3, see lock.c)
- *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--hostname NAME]
- *           [--uid N] [--gid N] [--cwd DIR] [--host-network]
+ *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--private-dir DIR]...
+ *           [--hostname NAME] [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
  *
  * The last form (the direct mode) runs one helper; the fork server forks
@@ -28,7 +28,9 @@
  * clone3(CLONE_INTO_CGROUP) into --cgroup2-dir (falling back to a
  * cgroup.procs write by the helper before it releases init). cgroup v1: init
  * joins each --cgroup1-dir itself, by writing "0" to its `tasks` file, before
- * it forks the job. A single thread moving itself is the one migration for
+ * it forks the job, and then enters a new cgroup namespace rooted there, so
+ * that the job's /proc/self/cgroup reads "/" in every hierarchy rather than
+ * the server's cgroup paths. A single thread moving itself is the one migration for
  * which the kernel skips the global cgroup_threadgroup_rwsem write lock (and
  * its RCU grace period), so it is far cheaper than writing init's pid to
  * cgroup.procs from the helper (docs/benchmarks.md). Any failed
@@ -37,9 +39,10 @@
  * Process shape (the PID namespace's init is the job's reaper, see tini):
  *   fork server (jobexec --serve, one per server process; forks and reaps helpers)
  *   `- helper (host PID namespace; relays output, forwards signals, reports)
- *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces;
- *          |      a fresh anonymous session keyring)
- *          `- job (PID 2, its own session and process group, its owner's uid/gid)
+ *     `- init  (clone3: PID 1 of new PID, mount, net, UTS and IPC namespaces,
+ *          |      then a cgroup namespace; a fresh anonymous session keyring)
+ *          `- job (PID 2, its own session and process group, its owner's uid/gid,
+ *                  the seccomp filter of syscall-filter.c)
  *
  * Status channel, fd 3, one line per event, written only by the helper:
  *   started PID                    COMMAND was exec'd (PID: init's host pid)
@@ -82,14 +85,17 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helper.h"
 #include "lock.h"
+#include "oom.h"
 #include "protocol.h"
 #include "report.h"
+#include "syscall-filter.h"
 
 #ifndef JOBEXEC_SOURCE_SHA256
 #define JOBEXEC_SOURCE_SHA256 "unknown"
@@ -109,6 +115,10 @@ struct fds {
   int release[2];     /* helper -> init: one byte once the cgroups are joined */
   int sigfd;          /* helper's signalfd */
 };
+
+/* The strings of main's argv, which /proc/PID/cmdline shows: see hide_cmdline. */
+static char *cmdline_start;
+static size_t cmdline_len;
 
 /* ---- the job's options ----------------------------------------------- */
 
@@ -141,6 +151,12 @@ int spec_set(struct spec *spec, const char *field, const char *value) {
     spec->cgroup1_dirs[spec->n_cgroups++] = value;
   } else if (strcmp(field, FIELD_CGROUP2_DIR) == 0) {
     spec->cgroup2_dir = value;
+  } else if (strcmp(field, FIELD_PRIVATE_DIR) == 0) {
+    if (spec->n_private_dirs == LIMIT_MAX_PRIVATE_DIRS) {
+      errno = E2BIG;
+      return -1;
+    }
+    spec->private_dirs[spec->n_private_dirs++] = value;
   } else if (strcmp(field, FIELD_HOSTNAME) == 0) {
     spec->hostname = value;
   } else if (strcmp(field, FIELD_CWD) == 0) {
@@ -177,6 +193,7 @@ static void parse_args(int argc, char **argv, struct spec *spec) {
   static const struct option options[] = {
       {FIELD_CGROUP1_DIR, required_argument, NULL, 0},
       {FIELD_CGROUP2_DIR, required_argument, NULL, 0},
+      {FIELD_PRIVATE_DIR, required_argument, NULL, 0},
       {FIELD_HOSTNAME, required_argument, NULL, 0},
       {FIELD_UID, required_argument, NULL, 0},
       {FIELD_GID, required_argument, NULL, 0},
@@ -366,6 +383,18 @@ static pid_t start_init(const struct spec *spec, struct fds *fds) {
 
 /* ---- init: PID 1 of the job's namespaces ----------------------------- */
 
+/*
+ * init shares its memory image with the fork server (or the direct mode), so
+ * the job would read that command line in /proc/1/cmdline: the helper
+ * socket's path in the state directory and the server's pid. Blank it (main
+ * works on copies of the strings).
+ */
+static void hide_cmdline(void) {
+  static const char name[] = "jobexec";
+  memset(cmdline_start, 0, cmdline_len);
+  if (cmdline_len >= sizeof name) memcpy(cmdline_start, name, sizeof name);
+}
+
 static void bring_up_loopback(void) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock == -1) fail(STAGE_NET, "socket");
@@ -378,26 +407,70 @@ static void bring_up_loopback(void) {
   close(sock);
 }
 
-/* Private propagation first: without it a mount made inside leaks to a shared host mount. */
-static void make_mounts(void) {
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(STAGE_MOUNT, "mount");
-  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+/*
+ * A fresh fstype at path, and what the host had mounted there (with all below
+ * it) detached: not only covered, but gone from the job's mount table.
+ * NULL, or the failed call (errno set).
+ */
+static const char *mount_fresh(const char *path, const char *fstype, unsigned long flags,
+                               const char *options) {
+  if (umount2(path, MNT_DETACH) != 0 && errno != EINVAL) return "umount2";
+  return mount(fstype, path, fstype, flags, options) == 0 ? NULL : "mount";
+}
+
+/*
+ * The job's /dev, as runc's default: a tmpfs with the standard nodes only (not
+ * the host's disks, consoles or terminals), a devpts instance of its own and a
+ * private /dev/shm (the IPC namespace does not cover POSIX shared memory). init
+ * is root in the host's user namespace, so it makes the nodes itself (numbers
+ * from the kernel's Documentation/admin-guide/devices.txt).
+ */
+static void make_dev(void) {
+  static const struct {
+    const char *name;
+    unsigned major, minor;
+  } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+               {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+  static const char *const links[][2] = {
+      {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"}};
+  const char *call = mount_fresh("/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+  if (call != NULL) fail(STAGE_MOUNT, call);
+  if (chdir("/dev") != 0) fail(STAGE_MOUNT, "chdir");
+  umask(0); /* the modes below are the nodes' own; the job sets its own umask */
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+    if (mknod(nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) != 0)
+      fail(STAGE_MOUNT, "mknod");
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlink(links[i][1], links[i][0]) != 0) fail(STAGE_MOUNT, "symlink");
+  if (mkdir("pts", 0755) != 0 || mkdir("shm", 01777) != 0) fail(STAGE_MOUNT, "mkdir");
+  if (mount("devpts", "pts", "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620") != 0 ||
+      mount("tmpfs", "shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
     fail(STAGE_MOUNT, "mount");
+  /* Also init's own: it must not keep the server's working directory. */
+  if (chdir("/") != 0) fail(STAGE_MOUNT, "chdir");
+}
+
+/* Private propagation first: without it a mount made inside leaks to a shared host mount. */
+static void make_mounts(const struct spec *spec) {
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(STAGE_MOUNT, "mount");
+  const char *call = mount_fresh("/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  if (call != NULL) fail(STAGE_MOUNT, call);
   /* The host's cgroup tree lists every job of every user and their host pids: hide it
    * (after the v1 joins, which write below it). */
-  if (mount("tmpfs", "/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            "mode=0555,size=4k") != 0 &&
-      errno != ENOENT)
-    fail(STAGE_MOUNT, "mount");
-  /* Scratch space of its own: an owner's jobs share its uid, so world-writable host
-   * directories would let one job plant files or Unix sockets for another.
-   * POSIX shared memory too (the IPC namespace does not cover /dev/shm). tmpfs pages are
-   * charged to the job's memory cgroup. */
-  static const char *const scratch[] = {"/tmp", "/var/tmp", "/dev/shm"};
-  for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
-    if (mount("tmpfs", scratch[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0 &&
-        errno != ENOENT)
-      fail(STAGE_MOUNT, "mount");
+  call = mount_fresh("/sys/fs/cgroup", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "mode=0555,size=4k");
+  if (call != NULL && errno != ENOENT) fail(STAGE_MOUNT, call);
+  make_dev();
+  /* Scratch space of its own over every world-writable host directory the server
+   * found (/tmp and /var/tmp among them, src/isolation/private-dirs.ts): there,
+   * one job could plant files or Unix sockets for another. tmpfs pages are
+   * charged to the job's memory cgroup. A directory gone since is nothing to hide. */
+  for (int i = 0; i < spec->n_private_dirs; i++) {
+    call = mount_fresh(spec->private_dirs[i], "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+    if (call != NULL && errno != ENOENT) fail(STAGE_MOUNT, call);
+  }
 }
 
 /* The value of PATH in the job's environment, or NULL. */
@@ -433,7 +506,7 @@ static void exec_command(char **argv, char **envp) {
   errno = saw_eacces ? EACCES : ENOENT;
 }
 
-/* The job: drop privileges, re-arm the death signal, clean fds and signals, exec. */
+/* The job: drop privileges, re-arm the death signal, clean fds and signals, filter, exec. */
 static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, int exec_fd) {
   report_to(exec_fd);
   if (setsid() == -1) fail(STAGE_CREDS, "setsid");
@@ -459,6 +532,7 @@ static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, in
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) fail(STAGE_INIT, "sigprocmask");
+  if ((call = load_job_filter()) != NULL) fail(STAGE_SECCOMP, call); /* last before exec */
   exec_command(spec->argv, spec->envp);
   fail(STAGE_EXEC, "execve");
 }
@@ -524,6 +598,7 @@ static _Noreturn void reap_and_forward(pid_t job) {
 
 static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   report_to(fds->report[1]);
+  hide_cmdline();
   close(fds->out[0]);
   close(fds->err[0]);
   close(fds->report[0]);
@@ -539,7 +614,10 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   close(fds->release[0]);
   for (int i = 0; i < spec->n_cgroups; i++)
     if (join_cgroup(spec->cgroup1_dirs[i], "tasks", 0) != 0) fail(STAGE_CGROUP, "write");
-  make_mounts();
+  /* Rooted at the cgroups just joined (v2: cloned into): the job's /proc/self/cgroup
+   * shows neither the server's cgroup nor its group's name, which the state dir gives. */
+  if (unshare(CLONE_NEWCGROUP) != 0) fail(STAGE_CGROUP, "unshare");
+  make_mounts(spec);
   if (!spec->host_network) bring_up_loopback();
   if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) != 0)
     fail(STAGE_UTS, "sethostname");
@@ -548,6 +626,8 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
    * and every job shares one. The job, forked after, possesses the new one. */
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) == -1)
     fail(STAGE_KEYRING, "keyctl");
+  /* The job inherits it: under memory pressure jobs go before the host's processes. */
+  if (set_oom_score_adj(OOM_SCORE_ADJ_JOB) != 0) fail(STAGE_INIT, "write");
   pid_t job = fork_job(spec, fds);
   reap_and_forward(job);
 }
@@ -710,7 +790,17 @@ static int serve_main(int argc, char **argv) {
   return serve(argv[2], (pid_t)parent);
 }
 
+/* Points argv at heap copies of its strings, so that init can blank the originals. */
+static void copy_args(int argc, char **argv) {
+  if (argc < 1) _exit(EXIT_HELPER_FAILED); /* execve(2) with no argv at all */
+  cmdline_start = argv[0];
+  cmdline_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+  for (int i = 0; i < argc; i++)
+    if ((argv[i] = strdup(argv[i])) == NULL) _exit(EXIT_HELPER_FAILED);
+}
+
 int main(int argc, char **argv) {
+  copy_args(argc, argv);
   if (argc == 2 && strcmp(argv[1], "--version") == 0) {
     printf("jobexec %s\n", JOBEXEC_SOURCE_SHA256);
     return 0;

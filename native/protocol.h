@@ -31,6 +31,7 @@
  * (arg and env excepted: its command follows `--`, its environment is on fd 4). */
 #define FIELD_CGROUP1_DIR "cgroup1-dir"
 #define FIELD_CGROUP2_DIR "cgroup2-dir"
+#define FIELD_PRIVATE_DIR "private-dir"
 #define FIELD_HOSTNAME "hostname"
 #define FIELD_UID "uid"
 #define FIELD_GID "gid"
@@ -74,6 +75,7 @@
 #define STAGE_KEYRING "keyring"
 #define STAGE_CREDS "creds"
 #define STAGE_CWD "cwd"
+#define STAGE_SECCOMP "seccomp"
 #define STAGE_EXEC "exec"
 #define STAGE_RELAY "relay"
 
@@ -90,6 +92,7 @@
 #define LIMIT_MAX_REQUEST 4194304
 #define LIMIT_MAX_ENV_BYTES 1048576
 #define LIMIT_MAX_CGROUPS 16
+#define LIMIT_MAX_PRIVATE_DIRS 64
 #define LIMIT_LINE 256
 
 #endif

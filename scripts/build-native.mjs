@@ -42,15 +42,29 @@ const flags = [
   `-DJOBEXEC_SOURCE_SHA256="${sourceSha256}"`,
 ];
 
-mkdirSync(dirname(output), { recursive: true });
-const result = spawnSync(cc, [...flags, '-o', output, ...sources], { stdio: 'inherit' });
-if (result.error?.code === 'ENOENT') {
+/** Exits with a message naming what to install. */
+function missing(what, packages) {
   console.error(
-    `jobworker: no C compiler (${cc}) found to build the native helper.\n` +
-      `Install one, e.g. 'apt-get install gcc libc6-dev' on Debian/Ubuntu, then run 'npm ci' again.`,
+    `jobworker: no ${what} found to build the native helper.\n` +
+      `Install it, e.g. 'apt-get install ${packages}' on Debian/Ubuntu, then run 'npm ci' again.`,
   );
   process.exit(1);
 }
+
+// The job's seccomp filter (native/syscall-filter.c) is built with libseccomp: check for its
+// header first, so that its absence is named rather than buried in compiler errors.
+const probe = spawnSync(cc, ['-E', '-x', 'c', '-o', '/dev/null', '-'], {
+  input: '#include <seccomp.h>\n',
+  stdio: ['pipe', 'ignore', 'ignore'],
+});
+if (probe.error?.code === 'ENOENT') missing(`C compiler (${cc})`, 'gcc libc6-dev');
+if (probe.error) throw probe.error;
+if (probe.status !== 0) missing('libseccomp header (seccomp.h)', 'libseccomp-dev');
+
+mkdirSync(dirname(output), { recursive: true });
+const result = spawnSync(cc, [...flags, '-o', output, ...sources, '-lseccomp'], {
+  stdio: 'inherit',
+});
 if (result.error) throw result.error;
 if (result.status !== 0) {
   console.error(

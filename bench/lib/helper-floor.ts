@@ -15,6 +15,7 @@ import { detectLayout } from '../../src/isolation/cgroup/detect.js';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
 import { createManager, type JobCgroups } from '../../src/isolation/cgroup/manager.js';
 import { spawnHelper } from '../../src/isolation/helper.js';
+import { findPrivateDirs } from '../../src/isolation/private-dirs.js';
 import { msSince } from './stats.js';
 import { HELPER_PATH } from './leftovers.js';
 
@@ -22,10 +23,12 @@ import { HELPER_PATH } from './leftovers.js';
 export class HelperFloor {
   readonly #cgroups: JobCgroups;
   readonly #spec: LaunchSpec;
+  readonly #privateDirs: readonly string[];
 
-  private constructor(cgroups: JobCgroups, spec: LaunchSpec) {
+  private constructor(cgroups: JobCgroups, spec: LaunchSpec, privateDirs: readonly string[]) {
     this.#cgroups = cgroups;
     this.#spec = spec;
+    this.#privateDirs = privateDirs;
   }
 
   /** Makes the job cgroups `<own>/<group>/<spec.jobId>` with `limits`. */
@@ -36,7 +39,8 @@ export class HelperFloor {
       context: { ioDevice: await blockDeviceOf(tmpdir()) },
       selfPid: process.pid,
     });
-    return new HelperFloor(await manager.create(spec.jobId, limits), spec);
+    const privateDirs = await findPrivateDirs(tmpdir(), () => undefined);
+    return new HelperFloor(await manager.create(spec.jobId, limits), spec, privateDirs);
   }
 
   /** One start of /bin/true, in milliseconds from spawn to the helper's end. */
@@ -45,6 +49,7 @@ export class HelperFloor {
     const child: ChildProcess = spawnHelper(HELPER_PATH, this.#spec, {
       cgroup1Dirs: this.#cgroups.cgroup1Dirs,
       cgroup2Dir: this.#cgroups.cgroup2Dir,
+      privateDirs: this.#privateDirs,
       uid: NOBODY,
       gid: NOBODY,
     });

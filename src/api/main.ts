@@ -4,20 +4,21 @@
  * server and owns the process: signals and the exit code (the only module of
  * the API layer that may exit).
  *
- *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+ *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
  *   jobworkerd certs init --dir DIR
  *   jobworkerd dev
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EXIT_USAGE } from '../errors.js';
+import { ErrorCode, EXIT_USAGE, JobworkerError } from '../errors.js';
 import { StateDirInUseError } from '../isolation/index.js';
+import { BUDGET_USAGE, budgetOptions, readBudgets } from './budget-flags.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
-  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
       Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
       DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
-  jobworkerd certs init --dir DIR
+${BUDGET_USAGE}  jobworkerd certs init --dir DIR
       Create a development CA, a server certificate (localhost, 127.0.0.1, ::1)
       and client certificates alice, bob (role user) and admin (role admin).
   jobworkerd dev
@@ -95,12 +96,18 @@ async function main(argv: string[]): Promise<void> {
         'state-dir': { type: 'string' },
         certs: { type: 'string' },
         'audit-stdout': { type: 'boolean', default: false },
+        ...budgetOptions,
       });
       const starting = startServe({
         listen: required(values, 'listen'),
         stateDir: required(values, 'state-dir'),
         certsDir: required(values, 'certs'),
         auditStdout: values['audit-stdout'] === true,
+        ...(await readBudgets(values).catch((err: unknown) => {
+          if (err instanceof JobworkerError && err.code === ErrorCode.InvalidArgument)
+            throw new UsageError(err.message);
+          throw err;
+        })),
       });
       exitOnSignals(starting);
       await starting;

@@ -7,8 +7,13 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devPaths } from '../dev-paths.js';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { openJobManager } from '../job/index.js';
-import { createIsolation, StateDirInUseError } from '../isolation/index.js';
+import { openJobManager, type OwnerBudget } from '../job/index.js';
+import {
+  createIsolation,
+  type HostBudget,
+  protectServerFromOom,
+  StateDirInUseError,
+} from '../isolation/index.js';
 import { openAuditLog, type AuditLog } from './audit.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
@@ -19,6 +24,10 @@ export interface ServeOptions {
   readonly stateDir: string;
   readonly certsDir: string;
   readonly auditStdout: boolean;
+  /** All jobs together; absent fields take the isolation's defaults. */
+  readonly hostBudget?: Partial<HostBudget>;
+  /** Each owner's bounds; absent fields take the job layer's defaults. */
+  readonly ownerBudget?: Partial<OwnerBudget>;
 }
 
 /** A started server and what must be closed after it. */
@@ -46,8 +55,13 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     { base: null, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),
   );
+  // Before the isolation starts its fork server, which goes lower (native/oom.h).
+  if (!(await protectServerFromOom())) {
+    log.warn('no CAP_SYS_RESOURCE: the server keeps its oom_score_adj (jobs still go first)');
+  }
   const isolation = await createIsolation({
     stateDir: options.stateDir,
+    ...(options.hostBudget ? { hostBudget: options.hostBudget } : {}),
     onWarning: (err) => {
       log.warn({ code: err.code }, err.message);
     },
@@ -63,6 +77,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const jobs = await openJobManager({
     stateDir: options.stateDir,
     isolation,
+    ...(options.ownerBudget ? { ownerBudget: options.ownerBudget } : {}),
     log: (level, message, fields) => {
       log[level](fields ?? {}, message);
     },

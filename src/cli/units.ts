@@ -3,47 +3,18 @@
  * (`500ms`, `1m30s`) and CPU (`0.5` cores, `500m`), parsed strictly with a
  * message naming the flag and the value, and formatted back for reports.
  */
+import { readSize } from '../sizes.js';
 import { UsageError } from './failures.js';
-
-/** Binary multiples, as docker and nomad read `--memory 256M`. */
-const sizeUnits: Readonly<Record<string, number>> = {
-  b: 1,
-  k: 1024,
-  kb: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-  t: 1024 ** 4,
-  tb: 1024 ** 4,
-  tib: 1024 ** 4,
-};
 
 /**
  * Parses a size such as `1024B`, `512K`, `256M`, `1.5G` (binary multiples;
  * a trailing `/s` is allowed for bandwidths) into a positive whole number of
- * bytes. The unit is required: `--memory 256` meant as MiB would be 256 bytes.
- * Throws a {@link UsageError} naming `flag` and `value`.
+ * bytes; the unit is required (src/sizes.ts). Throws a {@link UsageError}
+ * naming `flag` and `value`.
  */
 export function parseSize(flag: string, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)(?:\/s)?$/i.exec(value.trim());
-  if (match?.[2] === '') {
-    throw new UsageError(
-      `${flag} ${quote(value)} has no unit; say ${match[1] ?? ''}M (or B, K, G, T)`,
-    );
-  }
-  const unit = sizeUnits[(match?.[2] ?? '').toLowerCase()];
-  if (match === null || unit === undefined) {
-    throw new UsageError(
-      `${flag} ${quote(value)} is not a size; use B, K, M, G or T (e.g. 256M, 1.5G)`,
-    );
-  }
-  const bytes = Math.round(Number(match[1]) * unit);
-  if (bytes < 1) throw new UsageError(`${flag} ${quote(value)} must be at least 1 byte`);
-  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${flag} ${quote(value)} is too large`);
+  const bytes = readSize(value);
+  if (typeof bytes === 'string') throw new UsageError(`${flag} ${quote(value)} ${bytes}`);
   return bytes;
 }
 

@@ -27,7 +27,13 @@ test('a launch request carries the spec and the cgroups, the job argv verbatim',
     limits: DEFAULT_LIMITS,
     hostNetwork: true,
   };
-  const cgroups = { cgroup1Dirs: ['/a', '/b'], cgroup2Dir: '/u', uid: 65534, gid: 65534 };
+  const cgroups = {
+    cgroup1Dirs: ['/a', '/b'],
+    cgroup2Dir: '/u',
+    privateDirs: ['/tmp'],
+    uid: 65534,
+    gid: 65534,
+  };
   assert.deepEqual(launchRequest(spec, cgroups), {
     ...cgroups,
     hostname: 'abcdefghijklmnopqrstuvwxyz',

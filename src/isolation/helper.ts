@@ -44,6 +44,17 @@ export function helperError(
       return new JobworkerError(ErrorCode.StartFailed, `not executable: ${argv0} (${name})`);
     }
   }
+  if (
+    event.stage === STAGE.init &&
+    event.syscall === 'fork' &&
+    event.errno === constants.errno.EAGAIN
+  ) {
+    // init itself was attached (an attach is not limited), but no task is left for the job.
+    return new JobworkerError(
+      ErrorCode.ResourceExhausted,
+      `no task left to start the job: all jobs together hold the host budget of tasks (fork: ${name})`,
+    );
+  }
   if (event.stage === STAGE.cwd) {
     return new JobworkerError(ErrorCode.StartFailed, `working directory ${spec.cwd}: ${name}`);
   }
@@ -57,6 +68,7 @@ export function helperError(
 export interface HelperArgs {
   readonly cgroup1Dirs: readonly string[];
   readonly cgroup2Dir: string | null;
+  readonly privateDirs: readonly string[];
   readonly uid: number;
   readonly gid: number;
 }
@@ -66,6 +78,7 @@ export function launchRequest(spec: LaunchSpec, args: HelperArgs): LaunchRequest
   return {
     cgroup1Dirs: args.cgroup1Dirs,
     cgroup2Dir: args.cgroup2Dir,
+    privateDirs: args.privateDirs,
     uid: args.uid,
     gid: args.gid,
     hostname: spec.jobId,

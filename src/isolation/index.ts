@@ -14,4 +14,12 @@ export { createIsolation, NOBODY } from './isolation.js';
 export type { IsolationOptions, JobIsolation } from './isolation.js';
 export { lockFile, LOCK_FILE, StateDirInUseError, type FileLock } from './state-dir.js';
 export { DEFAULT_HELPER_PATH } from './helper-check.js';
-export { DEFAULT_LIMITS, MAX_PIDS, MAX_MEMORY_SHARE, hostMaxima, resolveLimits } from './limits.js';
+export { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
+export {
+  HOST_BUDGET_FLAGS,
+  HOST_BUDGET_SHARE,
+  readHostTotals,
+  resolveHostBudget,
+} from './host-budget.js';
+export type { HostBudget } from './host-budget.js';
+export { protectServerFromOom, SERVER_OOM_SCORE_ADJ } from './oom-score.js';

@@ -10,7 +10,9 @@ import { createManager } from './cgroup/manager.js';
 import { removeStaleSocketDirs, socketPathFits } from './fork-server.js';
 import { ForkServerSlot } from './fork-server-slot.js';
 import { checkHelper, DEFAULT_HELPER_PATH, DEFAULT_HELPER_SOURCE } from './helper-check.js';
+import { type HostBudget, readHostTotals, resolveHostBudget } from './host-budget.js';
 import { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
+import { findPrivateDirs } from './private-dirs.js';
 import { prepare } from './sandbox.js';
 import { groupOfStateDir, lockStateDir } from './state-dir.js';
 import type { Isolation, Limits } from './types.js';
@@ -36,7 +38,14 @@ export interface IsolationOptions {
   /** uid/gid of a LaunchSpec without its own (tests); default 65534. */
   readonly uid?: number;
   readonly gid?: number;
+  /**
+   * All jobs together, on the group's cgroup; an absent field is half the
+   * host's (host-budget.ts). Refused (invalid_argument) above the host's total.
+   */
+  readonly hostBudget?: Partial<HostBudget>;
+  /** Lowered to the maxima where above them. */
   readonly defaults?: Limits;
+  /** Default: all cores and the host budget (hostMaxima). */
   readonly maxima?: Limits;
   /** Whether a job may share the host network namespace; default true. */
   readonly allowHostNetwork?: boolean;
@@ -65,6 +74,18 @@ export interface JobIsolation extends Isolation {
   close(): Promise<void>;
 }
 
+/** Each field of `limits` at most the maximum's (where one is set). */
+function lowerTo(limits: Limits, maxima: Limits): Limits {
+  const min = (value: number, max: number) => (max > 0 ? Math.min(value, max) : value);
+  return {
+    cpuMillis: min(limits.cpuMillis, maxima.cpuMillis),
+    memoryBytes: min(limits.memoryBytes, maxima.memoryBytes),
+    ioReadBps: min(limits.ioReadBps, maxima.ioReadBps),
+    ioWriteBps: min(limits.ioWriteBps, maxima.ioWriteBps),
+    pidsMax: min(limits.pidsMax, maxima.pidsMax),
+  };
+}
+
 /** Builds the isolation layer; refuses (internal) when the helper or cgroups are unusable. */
 export async function createIsolation(options: IsolationOptions): Promise<JobIsolation> {
   const helper = options.helperPath ?? DEFAULT_HELPER_PATH;
@@ -91,6 +112,13 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     );
   }
   const ioDevice = await blockDeviceOf(options.stateDir);
+  const warn =
+    options.onWarning ??
+    ((err: JobworkerError) => {
+      process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
+    });
+  const privateDirs = await findPrivateDirs(options.stateDir, warn);
+  const budget = resolveHostBudget(await readHostTotals(), options.hostBudget);
   // Before the first cgroup is touched: a derived group is its lock holder's alone.
   const lock =
     options.cgroupGroup === undefined ? await lockStateDir(options.stateDir, helper) : null;
@@ -99,28 +127,27 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     group,
     context: { ioDevice },
     selfPid: process.pid,
+    budget,
   }).catch(async (err: unknown) => {
     await lock?.release();
     throw err;
   });
-  const defaults = options.defaults ?? DEFAULT_LIMITS;
-  const maxima = options.maxima ?? hostMaxima();
+  const maxima = options.maxima ?? hostMaxima(budget);
+  const defaults = lowerTo(options.defaults ?? DEFAULT_LIMITS, maxima);
   const allowHostNetwork = options.allowHostNetwork ?? true;
   const forkServer = new ForkServerSlot(helper, options.stateDir);
   const ctx = {
     helper,
     fork: forkServer.fork.bind(forkServer),
     manager,
+    privateDirs,
     uid: options.uid ?? NOBODY,
     gid: options.gid ?? NOBODY,
-    warn:
-      options.onWarning ??
-      ((err: JobworkerError) => {
-        process.emitWarning(err.message, { code: `JOBWORKER_${err.code.toUpperCase()}` });
-      }),
+    warn,
   };
   return {
     cgroupKind: layout.kind,
+    hostBudget: budget,
     cgroupGroupDirs: manager.groupDirs,
     resolveLimits: (requested, name) => resolveLimits(requested, defaults, maxima, name),
     prepare(spec, signal) {

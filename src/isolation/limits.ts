@@ -3,8 +3,9 @@
  * against them. TODO(configuration): defaults and maxima are constants until
  * the server gets a config file; createIsolation already takes overrides.
  */
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import type { HostBudget } from './host-budget.js';
 import type { Limits, RequestedLimits } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -17,11 +18,6 @@ export const DEFAULT_LIMITS: Limits = {
   ioWriteBps: 0,
   pidsMax: 1024,
 };
-
-/** Share of the host's memory one job may get at most. */
-export const MAX_MEMORY_SHARE = 0.8;
-/** Most tasks one job may get. */
-export const MAX_PIDS = 32768;
 
 /**
  * Smallest values the kernel accepts or a job can live with: CFS rejects a
@@ -37,14 +33,18 @@ export const MIN_LIMITS: Limits = {
   pidsMax: 3,
 };
 
-/** The server maxima of this host: all cores, 80% of memory, 32768 tasks, IO not capped (0). */
-export function hostMaxima(): Limits {
+/**
+ * The server maxima of this host: all cores, the host budget's memory and
+ * tasks (no one job may ask for more than all jobs together get), IO not
+ * capped (0).
+ */
+export function hostMaxima(budget: HostBudget): Limits {
   return {
     cpuMillis: availableParallelism() * 1000,
-    memoryBytes: Math.floor((totalmem() * MAX_MEMORY_SHARE) / 4096) * 4096,
+    memoryBytes: budget.memoryBytes,
     ioReadBps: 0,
     ioWriteBps: 0,
-    pidsMax: MAX_PIDS,
+    pidsMax: budget.pidsMax,
   };
 }
 
@@ -68,8 +68,8 @@ function outOfRange(field: string, value: number, bound: string, limit: number):
  */
 export function resolveLimits(
   requested: RequestedLimits,
-  defaults: Limits = DEFAULT_LIMITS,
-  maxima: Limits = hostMaxima(),
+  defaults: Limits,
+  maxima: Limits,
   name: LimitName = ownName,
 ): Limits {
   const out: Record<(typeof FIELDS)[number], number> = { ...defaults };

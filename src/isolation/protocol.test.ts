@@ -54,6 +54,7 @@ test('native/protocol.h and protocol.ts define the same words and limits', () =>
 const request: LaunchRequest = {
   cgroup1Dirs: ['/a', '/b'],
   cgroup2Dir: '/u',
+  privateDirs: ['/tmp', '/run/lock'],
   hostname: 'job',
   uid: 65534,
   gid: 65533,
@@ -76,7 +77,8 @@ test('a launch frames its fields as pairs: options, then each arg, then each env
     frame.length - 4,
     [
       ...['launch', 'ab'.repeat(16), 'cgroup1-dir', '/a', 'cgroup1-dir', '/b'],
-      ...['cgroup2-dir', '/u', 'hostname', 'job', 'uid', '65534', 'gid', '65533'],
+      ...['cgroup2-dir', '/u', 'private-dir', '/tmp', 'private-dir', '/run/lock'],
+      ...['hostname', 'job', 'uid', '65534', 'gid', '65533'],
       ...['cwd', '/tmp', 'host-network', '1', 'arg', '--cwd', 'arg', '/etc', 'arg', '--'],
       ...['env', 'A=1', 'env', 'B=x=y'],
     ],
@@ -96,6 +98,7 @@ test('a launch refuses what would shift or overflow the request', () => {
   };
   refused({ argv: ['a\0b'] }, /a NUL byte/);
   refused({ cgroup1Dirs: Array.from({ length: 17 }, () => '/c') }, /17 cgroup v1 directories/);
+  refused({ privateDirs: Array.from({ length: 65 }, () => '/p') }, /65 private directories/);
   refused({ env: [`A=${'x'.repeat(4 << 20)}`] }, /4194\d+ bytes/);
   assert.throws(() => encodeEnv([`A=${'x'.repeat(1 << 20)}`]), /an environment of/);
 });
@@ -103,6 +106,7 @@ test('a launch refuses what would shift or overflow the request', () => {
 test('the direct mode takes the same fields as options, then -- and the job argv verbatim', () => {
   assert.deepEqual(directArgv(request, 42), [
     ...['--cgroup1-dir', '/a', '--cgroup1-dir', '/b', '--cgroup2-dir', '/u'],
+    ...['--private-dir', '/tmp', '--private-dir', '/run/lock'],
     ...['--hostname', 'job', '--uid', '65534', '--gid', '65533', '--cwd', '/tmp'],
     ...['--host-network', '--parent-pid', '42', '--', '--cwd', '/etc', '--'],
   ]);

@@ -14,6 +14,7 @@ export const REQUEST = { launch: 'launch', kill: 'kill' } as const;
 export const FIELD = {
   cgroup1Dir: 'cgroup1-dir',
   cgroup2Dir: 'cgroup2-dir',
+  privateDir: 'private-dir',
   hostname: 'hostname',
   uid: 'uid',
   gid: 'gid',
@@ -58,6 +59,7 @@ export const STAGE = {
   keyring: 'keyring',
   creds: 'creds',
   cwd: 'cwd',
+  seccomp: 'seccomp',
   exec: 'exec',
   relay: 'relay',
 } as const;
@@ -68,13 +70,14 @@ export const FD = { status: 3, env: 4 } as const;
 /** The helper's own exit code when it failed. */
 export const EXIT = { helperFailed: 125 } as const;
 
-/** Sizes: token, length prefix, request, direct-mode environment, v1 cgroups, status line. */
+/** Sizes: token, length prefix, request, direct-mode environment, v1 cgroups, private dirs, status line. */
 export const LIMIT = {
   tokenHex: 32,
   lengthBytes: 4,
   maxRequest: 4194304,
   maxEnvBytes: 1048576,
   maxCgroups: 16,
+  maxPrivateDirs: 64,
   line: 256,
 } as const;
 
@@ -82,6 +85,8 @@ export const LIMIT = {
 export interface LaunchRequest {
   readonly cgroup1Dirs: readonly string[];
   readonly cgroup2Dir: string | null;
+  /** Host directories the job gets an empty private tmpfs over (private-dirs.ts). */
+  readonly privateDirs: readonly string[];
   readonly hostname: string;
   readonly uid: number;
   readonly gid: number;
@@ -97,6 +102,7 @@ type Option = readonly [name: string, value: string];
 function options(request: LaunchRequest): Option[] {
   const out: Option[] = request.cgroup1Dirs.map((dir) => [FIELD.cgroup1Dir, dir]);
   if (request.cgroup2Dir !== null) out.push([FIELD.cgroup2Dir, request.cgroup2Dir]);
+  for (const dir of request.privateDirs) out.push([FIELD.privateDir, dir]);
   out.push([FIELD.hostname, request.hostname], [FIELD.uid, String(request.uid)]);
   out.push([FIELD.gid, String(request.gid)], [FIELD.cwd, request.cwd]);
   if (request.hostNetwork) out.push([FIELD.hostNetwork, '1']);
@@ -127,6 +133,9 @@ function frame(strings: readonly string[]): Buffer {
 export function encodeLaunch(token: string, request: LaunchRequest): Buffer {
   if (request.cgroup1Dirs.length > LIMIT.maxCgroups) {
     refuse(`${request.cgroup1Dirs.length} cgroup v1 directories`);
+  }
+  if (request.privateDirs.length > LIMIT.maxPrivateDirs) {
+    refuse(`${request.privateDirs.length} private directories`);
   }
   const fields = [
     ...options(request),

@@ -19,6 +19,8 @@ export interface LaunchContext {
   /** Forks a helper on the isolation's fork server (fork-server-slot.ts). */
   readonly fork: (request: LaunchRequest, signal?: AbortSignal) => Promise<HelperProcess>;
   readonly manager: CgroupManager;
+  /** Host directories each job gets a private tmpfs over (private-dirs.ts), found at start. */
+  readonly privateDirs: readonly string[];
   /** Defaults of a LaunchSpec without uid or gid. */
   readonly uid: number;
   readonly gid: number;
@@ -108,6 +110,7 @@ export async function prepare(
     const request = launchRequest(spec, {
       cgroup1Dirs: cgroups.cgroup1Dirs,
       cgroup2Dir: cgroups.cgroup2Dir,
+      privateDirs: ctx.privateDirs,
       uid: spec.uid ?? ctx.uid,
       gid: spec.gid ?? ctx.gid,
     });

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { HostBudget } from './host-budget.js';
 import type { LimitName } from './limits.js';
 
 /** Resource limits of one job, as applied (defaults filled in, each within the server's range). */
@@ -103,6 +104,11 @@ export interface PreparedSandbox {
 
 /** The one seam between the job library and the kernel. */
 export interface Isolation {
+  /**
+   * What all jobs together may hold, enforced by the kernel on their common
+   * cgroup; absent when nothing bounds the sum (test isolations).
+   */
+  readonly hostBudget?: HostBudget;
   /**
    * Fills in defaults for a request already validated by the job layer;
    * throws invalid_argument naming (through `name`, default `limits.FIELD`)

@@ -22,6 +22,12 @@ export {
   type FollowerStats,
   type JobManagerOptions,
 } from './manager.js';
+export { Budget, type BudgetRule, type Release } from './budget.js';
+export {
+  DEFAULT_MAX_RUNNING_JOBS_PER_OWNER,
+  OWNER_BUDGET_NAMES,
+  type OwnerBudget,
+} from './owner-budget.js';
 export { OWNER_UID_RANGE, OWNERS_FILE, type OwnerIdsOptions, type UidRange } from './owner-ids.js';
 export type { RecoveryLog, RecoveryReport } from './recovery.js';
 export {

@@ -20,6 +20,7 @@ import { LiveJob, type JobRecord, startRecord } from './job.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
+import { defaultOwnerBudget, type OwnerBudget, OwnerBudgets } from './owner-budget.js';
 import { openOwnerIds, type OwnerIds, type OwnerIdsOptions } from './owner-ids.js';
 import { type FieldNames, quote, validateSpec } from './spec.js';
 import { recover, type RecoveryLog, type RecoveryReport } from './recovery.js';
@@ -63,6 +64,8 @@ export interface JobManagerOptions {
   readonly outputCapBytes?: number;
   /** Most jobs running at once; 256 by default. */
   readonly maxRunningJobs?: number;
+  /** Each owner's bounds (owner-budget.ts); an absent field takes its default (defaultOwnerBudget). */
+  readonly ownerBudget?: Partial<OwnerBudget>;
   /** Where recovery, retention and persistence failures are reported; default: warnings via process.emitWarning. */
   readonly log?: RecoveryLog;
   /** Clock of the retention rules (tests inject one); default Date.now. */
@@ -106,6 +109,8 @@ export class JobManager implements Jobs {
   readonly #isolation: Isolation;
   readonly #capBytes: number;
   readonly #maxRunning: number;
+  /** Each owner's running jobs and limit sums, taken at start and given back at the end. */
+  readonly #ownerBudgets: OwnerBudgets;
   readonly #log: RecoveryLog;
   /** Each owner's uid; a rejection (a colliding host entry) fails every start. */
   readonly #owners: Promise<OwnerIds>;
@@ -137,6 +142,10 @@ export class JobManager implements Jobs {
     this.#isolation = options.isolation;
     this.#capBytes = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     this.#maxRunning = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
+    this.#ownerBudgets = new OwnerBudgets({
+      ...defaultOwnerBudget(options.isolation.hostBudget),
+      ...options.ownerBudget,
+    });
     this.#log = options.log ?? defaultLog;
     for (const job of restored) this.#jobs.set(job.record.id, job);
     this.recovery = recovery ?? {
@@ -168,12 +177,11 @@ export class JobManager implements Jobs {
       throw new JobworkerError(ErrorCode.Unavailable, 'the server is shutting down');
     checkAborted(signal);
     const valid = validateSpec(spec, names);
+    const limitName = (field: keyof Limits) =>
+      names ? names(`limits.${field}`) : `limits.${field}`;
     let limits: Limits;
     try {
-      limits = this.#isolation.resolveLimits(
-        spec.limits,
-        names && ((field) => names(`limits.${field}`)),
-      );
+      limits = this.#isolation.resolveLimits(spec.limits, limitName);
     } catch (err) {
       throw toJobworkerError(err, 'cannot resolve limits');
     }
@@ -183,6 +191,9 @@ export class JobManager implements Jobs {
         `${this.#active} jobs are running, the most allowed at once is ${this.#maxRunning}`,
       );
     }
+    // Checked and taken with no await in between: concurrent starts of one
+    // owner cannot both pass the check.
+    const release = this.#ownerBudgets.reserve(owner, limits, limitName);
     this.#active++;
     const starting = this.#launch(owner, valid, spec.hostNetwork, limits, signal);
     this.#starting.add(starting);
@@ -190,12 +201,14 @@ export class JobManager implements Jobs {
       const job = await starting;
       void job.done.then(() => {
         this.#active--;
+        release();
         // A finished job adds to the output kept: the budget rule may apply now.
         this.sweepRetention();
       });
       return job.status();
     } catch (err) {
       this.#active--;
+      release();
       throw toJobworkerError(err, 'cannot start the job');
     } finally {
       this.#starting.delete(starting);
@@ -354,6 +367,11 @@ export class JobManager implements Jobs {
     checkOffset('stdoutOffset', options.stdoutOffset);
     checkOffset('stderrOffset', options.stderrOffset);
     return followLog(job, options);
+  }
+
+  /** What `owner`'s jobs hold of its budget now (tests, diagnostics). */
+  ownerBudgetHeld(owner: string): OwnerBudget {
+    return this.#ownerBudgets.held(owner);
   }
 
   /** Follower counters of a job (tests, metrics). */

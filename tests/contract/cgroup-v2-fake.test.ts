@@ -106,6 +106,29 @@ test('v2: limits are written to the kernel files with the kernel syntax', async 
   });
 });
 
+test('v2: the host budget is written on the group, without memory.oom.group, and again on a recreated group', async () => {
+  await withFake(async (fake, own) => {
+    const budget = { memoryBytes: 512 * 1024 * 1024, pidsMax: 300 };
+    const cgroups = await createManager(
+      { kind: 'v2', v1: new Map(), unified: own },
+      { fs: fake, group: 'jobworker', context: { ioDevice: '8:0' }, selfPid: SERVER_PID, budget },
+    );
+    const read = async (file: string) => (await fake.read(`${own}/jobworker/${file}`)).trim();
+    const expected = [String(budget.memoryBytes), '300', '0'];
+    assert.deepEqual(
+      [await read('memory.max'), await read('pids.max'), await read('memory.oom.group')],
+      expected,
+    );
+    await fake.rmdir(`${own}/jobworker`);
+    const job = await cgroups.create(JOB, limits);
+    assert.deepEqual(
+      [await read('memory.max'), await read('pids.max'), await read('memory.oom.group')],
+      expected,
+    );
+    await job.remove();
+  });
+});
+
 test('v2: a group removed under the server is made again, with delegation, at the next create', async () => {
   await withFake(async (fake, own) => {
     const cgroups = await manager(fake, own);

@@ -50,6 +50,7 @@ function specRequest(argv: string[]): LaunchRequest {
   return {
     cgroup1Dirs: [],
     cgroup2Dir: null,
+    privateDirs: [],
     hostname: 'x',
     uid: 65534,
     gid: 65534,

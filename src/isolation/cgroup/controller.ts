@@ -1,3 +1,4 @@
+import type { HostBudget } from '../host-budget.js';
 import type { Limits } from '../types.js';
 import type { CgroupFs } from './fs.js';
 
@@ -27,6 +28,11 @@ export interface Controller {
   /** The controller's name in /proc/self/cgroup (v1) or cgroup.controllers (v2). */
   readonly name: string;
   apply(fs: CgroupFs, dir: string, limits: Limits, ctx: ControllerContext): Promise<void>;
+  /**
+   * Writes the host budget on the group directory, the parent of every job
+   * cgroup (memory and pids only): the kernel then bounds the jobs' sum.
+   */
+  applyBudget?(fs: CgroupFs, dir: string, budget: HostBudget): Promise<void>;
   /** The limits as the kernel now holds them (for checks and tests). */
   readLimits(fs: CgroupFs, dir: string): Promise<Partial<Limits>>;
   usage(fs: CgroupFs, dir: string): Promise<ControllerUsage>;

@@ -21,9 +21,12 @@ export interface CgroupLayout {
   readonly unified: string | null;
 }
 
-interface Mount {
+/** One line of mountinfo (proc(5)). */
+export interface Mount {
   readonly root: string;
   readonly mountPoint: string;
+  /** Per-mount options (rw or ro, nosuid, ...). */
+  readonly options: readonly string[];
   readonly fstype: string;
   readonly superOptions: readonly string[];
 }
@@ -33,7 +36,7 @@ function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-/** The cgroup and cgroup2 mounts listed in a mountinfo text. */
+/** The mounts listed in a mountinfo text, in its order (a later mount on a path is on top). */
 export function parseMountinfo(text: string): Mount[] {
   const mounts: Mount[] = [];
   for (const line of text.split('\n')) {
@@ -43,11 +46,11 @@ export function parseMountinfo(text: string): Mount[] {
     const [fstype, , superOpts = ''] = right.split(' ');
     const root = fields[3];
     const mountPoint = fields[4];
-    if (root === undefined || mountPoint === undefined) continue;
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    if (root === undefined || mountPoint === undefined || fstype === undefined) continue;
     mounts.push({
       root: unescape(root),
       mountPoint: unescape(mountPoint),
+      options: (fields[5] ?? '').split(','),
       fstype,
       superOptions: superOpts.split(','),
     });
@@ -90,6 +93,7 @@ export function layoutFrom(mountinfo: string, procCgroup: string): CgroupLayout 
       if (path !== undefined && unified === null) unified = dirUnder(mount, path);
       continue;
     }
+    if (mount.fstype !== 'cgroup') continue;
     // v1 superblock options list the controllers (and rw, name=..., etc.).
     for (const [key, path] of own) {
       const controllers = key.split(',');

@@ -4,8 +4,10 @@
  * the delegation of controllers down to the job cgroups.
  */
 import { ErrorCode, JobworkerError } from '../../errors.js';
+import type { HostBudget } from '../host-budget.js';
 import type { Controller } from './controller.js';
 import { cpuacctV1, cpuV1, cpuV2 } from './cpu.js';
+import { inheritCpuset } from './cpuset.js';
 import type { CgroupLayout } from './detect.js';
 import { type CgroupFs, cgroupError, errnoOf, writeControl } from './fs.js';
 import { freezerV1 } from './freezer.js';
@@ -20,6 +22,8 @@ export interface PrepareOptions {
   readonly group: string;
   /** The server's pid, moved into a leaf on cgroup v2 (no-internal-processes rule). */
   readonly selfPid: number;
+  /** Written on the group directories; without it the group is unlimited (tests of the fake). */
+  readonly budget?: HostBudget;
 }
 
 /** One hierarchy as used for jobs: its group directory and the controllers written there. */
@@ -32,6 +36,17 @@ export interface Hierarchy {
 
 const V1_CONTROLLERS: readonly Controller[] = [cpuV1, cpuacctV1, memoryV1, blkioV1, pidsV1];
 const V2_CONTROLLERS: readonly Controller[] = [cpuV2, memoryV2, ioV2, pidsV2];
+
+/** Writes the host budget on a group directory through its controllers that take one. */
+async function applyBudget(
+  options: PrepareOptions,
+  group: string,
+  controllers: readonly Controller[],
+): Promise<void> {
+  const { budget } = options;
+  if (budget === undefined) return;
+  for (const c of controllers) await c.applyBudget?.(options.fs, group, budget);
+}
 
 /** mkdir that accepts an existing directory (group directories survive restarts). */
 export async function ensureDir(fs: CgroupFs, dir: string): Promise<void> {
@@ -59,10 +74,15 @@ async function prepareV1(layout: CgroupLayout, options: PrepareOptions): Promise
     list.push(controller);
     byDir.set(own, list);
   }
+  // Every other mounted hierarchy too (cpuset, devices, name=systemd, ...), with
+  // nothing written: there the job would otherwise stay in the server's cgroup.
+  for (const own of layout.v1.values()) if (!byDir.has(own)) byDir.set(own, []);
   const hierarchies: Hierarchy[] = [];
   for (const [own, controllers] of byDir) {
     const group = `${own}/${options.group}`;
     await ensureDir(options.fs, group);
+    if (layout.v1.get('cpuset') === own) await inheritCpuset(options.fs, own, group);
+    await applyBudget(options, group, controllers);
     hierarchies.push({ group, controllers, join: 'procs' });
   }
   if (layout.unified !== null) {
@@ -106,6 +126,7 @@ async function prepareV2(layout: CgroupLayout, options: PrepareOptions): Promise
   const group = `${own}/${options.group}`;
   await ensureDir(fs, group);
   await writeControl(fs, `${group}/cgroup.subtree_control`, enable);
+  await applyBudget(options, group, V2_CONTROLLERS);
   return [{ group, controllers: V2_CONTROLLERS, join: 'clone' }];
 }
 

@@ -5,6 +5,7 @@
  * written before the helper puts the job in (fail closed), and everything
  * created is removed again on every path.
  */
+import type { HostBudget } from '../host-budget.js';
 import type { Limits, Usage } from '../types.js';
 import type { ControllerContext, ControllerUsage } from './controller.js';
 import type { CgroupKind, CgroupLayout } from './detect.js';
@@ -64,6 +65,8 @@ export interface ManagerOptions {
   readonly context: ControllerContext;
   /** The server's pid, moved into a leaf on cgroup v2 (no-internal-processes rule). */
   readonly selfPid: number;
+  /** The host budget written on the group directories (hierarchies.ts). */
+  readonly budget?: HostBudget;
 }
 
 /** Picks the implementation once for the layout, creating the group directories. */

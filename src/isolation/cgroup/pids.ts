@@ -9,6 +9,9 @@ function pids(): Controller {
     async apply(fs, dir, limits) {
       await writeControl(fs, `${dir}/pids.max`, String(limits.pidsMax));
     },
+    async applyBudget(fs, dir, budget) {
+      await writeControl(fs, `${dir}/pids.max`, String(budget.pidsMax));
+    },
     async readLimits(fs, dir) {
       return { pidsMax: parseLimit(await fs.read(`${dir}/pids.max`)) };
     },
