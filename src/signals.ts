@@ -2,9 +2,10 @@
  * AbortSignal helpers for every layer: client hang-up, deadlines and server
  * shutdown all end work through a signal whose reason is the error. Each
  * helper removes what it added (listener, timer) once it is done. Signals
- * are linked by hand, not with AbortSignal.any: on Node 20 that keeps every
- * linked signal alive for as long as a long-lived source (the server's
- * shutdown signal) lives (nodejs/node#55351, undici#3779).
+ * are linked by hand, not with AbortSignal.any: on Node 20, and on Node 22
+ * for a linked signal that aborts with a listener still on it, that keeps
+ * every linked signal alive for as long as a long-lived source (the server's
+ * shutdown signal) lives (nodejs/node#55351, nodejs/node#64476, undici#3779).
  */
 import { ErrorCode, JobworkerError } from './errors.js';
 

@@ -43,6 +43,8 @@ export interface TlsListener {
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting new connections; open ones keep working until {@link close}. */
   stopAccepting(): void;
+  /** Resolves once every connection open now has closed (at once if none is). */
+  whenDrained(): Promise<void>;
   /** Stops accepting and destroys every open connection (call after the server's calls have ended). */
   close(): Promise<void>;
   /** Number of open client connections (for leak checks in tests). */
@@ -235,6 +237,11 @@ export function createTlsListener(
     stopAccepting() {
       // close() only stops accepting; its callback waits for open connections, which close() below ends.
       if (tlsServer.listening) tlsServer.close();
+    },
+    async whenDrained() {
+      await Promise.all(
+        [...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve))),
+      );
     },
     async close() {
       const closed = tlsServer.listening ? once(tlsServer, 'close') : Promise.resolve();

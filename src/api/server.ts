@@ -135,12 +135,19 @@ export function createServer(options: ServerOptions): JobworkerServer {
     await raceAbort(calls.whenIdle(), signal).catch(() => undefined);
     const bound = deadlineSignal(CLOSE_TIMEOUT_MS, 'closing the connections');
     try {
+      // The connections' own closes end the wait, not tryShutdown's callback
+      // alone: from Node 24 on, http2's server.close() starts closing the
+      // sessions itself, and grpc-js then counts a closing session as closed
+      // while a stream still waits to send its status trailers.
       await raceAbort(
-        new Promise<void>((resolve) => {
-          grpcServer.tryShutdown(() => {
-            resolve();
-          });
-        }),
+        Promise.all([
+          new Promise<void>((resolve) => {
+            grpcServer.tryShutdown(() => {
+              resolve();
+            });
+          }),
+          listener.whenDrained(),
+        ]),
         bound.signal,
       );
     } catch {
