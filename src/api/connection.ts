@@ -103,8 +103,17 @@ export class Connection {
       );
     });
     session.on('error', (err: NodeJS.ErrnoException) => {
-      // A reset by the peer, mostly: grpc-js cancels the calls, and they are audited as cancelled.
-      this.#note(CloseReason.SessionError, `HTTP/2 session error ${err.code ?? err.message}`);
+      // From Node 24 on, a session nghttp2 ended over a bad frame errs with
+      // ERR_HTTP2_ERROR (Node 20 stays silent: the PING probe finds it).
+      // Otherwise a reset by the peer, mostly: grpc-js cancels the calls, audited as cancelled.
+      if (err.code === 'ERR_HTTP2_ERROR') {
+        this.#note(
+          CloseReason.ProtocolError,
+          `HTTP/2 session ended by a protocol error (${err.message})`,
+        );
+      } else {
+        this.#note(CloseReason.SessionError, `HTTP/2 session error ${err.code ?? err.message}`);
+      }
       this.#closed = true;
       this.#socket.destroy();
     });

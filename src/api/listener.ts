@@ -43,7 +43,7 @@ export interface TlsListener {
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting new connections; open ones keep working until {@link close}. */
   stopAccepting(): void;
-  /** Resolves once every connection open now has closed (at once if none is). */
+  /** Resolves once no connection is open (at once if none is); call after stopAccepting. */
   whenDrained(): Promise<void>;
   /** Stops accepting and destroys every open connection (call after the server's calls have ended). */
   close(): Promise<void>;
@@ -100,6 +100,8 @@ export function createTlsListener(
   const stats = new ConnectionStats();
   const { injector, http2Server } = createInjector(server);
   const connections = new Map<string, Connection>();
+  /** Waiters of whenDrained(), called when the last connection has closed. */
+  const drained: (() => void)[] = [];
   const handshakes = new Handshakes();
   /** Pushed-out handshakes, so that their TLS error is not counted twice. */
   const evicted = new Set<string>();
@@ -186,7 +188,10 @@ export function createTlsListener(
     }
     const connection = new Connection(socket, peer, { policy, stats, log });
     connections.set(peer, connection);
-    socket.once('close', () => connections.delete(peer));
+    socket.once('close', () => {
+      connections.delete(peer);
+      if (connections.size === 0) for (const resolve of drained.splice(0)) resolve();
+    });
     let session: Http2Session | undefined;
     const onSession = (s: Http2Session): void => {
       session = s;
@@ -238,10 +243,9 @@ export function createTlsListener(
       // close() only stops accepting; its callback waits for open connections, which close() below ends.
       if (tlsServer.listening) tlsServer.close();
     },
-    async whenDrained() {
-      await Promise.all(
-        [...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve))),
-      );
+    whenDrained() {
+      if (connections.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => drained.push(resolve));
     },
     async close() {
       const closed = tlsServer.listening ? once(tlsServer, 'close') : Promise.resolve();
