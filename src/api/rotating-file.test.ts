@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,6 +32,34 @@ test('a rotating file stays within its size, keeps its newest lines whole, and d
     // Three lines fit in a file: lines 12-14, 15-17 and 18-19 are kept.
     assert.equal(kept.length, 8 * line(0).length);
     assert.ok(RotatingFile.footprint(options) >= 3 * 100);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a rotation that fails keeps writing to the file it owns and closes no other descriptor', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'jobworker-rotate-'));
+  try {
+    const path = join(dir, 'audit.log');
+    const file = new RotatingFile(path, { maxBytes: 10, keep: 1, mode: 0o600 });
+    file.write('0123456789\n');
+    // The new file cannot be made: its name is taken by a directory.
+    await mkdir(`${path}.next`);
+    const other = openSync(join(dir, 'other'), 'w');
+    try {
+      // Each write past the bound tries again, and says it failed, after writing its line.
+      for (const line of ['second\n', 'third\n']) {
+        assert.throws(() => {
+          file.write(line);
+        }, /EISDIR/);
+      }
+      assert.ok(fstatSync(other).isFile(), "another file's descriptor is still open");
+    } finally {
+      closeSync(other);
+    }
+    file.close();
+    assert.equal(await readFile(path, 'utf8'), '0123456789\nsecond\nthird\n');
+    assert.deepEqual((await readdir(dir)).sort(), ['audit.log', 'audit.log.next', 'other']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -35,12 +35,24 @@ export class RotatingFile {
     return options.maxBytes * (options.keep + 1);
   }
 
-  /** Appends `line` (with its newline), rotating first if it would not fit. */
+  /**
+   * Appends `line` (with its newline), rotating first if it would not fit.
+   * A rotation that fails throws after the line was written to the current
+   * file, which then grows past the bound until a later rotation succeeds.
+   */
   write(line: string): void {
     const bytes = Buffer.from(line);
-    if (this.#size > 0 && this.#size + bytes.length > this.#options.maxBytes) this.#rotate();
+    let failed: unknown = null;
+    if (this.#size > 0 && this.#size + bytes.length > this.#options.maxBytes) {
+      try {
+        this.#rotate();
+      } catch (err) {
+        failed = err;
+      }
+    }
     writeSync(this.#fd, bytes);
     this.#size += bytes.length;
+    if (failed !== null) throw failed;
   }
 
   /** Closes the file. */
@@ -48,13 +60,20 @@ export class RotatingFile {
     closeSync(this.#fd);
   }
 
-  #open(): number {
-    return openSync(this.#path, 'a', this.#options.mode);
+  #open(path = this.#path): number {
+    return openSync(path, 'a', this.#options.mode);
   }
 
+  /**
+   * The new file is opened (under a temporary name) before anything moves and
+   * the old descriptor is closed only once the new one is in place: a failure
+   * leaves this object writing to a descriptor it still owns, never to a
+   * number the process may have given to another file since.
+   */
   #rotate(): void {
-    closeSync(this.#fd);
     const { keep } = this.#options;
+    const next = `${this.#path}.next`;
+    const fd = this.#open(next);
     try {
       rmSync(`${this.#path}.${keep}`, { force: true });
       for (let i = keep - 1; i >= 1; i--) {
@@ -65,11 +84,14 @@ export class RotatingFile {
         }
       }
       if (keep > 0) renameSync(this.#path, `${this.#path}.1`);
-      else rmSync(this.#path, { force: true });
-    } finally {
-      // Reopened whatever failed: a rotation that failed leaves the file growing, not closed.
-      this.#fd = this.#open();
-      this.#size = fstatSync(this.#fd).size;
+      renameSync(next, this.#path);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(next, { force: true });
+      throw err;
     }
+    closeSync(this.#fd);
+    this.#fd = fd;
+    this.#size = fstatSync(fd).size;
   }
 }
