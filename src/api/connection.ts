@@ -161,9 +161,13 @@ export class Connection {
     }
     stream.once('close', () => {
       this.#streams--;
-      // Reset by the peer, or closed before our trailers went out: nghttp2 saw
+      // Reset by the peer, or closed before our status went out: nghttp2 saw
       // the reset even when Node closed the stream before it could record it.
-      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR || stream.sentTrailers === undefined) {
+      // A trailers-only answer (an error before any message) carries its
+      // status in the headers and is not a reset.
+      const statusSent =
+        stream.sentTrailers !== undefined || stream.sentHeaders['grpc-status'] !== undefined;
+      if (stream.rstCode !== h2.NGHTTP2_NO_ERROR || !statusSent) {
         this.#onReset();
       }
       if (this.#streams > 0) return;
