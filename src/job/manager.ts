@@ -326,7 +326,7 @@ export class JobManager implements Jobs {
     await reserveRecordSpace(dir, record);
     await writeRecord(dir, record);
     await syncDir(this.#jobsDir).catch((err: unknown) => {
-      throw storageError(err, `cannot sync ${this.#jobsDir}`);
+      throw storageError(err, 'cannot sync the jobs directory');
     });
   }
 

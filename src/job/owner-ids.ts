@@ -172,7 +172,7 @@ class Registry {
    */
   async withLeases(fn: (leases: Leases) => Promise<boolean>): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw storageError(err, `cannot create ${this.#dir}`);
+      throw storageError(err, 'cannot create the uid lease directory');
     });
     const deadline = deadlineSignal(LEASE_LOCK_WAIT_MS, 'waiting for the uid lease lock');
     const lock = await lockFile(join(this.#dir, LEASES_LOCK), this.#helper, {

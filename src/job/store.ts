@@ -29,15 +29,26 @@ export function isDiskFull(err: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-/** Codes a failed write of the state directory: disk full is resource_exhausted, the rest internal. */
+/**
+ * Codes a failed write of the state directory: disk full is
+ * resource_exhausted, the rest internal. A resource_exhausted message reaches
+ * the client as it is, so it names only the errno: the system's message
+ * names server paths, and stays in `cause` for the log.
+ */
 export function storageError(err: unknown, what: string): JobworkerError {
   if (err instanceof JobworkerError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
-  return isDiskFull(err)
-    ? new JobworkerError(ErrorCode.ResourceExhausted, `output storage full: ${what}: ${detail}`, {
+  if (isDiskFull(err)) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'ENOSPC';
+    return new JobworkerError(
+      ErrorCode.ResourceExhausted,
+      `output storage full (${code}): ${what}`,
+      {
         cause: err,
-      })
-    : new JobworkerError(ErrorCode.Internal, `${what}: ${detail}`, { cause: err });
+      },
+    );
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new JobworkerError(ErrorCode.Internal, `${what}: ${detail}`, { cause: err });
 }
 
 /** fsyncs a directory, so that entries created or renamed in it survive a crash. */

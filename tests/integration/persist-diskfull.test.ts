@@ -80,6 +80,9 @@ test(
       await assert.rejects(jobs.start('alice', spec(['true'])), (err: unknown) => {
         assert.ok(err instanceof JobworkerError, String(err));
         assert.equal(err.code, 'resource_exhausted', err.message);
+        // Sent to the client as it is: no server path in it.
+        assert.ok(!err.message.includes(mountPoint), err.message);
+        assert.match(err.message, /^output storage full \(ENOSPC\): /);
         return true;
       });
       assert.deepEqual(
