@@ -8,6 +8,7 @@
  *   jobexec --version
  *   jobexec --serve SOCKET --parent-pid N
  *   jobexec --lock [--wait]         (flock of fd 3, see lock.c)
+ *   jobexec --clear-keys UID        (empties UID's own keyrings, see uid-keys.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--private-dir DIR]...
  *           [--hostname NAME] [--uid N] [--gid N] [--cwd DIR] [--host-network]
  *           [--parent-pid N] -- COMMAND [ARG]...
@@ -93,6 +94,7 @@
 #include "helper.h"
 #include "lock.h"
 #include "oom.h"
+#include "uid-keys.h"
 #include "protocol.h"
 #include "report.h"
 #include "syscall-filter.h"
@@ -807,6 +809,7 @@ int main(int argc, char **argv) {
   }
   if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--lock") == 0) return lock_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--clear-keys") == 0) return clear_keys_main(argc, argv);
   struct spec spec;
   parse_args(argc, argv, &spec);
   read_env(&spec);

@@ -14,6 +14,7 @@ export { createIsolation, NOBODY } from './isolation.js';
 export type { IsolationOptions, JobIsolation } from './isolation.js';
 export { lockFile, LOCK_FILE, StateDirInUseError, type FileLock } from './state-dir.js';
 export { DEFAULT_HELPER_PATH } from './helper-check.js';
+export { clearUidKeys } from './uid-keys.js';
 export { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 export {
   HOST_BUDGET_FLAGS,

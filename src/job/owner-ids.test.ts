@@ -8,6 +8,8 @@ import { openOwnerIds, OWNERS_FILE, type OwnerIdsOptions } from './owner-ids.js'
 
 let dir: string;
 let options: OwnerIdsOptions;
+/** Uids whose keyrings were cleared (the range here holds real users' uids: nothing is cleared for real). */
+const cleared: number[] = [];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'jobworker-owners-unit-'));
   await writeFile(join(dir, 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
@@ -18,6 +20,10 @@ before(async () => {
     passwdPath: join(dir, 'passwd'),
     groupPath: join(dir, 'group'),
     registry: join(dir, 'registry'),
+    clearKeys: (uid) => {
+      cleared.push(uid);
+      return Promise.resolve();
+    },
   };
 });
 after(async () => {
@@ -29,6 +35,11 @@ test('concurrent first jobs of new owners get distinct uids, kept on reopen', as
   const owners = ['a', 'b', 'c', 'a', 'd', 'b'];
   const uids = await Promise.all(owners.map((o) => ids.uidOf(o)));
   assert.deepEqual(uids, [1000, 1001, 1002, 1000, 1003, 1001]);
+  assert.deepEqual(
+    cleared,
+    [1000, 1001, 1002, 1003],
+    "each new owner's uid has its keyrings cleared once",
+  );
   const reopened = await openOwnerIds(options);
   assert.equal(await reopened.uidOf('d'), 1003);
   assert.equal(await reopened.uidOf('e'), 1004);

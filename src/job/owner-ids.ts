@@ -23,7 +23,7 @@
 import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { DEFAULT_HELPER_PATH, lockFile, NOBODY } from '../isolation/index.js';
+import { clearUidKeys, DEFAULT_HELPER_PATH, lockFile, NOBODY } from '../isolation/index.js';
 import { deadlineSignal } from '../signals.js';
 import { replaceFile, storageError } from './store.js';
 
@@ -58,6 +58,12 @@ export interface OwnerIdsOptions {
   readonly registry?: string;
   /** The native helper that takes the registry's flock; default the package's. */
   readonly helperPath?: string;
+  /**
+   * Empties a uid's own kernel keyrings before it is given to a new owner;
+   * default the helper's `--clear-keys` (a seam for tests whose range holds
+   * uids of real users).
+   */
+  readonly clearKeys?: (uid: number) => Promise<void>;
 }
 
 function inside(id: number, range: UidRange): boolean {
@@ -218,6 +224,7 @@ export class OwnerIds {
   readonly #range: UidRange;
   readonly #table: Map<string, number>;
   readonly #registry: Registry;
+  readonly #clearKeys: (uid: number) => Promise<void>;
   /** Allocations run one at a time: each writes the whole table. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -226,12 +233,14 @@ export class OwnerIds {
     range: UidRange,
     table: Map<string, number>,
     registry: Registry,
+    clearKeys: (uid: number) => Promise<void>,
   ) {
     this.#dir = dirs.dir;
     this.#realDir = dirs.realDir;
     this.#range = range;
     this.#table = table;
     this.#registry = registry;
+    this.#clearKeys = clearKeys;
   }
 
   /** The uid of `owner`, allocated and persisted on its first call; resource_exhausted when the range is used up. */
@@ -273,6 +282,8 @@ export class OwnerIds {
     let uid = 0;
     await this.#registry.withLeases(async (leases) => {
       uid = await this.#free(leases, owner);
+      // A uid's user keyrings outlive its processes: the previous owner's keys must not reach this one.
+      await this.#clearKeys(uid);
       leases.set(uid, { stateDir: this.#realDir, owner });
       // Inside the lock, so that no other server sees the lease without the table entry (stale).
       await this.#write(new Map(this.#table).set(owner, uid));
@@ -329,14 +340,13 @@ export async function openOwnerIds(options: OwnerIdsOptions): Promise<OwnerIds> 
   const realDir = await realpath(options.stateDir).catch((err: unknown) => {
     throw storageError(err, `cannot resolve ${options.stateDir}`);
   });
+  const helper = options.helperPath ?? DEFAULT_HELPER_PATH;
   const ids = new OwnerIds(
     { dir: options.stateDir, realDir },
     range,
     parsed === null ? new Map<string, number>() : parseTable(parsed, path, range),
-    new Registry(
-      options.registry ?? DEFAULT_UID_REGISTRY,
-      options.helperPath ?? DEFAULT_HELPER_PATH,
-    ),
+    new Registry(options.registry ?? DEFAULT_UID_REGISTRY, helper),
+    options.clearKeys ?? ((uid) => clearUidKeys(uid, helper)),
   );
   await ids.claim();
   return ids;

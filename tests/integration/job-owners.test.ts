@@ -182,11 +182,11 @@ test(
   'an owner beyond the range is refused with resource_exhausted naming it',
   { skip },
   async () => {
-    const first = OWNER_UID_RANGE.first;
-    // A registry of its own: on the host's, another server may hold `first`.
-    const registry = await mkdtemp(join(tmpdir(), 'jobworker-owners-registry-'));
+    // One uid, the range's last (no live server holds it but one with 670 owners);
+    // the host's registry, so that a live holder would be refused, not taken over.
+    const first = OWNER_UID_RANGE.last;
     const fx = await newFixture(real(), {
-      owners: { range: { first, last: first }, registry },
+      owners: { range: { first, last: first } },
     });
     try {
       assert.deepEqual(await idsOf(fx.jobs, 'alice'), [
@@ -203,7 +203,30 @@ test(
       assert.deepEqual(await fx.jobDirs(), [fx.jobs.list()[0]?.id], 'nothing left of bob');
     } finally {
       await fx.close();
-      await rm(registry, { recursive: true, force: true });
     }
   },
 );
+
+test("a uid given to a new owner does not carry the previous owner's keys", { skip }, async () => {
+  const uid = OWNER_UID_RANGE.last;
+  const options = { owners: { range: { first: uid, last: uid } } };
+  const one = await newFixture(real(), options);
+  try {
+    const planted = await run(one.jobs, 'alice', 'keyctl add user jobworker-test-tok s3cr3t @u');
+    assert.equal(planted.exitCode, 0, planted.stdout);
+    // Alice's next job finds it: the user keyring outlives her jobs.
+    const again = await run(one.jobs, 'alice', 'keyctl search @u user jobworker-test-tok');
+    assert.equal(again.exitCode, 0, "the key is in alice's user keyring");
+  } finally {
+    await one.close(); // removes its state directory: the uid is free again
+  }
+  const two = await newFixture(real(), options);
+  try {
+    const [bobUid] = await idsOf(two.jobs, 'bob');
+    assert.equal(bobUid, String(uid), 'bob has the uid alice had');
+    const found = await run(two.jobs, 'bob', 'keyctl search @u user jobworker-test-tok');
+    assert.notEqual(found.exitCode, 0, `bob found alice's key: ${found.stdout}`);
+  } finally {
+    await two.close();
+  }
+});
