@@ -42,12 +42,12 @@ export class RotatingFile {
    */
   write(line: string): void {
     const bytes = Buffer.from(line);
-    let failed: unknown = null;
+    let failed: Error | null = null;
     if (this.#size > 0 && this.#size + bytes.length > this.#options.maxBytes) {
       try {
         this.#rotate();
       } catch (err) {
-        failed = err;
+        failed = err instanceof Error ? err : new Error(String(err));
       }
     }
     writeSync(this.#fd, bytes);
