@@ -9,9 +9,11 @@
 export interface ConnectionPolicy {
   /** Most connections past their TLS handshake; one more is closed at once. */
   readonly maxConnections: number;
+  /** Most of them with one client certificate identity (CN), so that no user holds every slot. */
+  readonly maxConnectionsPerIdentity: number;
   /** Most connections still in their TLS handshake; a new one pushes out the oldest. */
   readonly maxHandshaking: number;
-  /** The same, per peer IP address, so that one address cannot hold them all. */
+  /** The same, per peer IPv4 address or IPv6 /64 (one host's usual share), so that one peer cannot hold them all. */
   readonly maxHandshakingPerPeer: number;
   /** A TLS handshake not done by then is dropped. */
   readonly handshakeTimeoutMs: number;
@@ -34,6 +36,7 @@ export interface ConnectionPolicy {
 /** The defaults; docs/rfd/0001-jobworker.md ("Connections") says why each. */
 export const DEFAULT_CONNECTION_POLICY: ConnectionPolicy = {
   maxConnections: 1024,
+  maxConnectionsPerIdentity: 64,
   maxHandshaking: 256,
   maxHandshakingPerPeer: 64,
   handshakeTimeoutMs: 5_000,

@@ -17,6 +17,8 @@ export const CloseReason = {
   ClientRefused: 'client_refused',
   /** The most established connections were open already. */
   ConnectionLimit: 'connection_limit',
+  /** The client certificate's identity had the most connections open already. */
+  IdentityConnectionLimit: 'identity_connection_limit',
   /** nghttp2 ended the session for a protocol error (GOAWAY sent) and the peer stayed. */
   ProtocolError: 'protocol_error',
   /** The HTTP/2 session emitted an error. */

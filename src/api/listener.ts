@@ -25,7 +25,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import type { Http2Server, Http2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError } from '../errors.js';
@@ -58,6 +58,27 @@ export interface TlsListener {
 /** `address:port`, the way grpc-js's `call.getPeer()` spells a peer. */
 function peerOf(socket: Socket): string {
   return `${String(socket.remoteAddress)}:${String(socket.remotePort)}`;
+}
+
+/**
+ * The peer a handshake budget counts: an IPv4 address, or an IPv6 address's
+ * /64, which one host usually holds whole (an IPv4-mapped address counts as
+ * its IPv4 address).
+ */
+export function peerGroup(address: string): string {
+  if (!isIPv6(address)) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1] !== undefined) return mapped[1];
+  const [head = '', tail = ''] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = address.includes('::') && tail !== '' ? tail.split(':') : [];
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /** A grpc-js connection injector. */
@@ -100,6 +121,8 @@ export function createTlsListener(
   const stats = new ConnectionStats();
   const { injector, http2Server } = createInjector(server);
   const connections = new Map<string, Connection>();
+  /** Established connections per client identity (CN); no larger than `connections`. */
+  const perIdentity = new Map<string, number>();
   /** Waiters of whenDrained(), called when the last connection has closed. */
   const drained: (() => void)[] = [];
   const handshakes = new Handshakes();
@@ -118,7 +141,7 @@ export function createTlsListener(
   };
   const evict = (peer: string | undefined, detail: string): void => {
     if (peer === undefined) return;
-    const address = peer.slice(0, peer.lastIndexOf(':'));
+    const address = peerGroup(peer.slice(0, peer.lastIndexOf(':')));
     const socket = handshakes.remove(peer, address);
     if (socket === undefined) return;
     evicted.add(peer);
@@ -128,11 +151,11 @@ export function createTlsListener(
 
   // Raw TCP, before TLS: the handshake budgets.
   tlsServer.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress;
-    if (address === undefined) {
+    if (socket.remoteAddress === undefined) {
       socket.destroy();
       return;
     }
+    const address = peerGroup(socket.remoteAddress);
     const peer = peerOf(socket);
     if (handshakes.countOf(address) >= policy.maxHandshakingPerPeer) {
       evict(handshakes.oldest(address), `too many handshakes from ${address}`);
@@ -168,7 +191,7 @@ export function createTlsListener(
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     const peer = peerOf(socket);
-    handshakes.remove(peer, String(socket.remoteAddress));
+    handshakes.remove(peer, peerGroup(String(socket.remoteAddress)));
     // A reset connection must not crash the server: the error is logged, grpc-js sees the close.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       log.debug({ remote: peer, reason: err.code ?? err.message }, 'connection error');
@@ -186,9 +209,25 @@ export function createTlsListener(
       socket.destroy();
       return;
     }
+    // Verified above: the certificate and its subject are there.
+    const identity = String(socket.getPeerCertificate().subject.CN);
+    const held = perIdentity.get(identity) ?? 0;
+    if (held >= policy.maxConnectionsPerIdentity) {
+      refuse(
+        peer,
+        CloseReason.IdentityConnectionLimit,
+        `${JSON.stringify(identity)} has ${held} connections open already`,
+      );
+      socket.destroy();
+      return;
+    }
+    perIdentity.set(identity, held + 1);
     const connection = new Connection(socket, peer, { policy, stats, log });
     connections.set(peer, connection);
     socket.once('close', () => {
+      const left = (perIdentity.get(identity) ?? 1) - 1;
+      if (left === 0) perIdentity.delete(identity);
+      else perIdentity.set(identity, left);
       connections.delete(peer);
       if (connections.size === 0) for (const resolve of drained.splice(0)) resolve();
     });

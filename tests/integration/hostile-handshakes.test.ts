@@ -122,3 +122,41 @@ describe('handshake budgets and idle connections', { timeout: 120_000 }, () => {
     assert.ok(server.logLines().some((l) => l['reason'] === 'idle' && l['peer'] === peer));
   });
 });
+
+describe('connections per client identity', { timeout: 60_000 }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ connections: { maxConnectionsPerIdentity: 2 } });
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  test('one identity cannot hold every connection slot; another still connects', async () => {
+    const alice = await rawIdentity(server.certsDir, 'alice');
+    const before = server.connectionStats().identity_connection_limit;
+    const held = [await rawConnect(server.port, alice), await rawConnect(server.port, alice)];
+    const third = await rawConnect(server.port, alice);
+    try {
+      await third.closed;
+      assert.equal(server.connectionStats().identity_connection_limit, before + 1);
+      const bob = await connect(server.address, server.certsDir, 'bob');
+      try {
+        await unary(bob, 'listJobs', { pageSize: 1, pageToken: '', state: 0, owner: '' });
+      } finally {
+        bob.close();
+      }
+      assert.equal(server.connectionStats().identity_connection_limit, before + 1);
+      // A slot given back is taken again.
+      held[0]?.socket.destroy();
+      await held[0]?.closed;
+      await sleep(100);
+      const again = await rawConnect(server.port, alice);
+      held.push(again);
+      await sleep(200);
+      assert.equal(again.socket.destroyed, false, 'a freed slot is taken again');
+    } finally {
+      for (const c of held) c.socket.destroy();
+    }
+  });
+});
