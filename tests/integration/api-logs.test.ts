@@ -51,7 +51,7 @@ describe('StreamOutput tail_lines, since and stored_at', { timeout: 120_000 }, (
     // The two pipes' order is the order the server read them: `err` may come anywhere after 5000 or so.
     const tail = await readStream(alice, { jobId: id, tailLines: 3 });
     assert.equal(tail.error, null);
-    assert.equal(text(tail.messages), `${lines.slice(-4).join('\n')}`);
+    assert.equal(text(tail.messages), lines.slice(-4).join('\n'));
     assert.equal(lines.length, 5003);
     for (const c of chunks(all.messages)) {
       const at = c.storedAt?.getTime() ?? assert.fail('chunk without stored_at');
