@@ -95,8 +95,10 @@ export async function* followLog(
   };
   removed?.addEventListener('abort', onRemoved, { once: true });
   try {
-    // Without follow, the stream ends after what is stored now.
-    const end = options.follow ? Number.POSITIVE_INFINITY : source.committedLength();
+    // Without follow, the stream ends after what is stored now; a tail or a time is of that, too.
+    const stored = source.committedLength();
+    const lastSyncAt = source.lastSyncAt();
+    const end = options.follow ? Number.POSITIVE_INFINITY : stored;
     let rec: OpenRecord | null = null;
     // After skipping past the end of a buffer, read just the next header: a
     // follower of one stream, or from a far offset, then reads 16 bytes per
@@ -105,6 +107,8 @@ export async function* followLog(
     // A header cut by the end of an aligned block is read on its own, from where it starts.
     let headerCut = false;
     const readAt = async (at: number, length: number): Promise<Buffer> => {
+      // A seek through a long log without SYNC records reads many buffers before it yields.
+      checkAborted(signal);
       const buf = Buffer.allocUnsafe(length);
       const { bytesRead } = await file.read(buf, 0, length, at).catch((err: unknown) => {
         // A read that raced the removal fails on the closed file: report the removal.
@@ -122,7 +126,7 @@ export async function* followLog(
     // The start of a tail or a time, found before the first byte is read; both bounds hold.
     let start: LogStart = { pos: 0, timeMs: null, from };
     if (seeks) {
-      start = await seekLog(source.jobId, readAt, source.committedLength(), source.lastSyncAt(), {
+      start = await seekLog(source.jobId, readAt, stored, lastSyncAt, {
         want,
         tailLines: options.tailLines,
         sinceMs: options.sinceMs,
