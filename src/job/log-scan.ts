@@ -1,7 +1,7 @@
 /**
  * Rebuilds a job's output summary from its log alone: per-stream stored
- * bytes and SHA-256 digests, whether the TRUNCATED record is there, and the
- * length of the valid prefix. Used at start-up for jobs that were running
+ * bytes and SHA-256 digests, whether the TRUNCATED record is there, where
+ * the last SYNC record is, and the length of the valid prefix. Used at start-up for jobs that were running
  * when the server died: their record has no final counts, and the last
  * record of the log may be torn (the server died mid-write). Everything from
  * the first incomplete or invalid record on is cut off.
