@@ -16,14 +16,20 @@ const STATUS = 'jobctl status ID, start to exit';
 const NODE = 'node -e 0';
 
 /** Runs `argv` with Node; resolves with the milliseconds to its exit. */
-async function timeNode(argv: string[]): Promise<number> {
+function timeNode(argv: string[]): Promise<number> {
+  return timeProcess(process.execPath, argv);
+}
+
+/** Runs `file` with `argv`, output discarded; resolves with the milliseconds to its exit. */
+export async function timeProcess(file: string, argv: string[]): Promise<number> {
   const start = process.hrtime.bigint();
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   const ms = msSince(start);
-  if (code !== 0) throw new Error(`node ${argv.join(' ')} exited with ${String(code)}: ${stderr}`);
+  if (code !== 0)
+    throw new Error(`${file} ${argv.join(' ')} exited with ${String(code)}: ${stderr}`);
   return ms;
 }
 

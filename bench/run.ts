@@ -22,6 +22,7 @@ import * as streamThroughput from './stream-throughput.bench.js';
 import * as fanOut from './fan-out.bench.js';
 import * as stateScale from './state-scale.bench.js';
 import * as cli from './cli.bench.js';
+import * as logsTail from './logs-tail.bench.js';
 
 const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   [1, 'Start latency', startLatency.run],
@@ -30,6 +31,7 @@ const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>
   [4, 'Fan-out', fanOut.run],
   [5, 'Scale of state', stateScale.run],
   [6, 'CLI', cli.run],
+  [7, 'Logs tail', logsTail.run],
 ];
 
 const docsPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));

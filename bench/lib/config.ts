@@ -28,6 +28,9 @@ export interface BenchConfig {
   readonly stateSamples: number;
   /** 6: samples of each process start. */
   readonly cliSamples: number;
+  /** 7: bytes of the job whose log is tailed, and samples of each tail. */
+  readonly logsBytes: number;
+  readonly logsSamples: number;
   /** Directory for `--cpu-prof` of the server child processes, or null. */
   readonly cpuProfDir: string | null;
   /** Where the report is written; null: not written (BENCH_DOCS=0). */
@@ -67,6 +70,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     stateConcurrency: num(env, 'BENCH_STATE_CONCURRENCY', 32),
     stateSamples: num(env, 'BENCH_STATE_SAMPLES', quick ? 20 : 100),
     cliSamples: num(env, 'BENCH_CLI_SAMPLES', quick ? 5 : 20),
+    logsBytes: num(env, 'BENCH_LOGS_BYTES', quick ? 64 * MiB : 1024 * MiB),
+    logsSamples: num(env, 'BENCH_LOGS_SAMPLES', quick ? 5 : 20),
     cpuProfDir:
       env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === ''
         ? null

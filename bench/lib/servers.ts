@@ -73,6 +73,8 @@ export interface BenchServer {
   /** "127.0.0.1:PORT" (clients set the TLS name to localhost). */
   readonly address: string;
   readonly certsDir: string;
+  /** The server's state directory (jobs/<id>/output.log, ...). */
+  readonly stateDir: string;
   /** The job cgroup group directories (empty for the baseline). */
   readonly groupDirs: readonly string[];
   readonly cgroupKind: string;
@@ -151,6 +153,7 @@ export async function startBenchServer(
     port: ready.port,
     address,
     certsDir,
+    stateDir,
     groupDirs: ready.groupDirs,
     cgroupKind: ready.cgroupKind,
     async client(user = 'alice', channelOptions = {}) {

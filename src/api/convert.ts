@@ -102,7 +102,12 @@ export function toStreamResponse(event: OutputEvent): StreamOutputResponse {
       return {
         event: {
           $case: 'chunk',
-          value: { stream: STREAM[event.stream], offset: event.offset, data: event.data },
+          value: {
+            stream: STREAM[event.stream],
+            offset: event.offset,
+            data: event.data,
+            storedAt: event.storedAtMs === null ? undefined : new Date(event.storedAtMs),
+          },
         },
       };
     case 'truncated':

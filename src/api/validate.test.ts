@@ -90,6 +90,34 @@ test('list and stream enums', () => {
   );
 });
 
+test('stream: tail_lines and since bounds', () => {
+  const request = {
+    jobId: 'x',
+    stream: 0 as const,
+    stdoutOffset: 0,
+    stderrOffset: 0,
+    follow: false,
+  };
+  const since = new Date('2026-01-02T03:04:05.678Z');
+  const options = outputOptions({ ...request, tailLines: 0, since }, signal);
+  assert.equal(options.tailLines, 0);
+  assert.equal(options.sinceMs, since.getTime());
+  assert.equal(outputOptions({ ...request, tailLines: 100_000 }, signal).tailLines, 100_000);
+  assert.equal(outputOptions(request, signal).tailLines, undefined);
+  assert.throws(
+    () => outputOptions({ ...request, tailLines: 100_001 }, signal),
+    /^JobworkerError: tail_lines 100001 exceeds the maximum of 100000$/,
+  );
+  assert.throws(
+    () => outputOptions({ ...request, since: new Date(Number.NaN) }, signal),
+    /^JobworkerError: since a time no date can hold is outside the years 1 to 9999$/,
+  );
+  assert.throws(
+    () => outputOptions({ ...request, since: new Date(Date.UTC(10000, 0, 1)) }, signal),
+    /^JobworkerError: since \+010000-01-01T00:00:00.000Z is outside/,
+  );
+});
+
 test('listen addresses', () => {
   assert.deepEqual(parseAddress('127.0.0.1:50051'), { host: '127.0.0.1', port: 50051 });
   assert.deepEqual(parseAddress('[::1]:0'), { host: '::1', port: 0 });

@@ -15,6 +15,7 @@ import type {
 import {
   isValidJobId,
   MAX_GRACE_MS,
+  MAX_TAIL_LINES,
   quote,
   validateSpec,
   type FieldNames,
@@ -104,6 +105,10 @@ export function listFilter(request: ListJobsRequest): ListFilter {
   return filter;
 }
 
+/** The range of google.protobuf.Timestamp (0001-01-01 to 9999-12-31), in ms since the epoch. */
+const TIMESTAMP_MIN_MS = -62_135_596_800_000;
+const TIMESTAMP_MAX_MS = 253_402_300_799_999;
+
 /** StreamOutputRequest -> output options. */
 export function outputOptions(request: StreamOutputRequest, signal: AbortSignal): OutputOptions {
   const options: { -readonly [K in keyof OutputOptions]: OutputOptions[K] } = {
@@ -112,6 +117,20 @@ export function outputOptions(request: StreamOutputRequest, signal: AbortSignal)
     stderrOffset: request.stderrOffset,
     signal,
   };
+  if (request.tailLines !== undefined) {
+    if (request.tailLines > MAX_TAIL_LINES) {
+      throw invalid(`tail_lines ${request.tailLines} exceeds the maximum of ${MAX_TAIL_LINES}`);
+    }
+    options.tailLines = request.tailLines;
+  }
+  if (request.since !== undefined) {
+    const ms = request.since.getTime();
+    if (!(ms >= TIMESTAMP_MIN_MS && ms <= TIMESTAMP_MAX_MS)) {
+      const value = Number.isNaN(ms) ? 'a time no date can hold' : request.since.toISOString();
+      throw invalid(`since ${value} is outside the years 1 to 9999`);
+    }
+    options.sinceMs = ms;
+  }
   if (request.stream !== 0) {
     const stream = STREAM_FROM_PROTO.get(request.stream);
     if (stream === undefined) throw invalid(`stream ${request.stream} is not a known OutputStream`);

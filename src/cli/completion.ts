@@ -60,7 +60,7 @@ _jobctl() {
     status)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json $global" -- "$cur")); else _jobctl_ids; fi ;;
     logs)
-      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --follow --stdout --stderr $global" -- "$cur"))
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --follow -n --tail --since -t --timestamps --stdout --stderr $global" -- "$cur"))
       else _jobctl_ids; fi ;;
     list) COMPREPLY=($(compgen -W "--state --json -q --quiet $global" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
@@ -117,6 +117,8 @@ _jobctl() {
         stop) _arguments $global '--grace[grace period]:duration:' '1:job id:{_jobctl_ids --state running}' ;;
         status) _arguments $global '--json[print protobuf JSON]' '1:job id:_jobctl_ids' ;;
         logs) _arguments $global '(-f --follow)'{-f,--follow}'[follow until the job ends]' \\
+          '(-n --tail)'{-n,--tail}'[only the last N lines]:lines:' '--since[only output since]:duration or time:' \\
+          '(-t --timestamps)'{-t,--timestamps}'[prefix lines with their time]' \\
           '(--stderr)--stdout[only standard output]' '(--stdout)--stderr[only standard error]' '1:job id:_jobctl_ids' ;;
         list) _arguments $global '--state[only jobs in this state]:state:(running stopping finished)' \\
           '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' ;;

@@ -23,6 +23,7 @@ export {
   type FollowerStats,
   type JobManagerOptions,
 } from './manager.js';
+export { MAX_TAIL_LINES } from './log-seek.js';
 export { Budget, type BudgetRule, type Release } from './budget.js';
 export {
   DEFAULT_MAX_RUNNING_JOBS_PER_OWNER,

@@ -54,6 +54,8 @@ export interface JobRecord {
   outputIncomplete: boolean;
   /** Length of the output log once the job has finished (its committed length); null before. */
   logBytes: number | null;
+  /** Position of the log's last SYNC record once the job has finished; null before, or if it has none. */
+  lastSyncAt: number | null;
 }
 
 /** Everything a job is made of, once its sandbox runs. */
@@ -102,6 +104,7 @@ export function startRecord(start: StartFields): JobRecord {
     outputTruncated: false,
     outputIncomplete: false,
     logBytes: null,
+    lastSyncAt: null,
   };
 }
 
@@ -252,6 +255,11 @@ export class LiveJob implements LogSource {
     return this.#live?.writer.committedLength ?? this.#finalLength;
   }
 
+  /** {@link LogSource.lastSyncAt}. */
+  lastSyncAt(): number | null {
+    return this.#live?.writer.lastSyncAt ?? this.record.lastSyncAt;
+  }
+
   /** {@link LogSource.removed}. */
   get removed(): AbortSignal {
     return this.#removed.signal;
@@ -379,6 +387,7 @@ export class LiveJob implements LogSource {
       outputTruncated: writer.truncated,
       outputIncomplete: failed,
       logBytes: writer.committedLength,
+      lastSyncAt: writer.lastSyncAt,
     };
   }
 }

@@ -14,6 +14,7 @@
 import { open } from 'node:fs/promises';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { decodeHeader, HEADER_BYTES } from './log-format.js';
+import { seekLog, type LogStart } from './log-seek.js';
 import { checkAborted } from '../signals.js';
 import type { Notifier } from './notifier.js';
 import type { SharedBlocks } from './shared-blocks.js';
@@ -34,6 +35,8 @@ export interface LogSource {
   readonly path: string;
   /** Bytes of the log that are completely written. Grows; only at record boundaries. */
   committedLength(): number;
+  /** Position of the last SYNC record within the committed length; null if it has none. */
+  lastSyncAt(): number | null;
   /** The final status once the job has finished and its log is closed (committed length final); null before. */
   finishedStatus(): JobStatus | null;
   /** Notified when the committed length grows or the job finishes. */
@@ -76,6 +79,7 @@ export async function* followLog(
     stdout: options.stdoutOffset ?? 0,
     stderr: options.stderrOffset ?? 0,
   };
+  const seeks = options.tailLines !== undefined || options.sinceMs !== undefined;
   const file = await open(source.path, 'r').catch((err: unknown) => {
     // Removed by retention between output() and the first read: not_found, as for a follower
     // already reading. The message must not carry the server's paths.
@@ -91,9 +95,10 @@ export async function* followLog(
   };
   removed?.addEventListener('abort', onRemoved, { once: true });
   try {
-    // Without follow, the stream ends after what is stored now.
-    const end = options.follow ? Number.POSITIVE_INFINITY : source.committedLength();
-    let pos = 0;
+    // Without follow, the stream ends after what is stored now; a tail or a time is of that, too.
+    const stored = source.committedLength();
+    const lastSyncAt = source.lastSyncAt();
+    const end = options.follow ? Number.POSITIVE_INFINITY : stored;
     let rec: OpenRecord | null = null;
     // After skipping past the end of a buffer, read just the next header: a
     // follower of one stream, or from a far offset, then reads 16 bytes per
@@ -102,6 +107,8 @@ export async function* followLog(
     // A header cut by the end of an aligned block is read on its own, from where it starts.
     let headerCut = false;
     const readAt = async (at: number, length: number): Promise<Buffer> => {
+      // A seek through a long log without SYNC records reads many buffers before it yields.
+      checkAborted(signal);
       const buf = Buffer.allocUnsafe(length);
       const { bytesRead } = await file.read(buf, 0, length, at).catch((err: unknown) => {
         // A read that raced the removal fails on the closed file: report the removal.
@@ -116,6 +123,20 @@ export async function* followLog(
       }
       return buf;
     };
+    // The start of a tail or a time, found before the first byte is read; both bounds hold.
+    let start: LogStart = { pos: 0, timeMs: null, from };
+    if (seeks) {
+      start = await seekLog(source.jobId, readAt, stored, lastSyncAt, {
+        want,
+        tailLines: options.tailLines,
+        sinceMs: options.sinceMs,
+      });
+      from.stdout = Math.max(from.stdout, start.from.stdout);
+      from.stderr = Math.max(from.stderr, start.from.stderr);
+    }
+    let pos = start.pos;
+    // When the records at `pos` were written, as the SYNC record before them says.
+    let timeMs = start.timeMs;
     for (;;) {
       checkAborted(signal);
       checkAborted(removed);
@@ -161,15 +182,22 @@ export async function* followLog(
       // Consecutive pieces of one stream within this buffer leave as one
       // chunk: a job's pipe reads are often a few KiB, and per-message cost,
       // not bytes, bounds a gRPC stream. The run never outlives this buffer.
-      let run: { stream: StreamName; offset: number; parts: Buffer[]; bytes: number } | null = null;
+      // A run is cut where a SYNC record changes the time: each chunk has one.
+      let run: {
+        stream: StreamName;
+        offset: number;
+        parts: Buffer[];
+        bytes: number;
+        storedAtMs: number | null;
+      } | null = null;
       // A plain function, not a delegated generator: `yield*` would add
       // promise ticks between a consumer's next() and the follower's wait.
       const takeRun = (): OutputEvent | null => {
         if (run === null) return null;
-        const { stream, offset, parts, bytes } = run;
+        const { stream, offset, parts, bytes, storedAtMs } = run;
         run = null;
         const data = parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, bytes);
-        return { type: 'chunk', stream, offset, data };
+        return { type: 'chunk', stream, offset, data, storedAtMs };
       };
       let i = pos - base;
       while (i < size) {
@@ -187,6 +215,19 @@ export async function* followLog(
             );
           }
           i += HEADER_BYTES;
+          if (header.type === 'sync') {
+            i += header.length;
+            if (header.timeMs !== timeMs) {
+              const before = takeRun();
+              timeMs = header.timeMs;
+              if (before !== null) {
+                yield before;
+                checkAborted(signal);
+                checkAborted(removed);
+              }
+            }
+            continue;
+          }
           if (header.type === 'truncated') {
             i += header.length;
             const before = takeRun();
@@ -220,7 +261,7 @@ export async function* followLog(
             run.bytes += data.length;
           } else {
             const done = takeRun();
-            run = { stream, offset, parts: [data], bytes: data.length };
+            run = { stream, offset, parts: [data], bytes: data.length, storedAtMs: timeMs };
             if (done !== null) {
               yield done;
               checkAborted(signal);

@@ -1,14 +1,14 @@
 /**
  * Rebuilds a job's output summary from its log alone: per-stream stored
- * bytes and SHA-256 digests, whether the TRUNCATED record is there, and the
- * length of the valid prefix. Used at start-up for jobs that were running
+ * bytes and SHA-256 digests, whether the TRUNCATED record is there, where
+ * the last SYNC record is, and the length of the valid prefix. Used at start-up for jobs that were running
  * when the server died: their record has no final counts, and the last
  * record of the log may be torn (the server died mid-write). Everything from
  * the first incomplete or invalid record on is cut off.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { decodeHeader, HEADER_BYTES } from './log-format.js';
+import { decodeHeader, decodeSync, HEADER_BYTES, SYNC_BYTES } from './log-format.js';
 import type { StreamName } from './types.js';
 
 /** What a scan found. */
@@ -22,6 +22,8 @@ export interface LogScan {
     StreamName,
     { readonly storedBytes: number; readonly sha256Hex: string }
   >;
+  /** Position of the last SYNC record in the valid prefix, or null (none). */
+  readonly lastSyncAt: number | null;
   /** Why the scan stopped before the end of the file, or null. */
   readonly damage: string | null;
 }
@@ -39,7 +41,8 @@ export async function scanLog(path: string): Promise<LogScan> {
     let truncated = false;
     let pos = 0;
     let damage: string | null = null;
-    const header = Buffer.alloc(HEADER_BYTES);
+    let lastSyncAt: number | null = null;
+    const header = Buffer.alloc(SYNC_BYTES);
     const buf = Buffer.allocUnsafe(SCAN_BUFFER_BYTES);
     while (pos < fileLength) {
       if (fileLength - pos < HEADER_BYTES) {
@@ -59,6 +62,18 @@ export async function scanLog(path: string): Promise<LogScan> {
       if (h.type === 'truncated') {
         truncated = true;
         pos += HEADER_BYTES + h.length;
+        continue;
+      }
+      if (h.type === 'sync') {
+        // The chain readers walk back must hold: each SYNC points at the one before.
+        await file.read(header, HEADER_BYTES, h.length, pos + HEADER_BYTES);
+        const sync = decodeSync(header, pos);
+        if (typeof sync === 'string' || sync.previous !== lastSyncAt) {
+          damage = `sync record at byte ${pos} does not point at the previous one`;
+          break;
+        }
+        lastSyncAt = pos;
+        pos += SYNC_BYTES;
         continue;
       }
       if (h.offset !== stored[h.stream]) {
@@ -82,6 +97,7 @@ export async function scanLog(path: string): Promise<LogScan> {
       validLength: pos,
       fileLength,
       truncated,
+      lastSyncAt,
       damage,
       streams: {
         stdout: { storedBytes: stored.stdout, sha256Hex: hashes.stdout.digest('hex') },

@@ -7,7 +7,7 @@
  * per batch: the payload Buffer read from the pipe goes to the kernel as is,
  * with no copy. The committed length grows only after a write completed, and
  * then followers are notified: a follower never sees a byte that is not in
- * the file. Writes never wait on readers. If the disk is slower than the job,
+ * the file. Each batch dates its records with SYNC records (log-format.ts). Writes never wait on readers. If the disk is slower than the job,
  * the queue is bounded by pausing the pipes (HIGH_WATER_BYTES); on a write
  * error the log is marked incomplete and the pipes keep being drained, so the
  * job is never blocked.
@@ -15,7 +15,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { finished, type Readable } from 'node:stream';
-import { dataHeader, HEADER_BYTES, truncatedHeader } from './log-format.js';
+import {
+  dataHeader,
+  HEADER_BYTES,
+  SYNC_INTERVAL_BYTES,
+  syncRecord,
+  truncatedHeader,
+} from './log-format.js';
 import type { Notifier } from './notifier.js';
 import type { StreamName } from './types.js';
 
@@ -26,8 +32,11 @@ export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024 * 1024;
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 /** Queued bytes at or below which paused pipes resume. */
 const LOW_WATER_BYTES = 1024 * 1024;
-/** Records per writev: two iovecs each, within Linux's IOV_MAX of 1024. */
-const MAX_BATCH_RECORDS = 512;
+/**
+ * Records per writev: two iovecs each, plus the SYNC records of the batch
+ * (one per SYNC_INTERVAL_BYTES of pipe-sized chunks), within Linux's IOV_MAX of 1024.
+ */
+const MAX_BATCH_RECORDS = 480;
 
 /** The part of a FileHandle the writer uses; tests substitute a failing one. */
 export interface LogFile {
@@ -83,6 +92,15 @@ export interface LogWriterOptions {
   readonly capBytes: number;
   /** Notified after each completed write, so that followers wake up. */
   readonly notifier: Notifier;
+  /** Wall clock in ms that dates the records (Date.now when absent; tests pass their own). */
+  readonly clock?: () => number;
+}
+
+/** The last SYNC record written: where it is, its time, and the log bytes after it. */
+interface SyncPoint {
+  readonly at: number;
+  readonly timeMs: number;
+  readonly after: number;
 }
 
 /** The single writer of one job's output log. */
@@ -90,6 +108,8 @@ export class OutputLogWriter {
   readonly #file: LogFile;
   readonly #capBytes: number;
   readonly #notifier: Notifier;
+  readonly #clock: () => number;
+  #sync: SyncPoint | null = null;
   readonly #streams: Record<StreamName, StreamState> = {
     stdout: newStreamState(),
     stderr: newStreamState(),
@@ -115,6 +135,12 @@ export class OutputLogWriter {
     this.#file = file;
     this.#capBytes = options.capBytes;
     this.#notifier = options.notifier;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Position of the last SYNC record in the committed log, or null before the first write. */
+  get lastSyncAt(): number | null {
+    return this.#sync?.at ?? null;
   }
 
   /** Bytes of the log file that are completely written; followers read up to here. */
@@ -234,17 +260,31 @@ export class OutputLogWriter {
         const batch = this.#queue.splice(0, MAX_BATCH_RECORDS);
         const buffers: Buffer[] = [];
         let bytes = 0;
+        let queued = 0;
+        const timeMs = this.#clock();
+        let sync = this.#sync;
         for (const r of batch) {
+          // A new time, or a long stretch since the last SYNC: date what follows.
+          if (sync === null || sync.timeMs !== timeMs || sync.after >= SYNC_INTERVAL_BYTES) {
+            const at = this.#committedLength + bytes;
+            const record = syncRecord(at, timeMs, sync?.at ?? null);
+            buffers.push(record);
+            bytes += record.length;
+            sync = { at, timeMs, after: 0 };
+          }
           buffers.push(r.header);
-          bytes += r.header.length;
+          let size = r.header.length;
           if (r.payload !== null) {
             buffers.push(r.payload);
-            bytes += r.payload.length;
+            size += r.payload.length;
           }
+          bytes += size;
+          queued += size;
+          sync = { ...sync, after: sync.after + size };
         }
         // The batch is in flight: the pipes may fill the queue again meanwhile,
         // so reading overlaps writing; memory stays within two high-water marks.
-        this.#queuedBytes -= bytes;
+        this.#queuedBytes -= queued;
         if (this.#queuedBytes <= LOW_WATER_BYTES) this.#resumeSources();
         try {
           await writeAll(this.#file, buffers);
@@ -263,6 +303,7 @@ export class OutputLogWriter {
           s.stored += r.payload.length;
         }
         this.#committedLength += bytes;
+        this.#sync = sync;
         this.#notifier.notify();
       }
     } finally {

@@ -1,13 +1,15 @@
 /** Unit tests of the output log writer and its followers, on real files in a temp dir. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { JobworkerError } from '../errors.js';
+import { dataHeader, SYNC_BYTES, SYNC_INTERVAL_BYTES } from './log-format.js';
 import { followLog, READ_BUFFER_BYTES, type LogSource } from './log-reader.js';
+import { scanLog } from './log-scan.js';
 import { OutputLogWriter, type LogFile } from './log-writer.js';
 import { Notifier } from './notifier.js';
 import { SharedBlocks } from './shared-blocks.js';
@@ -22,19 +24,28 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The writer's clock unless a test needs time to pass: one SYNC record at the start. */
+const T0 = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+
 /** A log and the LogSource a follower reads it through; `finish()` plays the job's end. */
-async function newLog(capBytes = 1 << 30, file?: LogFile, shared?: SharedBlocks) {
+async function newLog(
+  capBytes = 1 << 30,
+  file?: LogFile,
+  shared?: SharedBlocks,
+  clock: () => number = () => T0,
+) {
   const notifier = new Notifier();
   const path = join(dir, `log-${n++}`);
   const writer = file
-    ? new OutputLogWriter(file, { capBytes, notifier })
-    : await OutputLogWriter.create(path, { capBytes, notifier });
+    ? new OutputLogWriter(file, { capBytes, notifier, clock })
+    : await OutputLogWriter.create(path, { capBytes, notifier, clock });
   let status: JobStatus | null = null;
   let followers = 0;
   const source: LogSource = {
     jobId: 'testjob',
     path,
     committedLength: () => writer.committedLength,
+    lastSyncAt: () => writer.lastSyncAt,
     finishedStatus: () => status,
     notifier,
     followerCount: (d) => {
@@ -275,8 +286,8 @@ test('partial writes are completed', async () => {
   log.writer.append('stdout', data.subarray(0, 600));
   log.writer.append('stderr', data.subarray(600));
   await log.writer.close();
-  assert.equal((await readFile(path)).length, 1000 + 2 * 16);
-  assert.equal(log.writer.committedLength, 1032);
+  assert.equal((await readFile(path)).length, SYNC_BYTES + 1000 + 2 * 16);
+  assert.equal(log.writer.committedLength, SYNC_BYTES + 1032);
   assert.deepEqual(log.writer.summary('stdout').sha256, sha(data.subarray(0, 600)));
 });
 
@@ -370,4 +381,163 @@ test('a slow disk pauses the pipes instead of buffering without bound, and nothi
   await log.writer.close();
   assert.equal(log.writer.summary('stdout').storedBytes, data.length);
   assert.deepEqual(log.writer.summary('stdout').sha256, sha(data));
+});
+
+/** `tail -n` of `text`: its last `n` lines, a last line without a newline counting as one. */
+function tailOf(text: string, n: number): string {
+  if (n === 0 || text === '') return '';
+  const lines = (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
+  if (lines.length <= n) return text;
+  return `${lines.slice(-n).join('\n')}${text.endsWith('\n') ? '\n' : ''}`;
+}
+
+/** The chunks' bytes in the order sent, as text. */
+const text = (events: readonly OutputEvent[]): string =>
+  events.map((e) => (e.type === 'chunk' ? e.data.toString() : '')).join('');
+
+/**
+ * A finished log of lines of random length on both streams, cut at random
+ * places, over several writes and clock readings and more than one SYNC
+ * interval: many stretches.
+ */
+async function linesLog() {
+  let now = T0;
+  const log = await newLog(1 << 30, undefined, undefined, () => (now += 1));
+  let bytes = 0;
+  for (let line = 0; bytes < 3 * SYNC_INTERVAL_BYTES; line++) {
+    const stream: StreamName = line % 3 === 0 ? 'stderr' : 'stdout';
+    const chunk = Buffer.from(`${stream} ${line} ${'x'.repeat(line % 200)}\n`);
+    log.writer.append(stream, chunk);
+    bytes += chunk.length;
+    if (line % 1000 === 0) await new Promise(setImmediate);
+  }
+  log.writer.append('stdout', Buffer.from('no newline at the end'));
+  await log.finish();
+  return log;
+}
+
+test('a tail is the last N lines of the wanted streams, as tail -n, with a follower from any offset', async () => {
+  const log = await linesLog();
+  const all = await collect(log.source, { follow: false });
+  const byStream = {
+    both: text(all.events),
+    stdout: all.stdout.toString(),
+    stderr: all.stderr.toString(),
+  };
+  for (const n of [0, 1, 2, 17, 1000, 50_000]) {
+    for (const stream of ['both', 'stdout', 'stderr'] as const) {
+      const options = stream === 'both' ? {} : { stream };
+      const got = await collect(log.source, { follow: false, tailLines: n, ...options });
+      assert.equal(text(got.events), tailOf(byStream[stream], n), `tail ${n} of ${stream}`);
+    }
+  }
+  // An offset beyond the tail's start wins: both bounds hold.
+  const late = await collect(log.source, {
+    follow: false,
+    tailLines: 1000,
+    stdoutOffset: all.stdout.length - 5,
+  });
+  assert.equal(late.stdout.toString(), all.stdout.subarray(-5).toString());
+  assert.equal(log.followers(), 0);
+});
+
+test('a tail and a time read from the last SYNC record back, never the start of a long log', async () => {
+  const log = await linesLog();
+  const all = await collect(log.source, { follow: false });
+  const chunks = all.events.filter((e) => e.type === 'chunk');
+  const lastMs = chunks.at(-1)?.storedAtMs ?? null;
+  assert.ok(lastMs !== null);
+  // Damage the first DATA record (after the first SYNC): a reader from byte 0 trips on it.
+  const file = await open(log.path, 'r+');
+  await file.write(Buffer.from([0]), 0, 1, SYNC_BYTES);
+  await file.close();
+  await assert.rejects(collect(log.source, { follow: false }), /damaged at byte 24/);
+  const tail = await collect(log.source, { follow: false, tailLines: 100 });
+  assert.equal(text(tail.events), tailOf(text(all.events), 100));
+  const since = await collect(log.source, { follow: false, sinceMs: lastMs });
+  assert.equal(text(since.events), text(chunks.filter((e) => (e.storedAtMs ?? 0) >= lastMs)));
+});
+
+test('chunks carry the time they were stored; since keeps what was stored at or after it', async () => {
+  const log = await linesLog();
+  const all = await collect(log.source, { follow: false });
+  const chunks = all.events.filter((e) => e.type === 'chunk');
+  const times = chunks.map((e) => e.storedAtMs ?? 0);
+  assert.deepEqual(
+    times,
+    [...times].sort((a, b) => a - b),
+  );
+  assert.ok(times[0] !== undefined && times[0] > T0);
+  const middle = times[Math.floor(times.length / 2)] ?? 0;
+  for (const sinceMs of [0, middle, middle + 1, (times.at(-1) ?? 0) + 1]) {
+    const got = await collect(log.source, { follow: false, sinceMs });
+    assert.equal(text(got.events), text(chunks.filter((e) => (e.storedAtMs ?? 0) >= sinceMs)));
+    // With a tail too: the later start of the two.
+    const both = await collect(log.source, { follow: false, sinceMs, tailLines: 3 });
+    assert.equal(text(both.events), tailOf(text(got.events), 3));
+  }
+});
+
+test('a tail then follows live output; tail 0 sends only what comes next', async () => {
+  let now = T0;
+  const log = await newLog(1 << 30, undefined, undefined, () => (now += 1000));
+  log.writer.append('stdout', Buffer.from('one\ntwo\nthree\n'));
+  await new Promise(setImmediate);
+  for (const [tailLines, first] of [
+    [2, 'two\nthree\n'],
+    [0, 'four\n'],
+  ] as const) {
+    const it = followLog(log.source, { follow: true, tailLines })[Symbol.asyncIterator]();
+    const next = it.next();
+    if (tailLines === 0) log.writer.append('stdout', Buffer.from('four\n'));
+    const r = await next;
+    assert.equal(r.done !== true && r.value.type === 'chunk' && r.value.data.toString(), first);
+    assert.equal(r.done !== true && r.value.type === 'chunk' && r.value.storedAtMs !== null, true);
+    await it.return(undefined);
+  }
+  await log.finish();
+});
+
+test('a log without SYNC records (an older format) is read whole: undated, and recent for since', async () => {
+  const path = join(dir, 'old-format');
+  const out = Buffer.from('a\nb\nc\n');
+  await writeFile(path, Buffer.concat([dataHeader('stdout', out.length, 0), out]));
+  const notifier = new Notifier();
+  const status = { id: 'old' } as JobStatus;
+  const source: LogSource = {
+    jobId: 'old',
+    path,
+    committedLength: () => 16 + out.length,
+    lastSyncAt: () => null,
+    finishedStatus: () => status,
+    notifier,
+    followerCount: () => undefined,
+  };
+  const tail = await collect(source, { follow: false, tailLines: 2 });
+  assert.equal(tail.stdout.toString(), 'b\nc\n');
+  assert.deepEqual(
+    tail.events.map((e) => e.type === 'chunk' && e.storedAtMs),
+    [null],
+  );
+  const since = await collect(source, { follow: false, sinceMs: Date.now() });
+  assert.equal(since.stdout.toString(), 'a\nb\nc\n');
+  const scan = await scanLog(path);
+  assert.equal(scan.lastSyncAt, null);
+  assert.equal(scan.damage, null);
+});
+
+test('a restarted server finds the last SYNC record by scanning, and refuses a broken chain', async () => {
+  const log = await linesLog();
+  const scan = await scanLog(log.path);
+  assert.equal(scan.damage, null);
+  assert.equal(scan.lastSyncAt, log.writer.lastSyncAt);
+  assert.equal(scan.validLength, log.writer.committedLength);
+  // The last SYNC record's back pointer (its payload) made to point elsewhere.
+  const at = scan.lastSyncAt ?? 0;
+  const file = await open(log.path, 'r+');
+  await file.write(Buffer.from([1]), 0, 1, at + 16);
+  await file.close();
+  const cut = await scanLog(log.path);
+  assert.equal(cut.validLength, at);
+  assert.match(cut.damage ?? '', new RegExp(`sync record at byte ${at} does not point`));
 });

@@ -129,6 +129,8 @@ function fromObject(o: Obj): JobRecord {
     outputTruncated: bool(o, 'outputTruncated'),
     outputIncomplete: bool(o, 'outputIncomplete'),
     logBytes: orNull(o, 'logBytes', count),
+    // Absent in records of servers that wrote no SYNC records: such a log has none.
+    lastSyncAt: o['lastSyncAt'] === undefined ? null : orNull(o, 'lastSyncAt', count),
   };
 }
 

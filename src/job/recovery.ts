@@ -97,6 +97,7 @@ async function finishLost(
     },
     outputTruncated: scan.truncated,
     logBytes: scan.validLength,
+    lastSyncAt: scan.lastSyncAt,
   };
   await writeFinalRecord(dir, final).catch((err: unknown) => {
     // Still listed now; after another restart it is recovered again.

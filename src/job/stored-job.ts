@@ -53,6 +53,11 @@ export class StoredJob implements LogSource {
     return this.#length;
   }
 
+  /** {@link LogSource.lastSyncAt}. */
+  lastSyncAt(): number | null {
+    return this.record.lastSyncAt;
+  }
+
   /** {@link LogSource.finishedStatus}. */
   finishedStatus(): JobStatus {
     return this.#status;

@@ -71,6 +71,14 @@ export interface OutputOptions {
   readonly stdoutOffset?: number;
   /** Skip stderr bytes before this offset. */
   readonly stderrOffset?: number;
+  /**
+   * Only the last this many lines (as `tail -n`, of the wanted streams
+   * together) of the output stored when the follower starts; then, with
+   * follow, everything new. At most MAX_TAIL_LINES (log-seek.ts).
+   */
+  readonly tailLines?: number;
+  /** Only output stored at or after this time (ms since the epoch); undated output counts as recent. */
+  readonly sinceMs?: number;
   /** Keep following live output until the job ends. */
   readonly follow: boolean;
   /** Ends the follower at once, freeing its file handle, listeners and timers. */
@@ -84,6 +92,8 @@ export type OutputEvent =
       readonly stream: StreamName;
       readonly offset: number;
       readonly data: Buffer;
+      /** When the server stored these bytes (ms since the epoch); null in a log written before times were kept. */
+      readonly storedAtMs: number | null;
     }
   | { readonly type: 'truncated'; readonly capBytes: number }
   | { readonly type: 'finished'; readonly job: JobStatus };

@@ -194,6 +194,16 @@ describe('request validation', { timeout: 120_000 }, () => {
       (c) => streamError(c, { jobId: GOOD_ID, stream: 5 as 0 }),
       /^stream 5/,
     ],
+    [
+      'StreamOutput tail_lines above the maximum',
+      (c) => streamError(c, { jobId: GOOD_ID, tailLines: 100_001 }),
+      /^tail_lines 100001 exceeds the maximum of 100000$/,
+    ],
+    [
+      'StreamOutput since beyond a Timestamp',
+      (c) => streamError(c, { jobId: GOOD_ID, since: new Date(Date.UTC(10_000, 0, 1)) }),
+      /^since \+010000-01-01T00:00:00\.000Z is outside the years 1 to 9999$/,
+    ],
   ];
 
   async function streamError(

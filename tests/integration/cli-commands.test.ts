@@ -188,6 +188,27 @@ describe('jobctl start, status, list, logs, stop', { timeout: 120_000 }, () => {
     assert.equal(errOnly.stderr, 'done\n');
   });
 
+  test('logs --tail, --since and -t print the last lines, recent output and when it was stored', async () => {
+    const id = await start('sh', '-c', 'seq 1 1000; echo oops >&2');
+    await finished(id);
+    const tail = await jobctl([...base, 'logs', '--tail', '2', '--stdout', id]);
+    assert.equal(tail.code, 0, tail.stderr);
+    assert.equal(tail.stdout.toString(), '999\n1000\n');
+    const stamped = await jobctl([...base, 'logs', '-n', '1', '-t', id]);
+    assert.equal(stamped.code, 0, stamped.stderr);
+    const [line, stderr] = [stamped.stdout.toString(), stamped.stderr];
+    const stamp = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /;
+    // The last line of both streams is stderr's or stdout's, as the server read the pipes.
+    assert.match(`${line}${stderr}`, new RegExp(`${stamp.source}(1000|oops)\\n$`));
+    const when = Date.parse(stamp.exec(`${line}${stderr}`)?.[1] ?? '');
+    assert.ok(Math.abs(Date.now() - when) < 60_000, String(when));
+    const recent = await jobctl([...base, 'logs', '--since', '10m', '--stderr', id]);
+    assert.equal(recent.stderr, 'oops\n');
+    const future = await jobctl([...base, 'logs', '--since', '2999-01-01T00:00:00Z', id]);
+    assert.equal(future.code, 0, future.stderr);
+    assert.deepEqual([future.stdout.length, future.stderr], [0, '']);
+  });
+
   test('logs -f follows to the end and exits with the job status', async () => {
     const cases: [string, number][] = [
       ['sleep 1; echo late; exit 3', 3],

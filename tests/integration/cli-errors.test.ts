@@ -128,6 +128,16 @@ describe('jobctl failures', { timeout: 120_000 }, () => {
     assert.equal(admin.code, 0, admin.stderr);
   });
 
+  test('a tail above the server maximum is refused by the server, naming the field, 65', async () => {
+    const started = await jobctl([...as('alice'), 'start', 'true']);
+    const id = started.stdout.toString().trim();
+    assertFailure(
+      await jobctl([...as('alice'), 'logs', '--tail', '100001', id]),
+      65,
+      /tail_lines 100001 exceeds the maximum of 100000/,
+    );
+  });
+
   test('host network is for admins only: permission denied, 77', async () => {
     const r = await jobctl([...as('alice'), 'start', '--network', 'host', 'true']);
     assertFailure(r, 77, /^jobctl: permission denied: /);
@@ -163,6 +173,8 @@ describe('jobctl failures', { timeout: 120_000 }, () => {
       [['stop', '--grace', '10', 'x'], /--grace "10" is not a duration/],
       [['stop', '--grace', '1h', 'x'], /--grace "1h" is longer than/],
       [['logs', '--stdout', '--stderr', 'x'], /exclude each other/],
+      [['logs', '--tail', 'ten', 'x'], /--tail "ten" is not a number of lines/],
+      [['logs', '--since', '10x', 'x'], /--since "10x" is neither a duration/],
       [['list', '--state', 'done'], /--state "done" is not a state/],
       [['--server', 'nocolon', 'list'], /--server "nocolon" is not HOST:PORT/],
       [['status', '--server'], /--server/],

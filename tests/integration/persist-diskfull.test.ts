@@ -134,6 +134,7 @@ function finishedRecord(id: string): JobRecord {
     outputTruncated: false,
     outputIncomplete: false,
     logBytes: 0,
+    lastSyncAt: null,
   };
 }
 

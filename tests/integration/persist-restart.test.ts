@@ -10,10 +10,14 @@ import { appendFile, mkdir, readFile, stat, truncate, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JobworkerError } from '../../src/errors.js';
-import { newJobId } from '../../src/job/index.js';
+import { newJobId, type OutputEvent } from '../../src/job/index.js';
 import { dataHeader } from '../../src/job/log-format.js';
 import { readAll, spec, waitForOutput } from '../helpers/job-fixture.js';
 import { persistFixture, runToEnd } from '../helpers/persist-fixture.js';
+
+/** The stored time of each chunk. */
+const storedTimes = (events: readonly OutputEvent[]): (number | null)[] =>
+  events.flatMap((e) => (e.type === 'chunk' ? [e.storedAtMs] : []));
 
 function notFound(err: unknown): boolean {
   assert.ok(err instanceof JobworkerError, String(err));
@@ -55,6 +59,14 @@ test('a clean restart lists every job with its full report and streams output by
     // From an offset inside a record, too.
     const tail = await readAll(second, done.id, { stdoutOffset: 2, stream: 'stdout' });
     assert.deepEqual(tail.stdout, before.stdout.subarray(2));
+    // Each chunk's stored time, and a tail found from the last SYNC record the record keeps.
+    assert.deepEqual(storedTimes(after.events), storedTimes(before.events));
+    assert.ok(storedTimes(before.events).every((t) => t !== null && t >= done.startedAt.getTime()));
+    // Stdout has no newline: with stderr after it, one line; alone, one line too.
+    const last = await readAll(second, done.id, { tailLines: 1, stream: 'stdout' });
+    assert.deepEqual(last.stdout, before.stdout);
+    const none = await readAll(second, done.id, { tailLines: 0 });
+    assert.equal(none.events.length, 1, 'only the finished event');
     assert.deepEqual(fx.warnings, []);
   } finally {
     await fx.close();
@@ -117,6 +129,7 @@ test('a job running at a crash is finished as lost; a torn log tail is cut off',
   try {
     const first = await fx.open();
     const job = await runToEnd(first, ['sh', '-c', 'printf hello; printf world >&2']);
+    const times = storedTimes((await readAll(first, job.id)).events);
     await first.shutdown();
     // Play the crash: the record as written at start (running), and a last record cut mid-write.
     const recordPath = join(fx.jobsDir, job.id, 'record.json');
@@ -130,6 +143,7 @@ test('a job running at a crash is finished as lost; a torn log tail is cut off',
       finishedAtMs: null,
       usage: null,
       logBytes: null,
+      lastSyncAt: null,
       stdout: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
       stderr: { storedBytes: 0, droppedBytes: 0, sha256Hex: null, incompleteAt: null },
     };
@@ -151,6 +165,10 @@ test('a job running at a crash is finished as lost; a torn log tail is cut off',
     const out = await readAll(second, job.id);
     assert.deepEqual([out.stdout.toString(), out.stderr.toString()], ['hello', 'world']);
     assert.equal((await stat(logPath)).size, whole, 'the torn record was cut off the file');
+    // The scan found the last SYNC record: times and tails as before the crash.
+    assert.deepEqual(storedTimes(out.events), times);
+    const tail = await readAll(second, job.id, { tailLines: 1, stream: 'stderr' });
+    assert.equal(tail.stderr.toString(), 'world');
     assert.ok(
       fx.warnings.some((w) => w.includes('torn record at byte')),
       fx.warnings.join('\n'),

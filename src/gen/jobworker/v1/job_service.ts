@@ -464,6 +464,22 @@ export interface StreamOutputRequest {
    * ends. Without follow, the stream ends after the output stored so far.
    */
   follow: boolean;
+  /**
+   * Send only the last this many lines (as tail -n: of the streams sent,
+   * together; a last line without a newline counts) of the output stored when
+   * the call starts; then, with follow, everything new. 0 sends no stored
+   * output; unset sends all of it. At most 100000. The server finds them from
+   * the end of the log, without reading the whole log.
+   */
+  tailLines?:
+    | number
+    | undefined;
+  /**
+   * Send only output stored at or after this time. Output stored by a server
+   * that kept no times (OutputChunk.stored_at unset) counts as recent. With
+   * tail_lines and the offsets, every bound holds: the latest start wins.
+   */
+  since?: Date | undefined;
 }
 
 /**
@@ -477,6 +493,11 @@ export interface OutputChunk {
   offset: number;
   /** The bytes, exactly as the job wrote them. */
   data: Buffer;
+  /**
+   * When the server stored these bytes, to the millisecond; unset for output
+   * stored by a server that kept no times.
+   */
+  storedAt?: Date | undefined;
 }
 
 /**
@@ -2076,7 +2097,15 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
 };
 
 function createBaseStreamOutputRequest(): StreamOutputRequest {
-  return { jobId: "", stream: 0, stdoutOffset: 0, stderrOffset: 0, follow: false };
+  return {
+    jobId: "",
+    stream: 0,
+    stdoutOffset: 0,
+    stderrOffset: 0,
+    follow: false,
+    tailLines: undefined,
+    since: undefined,
+  };
 }
 
 export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
@@ -2095,6 +2124,12 @@ export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
     }
     if (message.follow !== false) {
       writer.uint32(40).bool(message.follow);
+    }
+    if (message.tailLines !== undefined) {
+      writer.uint32(48).uint32(message.tailLines);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2152,6 +2187,22 @@ export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
             message.follow = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tailLines = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2183,6 +2234,12 @@ export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
         ? globalThis.Number(object.stderr_offset)
         : 0,
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      tailLines: isSet(object.tailLines)
+        ? globalThis.Number(object.tailLines)
+        : isSet(object.tail_lines)
+        ? globalThis.Number(object.tail_lines)
+        : undefined,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
     };
   },
 
@@ -2203,6 +2260,12 @@ export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
     if (message.follow !== false) {
       obj.follow = message.follow;
     }
+    if (message.tailLines !== undefined) {
+      obj.tailLines = Math.round(message.tailLines);
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
     return obj;
   },
 
@@ -2216,12 +2279,14 @@ export const StreamOutputRequest: MessageFns<StreamOutputRequest> = {
     message.stdoutOffset = object.stdoutOffset ?? 0;
     message.stderrOffset = object.stderrOffset ?? 0;
     message.follow = object.follow ?? false;
+    message.tailLines = object.tailLines ?? undefined;
+    message.since = object.since ?? undefined;
     return message;
   },
 };
 
 function createBaseOutputChunk(): OutputChunk {
-  return { stream: 0, offset: 0, data: Buffer.alloc(0) };
+  return { stream: 0, offset: 0, data: Buffer.alloc(0), storedAt: undefined };
 }
 
 export const OutputChunk: MessageFns<OutputChunk> = {
@@ -2234,6 +2299,9 @@ export const OutputChunk: MessageFns<OutputChunk> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(26).bytes(message.data);
+    }
+    if (message.storedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.storedAt), writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -2275,6 +2343,14 @@ export const OutputChunk: MessageFns<OutputChunk> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.storedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2292,6 +2368,11 @@ export const OutputChunk: MessageFns<OutputChunk> = {
       stream: isSet(object.stream) ? outputStreamFromJSON(object.stream) : 0,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      storedAt: isSet(object.storedAt)
+        ? fromJsonTimestamp(object.storedAt)
+        : isSet(object.stored_at)
+        ? fromJsonTimestamp(object.stored_at)
+        : undefined,
     };
   },
 
@@ -2306,6 +2387,9 @@ export const OutputChunk: MessageFns<OutputChunk> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.storedAt !== undefined) {
+      obj.storedAt = message.storedAt.toISOString();
+    }
     return obj;
   },
 
@@ -2317,6 +2401,7 @@ export const OutputChunk: MessageFns<OutputChunk> = {
     message.stream = object.stream ?? 0;
     message.offset = object.offset ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
+    message.storedAt = object.storedAt ?? undefined;
     return message;
   },
 };
