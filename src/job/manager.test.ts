@@ -44,6 +44,7 @@ class FakeSandbox implements Sandbox {
   readonly ended: Promise<void>;
   terminated = 0;
   killed = 0;
+  readonly signals: { signal: string; all: boolean }[] = [];
   #processEnd!: () => void;
   #end!: (r: ExitReport) => void;
   #fail!: (err: Error) => void;
@@ -80,6 +81,9 @@ class FakeSandbox implements Sandbox {
   }
   terminate(): void {
     this.terminated++;
+  }
+  signal(signal: string, all: boolean): void {
+    this.signals.push({ signal, all });
   }
   kill(): Promise<void> {
     this.killed++;
