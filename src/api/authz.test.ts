@@ -44,6 +44,12 @@ function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
     lastFilter: undefined as ListFilter | undefined,
     start: () => Promise.resolve(job),
     stop: (id: string) => (id === job.id ? Promise.resolve(job) : Promise.reject(notFound(id))),
+    wait: (id: string) => (id === job.id ? Promise.resolve(job) : Promise.reject(notFound(id))),
+    delete: (id: string) => (id === job.id ? Promise.resolve() : Promise.reject(notFound(id))),
+    signal: (id: string) => {
+      if (id === job.id) return job;
+      throw notFound(id);
+    },
     get: (id: string) => {
       if (id === job.id) return job;
       throw notFound(id);
@@ -69,6 +75,9 @@ test("scoped jobs: another user's job and a missing job fail identically", async
       () => alice.get(id),
       () => alice.stop(id, {}),
       () => alice.output(id, { follow: false }),
+      () => alice.signal(id, 'SIGHUP', false),
+      () => alice.wait(id),
+      () => alice.delete(id, {}),
     ]) {
       try {
         await attempt();
@@ -82,7 +91,10 @@ test("scoped jobs: another user's job and a missing job fail identically", async
     }
   }
   // Only the audit log can tell them apart.
-  assert.deepEqual(errors.map(isHiddenJob), [true, true, true, false, false, false]);
+  assert.deepEqual(errors.map(isHiddenJob), [
+    ...Array<boolean>(6).fill(true),
+    ...Array<boolean>(6).fill(false),
+  ]);
   const bob = scopeJobs(jobs, { name: 'bob', role: 'user' }, new StreamQuota());
   assert.equal(bob.get('bbbbbbbbbbbbbbbbbbbbbbbbbe').owner, 'bob');
   const admin = scopeJobs(jobs, { name: 'admin', role: 'admin' }, new StreamQuota());

@@ -86,10 +86,10 @@ test('a launch frames its fields as pairs: options, then each arg, then each env
   const local = { ...request, cgroup2Dir: null, hostNetwork: false };
   const [, strings] = unframe(encodeLaunch('ab'.repeat(16), local));
   assert.ok(!strings.includes('cgroup2-dir') && !strings.includes('host-network'));
-  assert.deepEqual(
-    unframe(encodeKill('cd'.repeat(16), 9)),
-    [42, ['kill', 'cd'.repeat(16), '9', '0']],
-  );
+  assert.deepEqual(unframe(encodeKill('cd'.repeat(16), 9)), [
+    42,
+    ['kill', 'cd'.repeat(16), '9', '0'],
+  ]);
   assert.deepEqual(unframe(encodeKill('cd'.repeat(16), 1, 'all'))[1], [
     'kill',
     'cd'.repeat(16),

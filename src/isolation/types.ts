@@ -7,7 +7,14 @@ import type { LimitName } from './limits.js';
  * (native/jobexec.c block_signals). SIGKILL is not forwarded: it would end
  * the helper itself, and ending a job is `kill()`'s business.
  */
-export const FORWARDED_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'] as const;
+export const FORWARDED_SIGNALS = [
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGTERM',
+  'SIGUSR1',
+  'SIGUSR2',
+] as const;
 
 /** One of {@link FORWARDED_SIGNALS}. */
 export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];

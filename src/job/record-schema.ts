@@ -23,6 +23,7 @@ const END_REASONS: readonly EndReason[] = [
   'stopped',
   'stop_escalated',
   'lost',
+  'timed_out',
 ];
 
 /** Thrown (and caught by {@link parseRecord}) at the first field of the wrong type. */
@@ -129,6 +130,8 @@ function fromObject(o: Obj): JobRecord {
     outputTruncated: bool(o, 'outputTruncated'),
     outputIncomplete: bool(o, 'outputIncomplete'),
     logBytes: orNull(o, 'logBytes', count),
+    // Absent in records of servers without timeouts: none.
+    timeoutMs: o['timeoutMs'] === undefined ? 0 : count(o, 'timeoutMs'),
   };
 }
 

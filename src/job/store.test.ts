@@ -46,6 +46,7 @@ function sample(id: string): JobRecord {
     outputTruncated: false,
     outputIncomplete: true,
     logBytes: 19,
+    timeoutMs: 90_000,
   };
 }
 

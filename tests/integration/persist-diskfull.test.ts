@@ -131,6 +131,7 @@ function finishedRecord(id: string): JobRecord {
     outputTruncated: false,
     outputIncomplete: false,
     logBytes: 0,
+    timeoutMs: 0,
   };
 }
 
