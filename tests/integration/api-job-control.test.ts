@@ -190,10 +190,8 @@ describe('job control RPCs', { timeout: 120_000 }, () => {
         ['waitJob', {}],
         ['deleteJob', { force: true }],
       ] as const) {
-        const hidden = await rejection(unary(bob, method, { jobId: id, ...request } as never));
-        const missing = await rejection(
-          unary(bob, method, { jobId: MISSING, ...request } as never),
-        );
+        const hidden = await rejection(unary(bob, method, { jobId: id, ...request }));
+        const missing = await rejection(unary(bob, method, { jobId: MISSING, ...request }));
         assert.equal(hidden.code, Status.NOT_FOUND, method);
         assert.equal(hidden.details, `job ${id} not found`);
         assert.equal(missing.details, `job ${MISSING} not found`);
