@@ -9,7 +9,7 @@ import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { exitCodeForJob } from './exit-codes.js';
 import { UsageError } from './failures.js';
-import { parseDuration } from './units.js';
+import { formatDuration, parseDuration } from './units.js';
 
 const options = { ...serverFlags.options, timeout: { type: 'string' } } as const;
 
@@ -63,7 +63,15 @@ async function main(args: readonly string[], io: Io): Promise<number> {
   try {
     // Concurrent: each wait is one call on the same connection, ended by its job's end.
     const jobs = await Promise.all(
-      command.ids.map((id) => connection.waitJob(id, command.timeoutMs, interrupt.signal)),
+      command.ids.map((id) =>
+        connection.waitJob(id, command.timeoutMs, interrupt.signal).catch((err: unknown) => {
+          if (err instanceof JobworkerError && err.code === ErrorCode.DeadlineExceeded) {
+            const after = formatDuration(command.timeoutMs);
+            throw new JobworkerError(err.code, `job ${id} did not end within ${after}`);
+          }
+          throw err;
+        }),
+      ),
     );
     const codes = jobs.map(exitCodeForJob);
     for (const code of codes) println(io.stdout, String(code));
