@@ -94,8 +94,8 @@ export const EndReason = {
   /** END_REASON_EXITED - END_REASON_EXITED: the command exited by itself; see exit_code. */
   END_REASON_EXITED: 1,
   /**
-   * END_REASON_SIGNALED - END_REASON_SIGNALED: the command was killed by a signal nobody at the API
-   * sent (for example from inside the job); see signal.
+   * END_REASON_SIGNALED - END_REASON_SIGNALED: the command was killed by a signal that was not part
+   * of a stop (sent from inside the job, or through SignalJob); see signal.
    */
   END_REASON_SIGNALED: 2,
   /**
@@ -3178,8 +3178,9 @@ export const JobServiceService = {
   /**
    * DeleteJob removes a finished job's record and output at once. A job not
    * finished is refused with FAILED_PRECONDITION (job_running) unless force,
-   * which stops it first (default grace period). Followers and waiters of the
-   * removed job end with NOT_FOUND.
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
    */
   deleteJob: {
     path: "/jobworker.v1.JobService/DeleteJob" as const,
@@ -3232,8 +3233,9 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   /**
    * DeleteJob removes a finished job's record and output at once. A job not
    * finished is refused with FAILED_PRECONDITION (job_running) unless force,
-   * which stops it first (default grace period). Followers and waiters of the
-   * removed job end with NOT_FOUND.
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
    */
   deleteJob: handleUnaryCall<DeleteJobRequest, DeleteJobResponse>;
 }
@@ -3370,8 +3372,9 @@ export interface JobServiceClient extends Client {
   /**
    * DeleteJob removes a finished job's record and output at once. A job not
    * finished is refused with FAILED_PRECONDITION (job_running) unless force,
-   * which stops it first (default grace period). Followers and waiters of the
-   * removed job end with NOT_FOUND.
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
    */
   deleteJob(
     request: DeleteJobRequest,
