@@ -143,3 +143,22 @@ test('an identity cannot hold more output streams than its quota; a closed strea
   quota.acquire('alice');
   assert.equal(quota.openCount('bob'), 0);
 });
+
+test('a wait holds a slot of the same quota while it waits', async () => {
+  const quota = new StreamQuota(1);
+  const jobs = fakeJobs();
+  let finish = (): void => undefined;
+  jobs.wait = (id) =>
+    new Promise((resolve) => {
+      finish = () => {
+        resolve(jobs.get(id));
+      };
+    });
+  const bob = scopeJobs(jobs, { name: 'bob', role: 'user' }, quota);
+  const waiting = bob.wait('bbbbbbbbbbbbbbbbbbbbbbbbbe');
+  assert.equal(quota.openCount('bob'), 1);
+  await assert.rejects(bob.wait('bbbbbbbbbbbbbbbbbbbbbbbbbe'), { code: 'resource_exhausted' });
+  finish();
+  await waiting;
+  assert.equal(quota.openCount('bob'), 0);
+});

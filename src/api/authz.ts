@@ -146,10 +146,14 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
     },
     async wait(id, signal) {
       visible(id);
+      // A wait is a long call like a follower: it counts in the same quota.
+      const release = streams.acquire(principal.name);
       try {
         return await jobs.wait(id, signal);
       } catch (err) {
         throw sameNotFound(id, err);
+      } finally {
+        release();
       }
     },
     async delete(id, options) {
