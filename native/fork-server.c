@@ -226,10 +226,14 @@ static void handle_launch(struct server *srv, char **strs, size_t count) {
   free(spec.envp);
 }
 
+/* Queued with WHOM as its value: the helper passes it on to init, which picks the target. */
 static void handle_kill(struct server *srv, char **strs) {
   struct served *h = find_helper(srv, strs[1]);
   long sig = strtol(strs[2], NULL, 10);
-  if (h != NULL && sig > 0 && sig < NSIG) kill(h->pid, (int)sig);
+  long whom = strtol(strs[3], NULL, 10);
+  if (h == NULL || sig <= 0 || sig >= NSIG || whom < WHOM_GROUP || whom > WHOM_ALL) return;
+  if (sig == SIGKILL) kill(h->pid, SIGKILL);
+  else sigqueue(h->pid, (int)sig, (union sigval){.sival_int = (int)whom});
 }
 
 static void handle_request(struct server *srv, char *body, size_t len) {
@@ -241,7 +245,7 @@ static void handle_request(struct server *srv, char *body, size_t len) {
   }
   if (strcmp(strs[0], REQUEST_LAUNCH) == 0) {
     handle_launch(srv, strs, count);
-  } else if (strcmp(strs[0], REQUEST_KILL) == 0 && count == 3) {
+  } else if (strcmp(strs[0], REQUEST_KILL) == 0 && count == 4) {
     handle_kill(srv, strs);
   } else {
     errno = EINVAL;

@@ -572,8 +572,9 @@ static pid_t fork_job(const struct spec *spec, struct fds *fds) {
 }
 
 /*
- * Reaps every child (orphans re-parent to us) and forwards termination
- * signals to the job's process group; ends when the job does, which ends the
+ * Reaps every child (orphans re-parent to us) and forwards signals to the
+ * job's process group (or, when queued with WHOM_MAIN or WHOM_ALL, to its
+ * main process or to every process of the namespace); ends when the job does, which ends the
  * namespace and with it every process left.
  */
 static _Noreturn void reap_and_forward(pid_t job) {
@@ -584,7 +585,11 @@ static _Noreturn void reap_and_forward(pid_t job) {
     int sig = sigwaitinfo(&set, &info);
     if (sig == -1) continue;
     if (sig != SIGCHLD) {
-      kill(-job, sig);
+      int whom = info.si_code == SI_QUEUE ? info.si_value.sival_int : WHOM_GROUP;
+      /* kill(-1) in a PID namespace's init: every process of the namespace but init. */
+      if (whom == WHOM_ALL) kill(-1, sig);
+      else if (whom == WHOM_MAIN) kill(job, sig);
+      else kill(-job, sig);
       continue;
     }
     int wstatus;
@@ -701,7 +706,10 @@ static void handle_signals(int sigfd, pid_t init, struct outcome *o) {
   struct signalfd_siginfo info;
   while (read(sigfd, &info, sizeof info) == (ssize_t)sizeof info) {
     if (info.ssi_signo != SIGCHLD) {
-      kill(init, (int)info.ssi_signo); /* init forwards it to the job's group */
+      /* init forwards it; a queued one keeps its WHOM (fork-server.c handle_kill). */
+      if (info.ssi_code == SI_QUEUE)
+        sigqueue(init, (int)info.ssi_signo, (union sigval){.sival_int = info.ssi_int});
+      else kill(init, (int)info.ssi_signo);
       continue;
     }
     int wstatus;

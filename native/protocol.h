@@ -8,7 +8,10 @@
  * Requests to the fork server (jobexec --serve) on its fd 0: a 32-bit
  * little-endian length, then that many bytes of NUL-terminated strings.
  *   launch TOKEN (FIELD VALUE)...   fork a helper for the job the fields describe
- *   kill TOKEN SIGNAL               signal that helper if not yet reaped
+ *   kill TOKEN SIGNAL WHOM          signal that helper if not yet reaped; it queues
+ *                                   the signal to init with WHOM, and init sends it
+ *                                   to the job's process group, main process or
+ *                                   every process of the namespace (WHOM_*)
  * Replies on its fd 1, one line each:
  *   forked TOKEN PID                the helper runs
  *   failed TOKEN STAGE ERRNO        no helper (request, fork) or it could not connect back
@@ -26,6 +29,11 @@
 /* Request verbs. */
 #define REQUEST_LAUNCH "launch"
 #define REQUEST_KILL "kill"
+
+/* Whom init sends a forwarded signal to (the sigqueue value; a plain kill means GROUP). */
+#define WHOM_GROUP 0
+#define WHOM_MAIN 1
+#define WHOM_ALL 2
 
 /* Fields of a launch request; the direct mode takes the same as --NAME options
  * (arg and env excepted: its command follows `--`, its environment is on fd 4). */

@@ -42,6 +42,12 @@ export const errorTable = {
     exitCode: 67,
     meaning: 'the job has already finished',
   },
+  JobRunning: {
+    code: 'job_running',
+    grpcStatus: 9, // FAILED_PRECONDITION
+    exitCode: 68,
+    meaning: 'the job still runs; stop it first or ask to force',
+  },
   StartFailed: {
     code: 'start_failed',
     grpcStatus: 9, // FAILED_PRECONDITION

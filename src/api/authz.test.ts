@@ -44,6 +44,12 @@ function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
     lastFilter: undefined as ListFilter | undefined,
     start: () => Promise.resolve(job),
     stop: (id: string) => (id === job.id ? Promise.resolve(job) : Promise.reject(notFound(id))),
+    wait: (id: string) => (id === job.id ? Promise.resolve(job) : Promise.reject(notFound(id))),
+    delete: (id: string) => (id === job.id ? Promise.resolve() : Promise.reject(notFound(id))),
+    signal: (id: string) => {
+      if (id === job.id) return job;
+      throw notFound(id);
+    },
     get: (id: string) => {
       if (id === job.id) return job;
       throw notFound(id);
@@ -69,6 +75,9 @@ test("scoped jobs: another user's job and a missing job fail identically", async
       () => alice.get(id),
       () => alice.stop(id, {}),
       () => alice.output(id, { follow: false }),
+      () => alice.signal(id, 'SIGHUP', false),
+      () => alice.wait(id),
+      () => alice.delete(id, {}),
     ]) {
       try {
         await attempt();
@@ -82,7 +91,10 @@ test("scoped jobs: another user's job and a missing job fail identically", async
     }
   }
   // Only the audit log can tell them apart.
-  assert.deepEqual(errors.map(isHiddenJob), [true, true, true, false, false, false]);
+  assert.deepEqual(errors.map(isHiddenJob), [
+    ...Array<boolean>(6).fill(true),
+    ...Array<boolean>(6).fill(false),
+  ]);
   const bob = scopeJobs(jobs, { name: 'bob', role: 'user' }, new StreamQuota());
   assert.equal(bob.get('bbbbbbbbbbbbbbbbbbbbbbbbbe').owner, 'bob');
   const admin = scopeJobs(jobs, { name: 'admin', role: 'admin' }, new StreamQuota());
@@ -129,5 +141,24 @@ test('an identity cannot hold more output streams than its quota; a closed strea
   first(); // idempotent
   assert.equal(quota.openCount('alice'), 1);
   quota.acquire('alice');
+  assert.equal(quota.openCount('bob'), 0);
+});
+
+test('a wait holds a slot of the same quota while it waits', async () => {
+  const quota = new StreamQuota(1);
+  const jobs = fakeJobs();
+  let finish = (): void => undefined;
+  jobs.wait = (id) =>
+    new Promise((resolve) => {
+      finish = () => {
+        resolve(jobs.get(id));
+      };
+    });
+  const bob = scopeJobs(jobs, { name: 'bob', role: 'user' }, quota);
+  const waiting = bob.wait('bbbbbbbbbbbbbbbbbbbbbbbbbe');
+  assert.equal(quota.openCount('bob'), 1);
+  await assert.rejects(bob.wait('bbbbbbbbbbbbbbbbbbbbbbbbbe'), { code: 'resource_exhausted' });
+  finish();
+  await waiting;
   assert.equal(quota.openCount('bob'), 0);
 });

@@ -8,6 +8,7 @@ import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { onAbort } from '../signals.js';
 import type {
+  DeleteOptions,
   FieldNames,
   JobSpec,
   Jobs,
@@ -90,10 +91,11 @@ export function isHiddenJob(err: unknown): boolean {
  * user's list filter is forced to its own jobs). Every method throws
  * JobworkerError.
  */
-export interface ScopedJobs extends Pick<Jobs, 'get' | 'list' | 'output'> {
+export interface ScopedJobs extends Pick<Jobs, 'get' | 'list' | 'output' | 'signal' | 'wait'> {
   readonly principal: Principal;
   start(spec: JobSpec, signal: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
+  delete(id: string, options: DeleteOptions): Promise<void>;
 }
 
 /** Rewrites any not_found to the one message, so the library's wording cannot tell jobs apart. */
@@ -131,6 +133,34 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
       visible(id);
       try {
         return await jobs.stop(id, principal.name, options);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      }
+    },
+    signal(id, signal, all) {
+      visible(id);
+      try {
+        return jobs.signal(id, signal, all);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      }
+    },
+    async wait(id, signal) {
+      visible(id);
+      // A wait is a long call like a follower: it counts in the same quota.
+      const release = streams.acquire(principal.name);
+      try {
+        return await jobs.wait(id, signal);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      } finally {
+        release();
+      }
+    },
+    async delete(id, options) {
+      visible(id);
+      try {
+        await jobs.delete(id, principal.name, options);
       } catch (err) {
         throw sameNotFound(id, err);
       }

@@ -17,6 +17,7 @@ import {
   type StreamOutputResponse,
   type StreamSummary,
 } from '../gen/jobworker/v1/job_service.js';
+import type { Duration } from '../gen/google/protobuf/duration.js';
 
 const STATE: Record<LibJobState, JobState> = {
   running: JobState.JOB_STATE_RUNNING,
@@ -31,6 +32,7 @@ const END_REASON: Record<LibEndReason, EndReason> = {
   stopped: EndReason.END_REASON_STOPPED,
   stop_escalated: EndReason.END_REASON_STOP_ESCALATED,
   lost: EndReason.END_REASON_LOST,
+  timed_out: EndReason.END_REASON_TIMED_OUT,
 };
 
 const STREAM: Record<StreamName, OutputStream> = {
@@ -55,6 +57,10 @@ function summary(s: JobStatus['stdout']): StreamSummary {
     sha256: s.sha256 ?? Buffer.alloc(0),
     ...(s.incompleteAt == null ? {} : { incompleteAt: s.incompleteAt }),
   };
+}
+
+function durationOfMs(ms: number): Duration {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
 }
 
 /** A job's status as a protobuf Job. */
@@ -92,6 +98,7 @@ export function toProtoJob(job: JobStatus): Job {
     hostNetwork: job.hostNetwork,
     workingDir: job.cwd,
     outputIncomplete: job.outputIncomplete ?? false,
+    ...(job.timeoutMs ? { timeout: durationOfMs(job.timeoutMs) } : {}),
   };
 }
 

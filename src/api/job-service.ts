@@ -8,7 +8,14 @@ import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
 import { listPage } from './paging.js';
 import type { Handlers } from './seam.js';
-import { listFilter, outputOptions, protoNames, startSpec, stopOptions } from './validate.js';
+import {
+  jobSignal,
+  listFilter,
+  outputOptions,
+  protoNames,
+  startSpec,
+  stopOptions,
+} from './validate.js';
 
 /** Every role may call every JobService method; what it may see is decided by `ctx.jobs`. */
 const ANY_ROLE = ROLES;
@@ -46,6 +53,26 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
         request.pageToken,
       );
       return Promise.resolve({ jobs, nextPageToken: next });
+    },
+  },
+  signalJob: {
+    roles: ANY_ROLE,
+    handle(request, ctx) {
+      const job = ctx.jobs.signal(request.jobId, jobSignal(request), request.all);
+      return Promise.resolve({ job: toProtoJob(job) });
+    },
+  },
+  waitJob: {
+    roles: ANY_ROLE,
+    async handle(request, ctx) {
+      return { job: toProtoJob(await ctx.jobs.wait(request.jobId, ctx.signal)) };
+    },
+  },
+  deleteJob: {
+    roles: ANY_ROLE,
+    async handle(request, ctx) {
+      await ctx.jobs.delete(request.jobId, { force: request.force, signal: ctx.signal });
+      return {};
     },
   },
   streamOutput: {

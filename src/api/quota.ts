@@ -1,6 +1,7 @@
 /**
- * Per-identity bound on open output streams. Each follower holds a file
- * handle and a read buffer on the server; without a bound one certificate
+ * Per-identity bound on open output streams and waits (WaitJob). Each
+ * follower holds a file handle and a read buffer on the server, each waiter
+ * a call and a listener on its job; without a bound one certificate
  * could open streams until the process runs out of file descriptors, and
  * then no job of any user could start. One instance per server (no global
  * state); a slot is taken when a stream opens and given back when it ends,
@@ -17,7 +18,7 @@ export class StreamQuota {
 
   constructor(max = MAX_STREAMS_PER_IDENTITY) {
     this.#budget = new Budget('identity', {
-      streams: { name: 'max_streams_per_identity', max, noun: 'output streams open' },
+      streams: { name: 'max_streams_per_identity', max, noun: 'output streams and waits open' },
     });
   }
 

@@ -18,6 +18,7 @@ const request = {
   workingDir: '/tmp',
   hostNetwork: true,
   limits: { cpuMillis: 500, memoryBytes: 0, ioReadBps: 0, ioWriteBps: 1000, pidsMax: 0 },
+  timeout: { seconds: 90, nanos: 500_000_000 },
 };
 
 test('start: every proto field lands in its JobSpec field', () => {
@@ -27,8 +28,10 @@ test('start: every proto field lands in its JobSpec field', () => {
     cwd: '/tmp',
     limits: request.limits,
     hostNetwork: true,
+    timeoutMs: 90_500,
   });
   assert.deepEqual(startSpec({ ...request, limits: undefined }).limits, {});
+  assert.equal(startSpec({ ...request, timeout: undefined }).timeoutMs, 0);
 });
 
 // The rules are the job library's (src/job/spec.test.ts); here only that refusals use proto names.
@@ -43,6 +46,7 @@ test('start: a refused field is named as the proto spells it', () => {
       /^JobworkerError: limits\.memory_bytes: 0\.5 is not a non-negative integer$/,
     ],
     [{ limits: { ...request.limits, ioReadBps: -1 } }, /^JobworkerError: limits\.io_read_bps: -1 /],
+    [{ timeout: { seconds: -1, nanos: 0 } }, /^JobworkerError: timeout -1s 0ns is negative/],
   ];
   for (const [change, message] of cases) {
     assert.throws(() => startSpec({ ...request, ...change }), message);

@@ -4,18 +4,23 @@
  * spec's rules are the job library's (validateSpec); this layer checks only
  * what the wire alone can get wrong (unknown enum values, durations).
  */
+import { constants } from 'node:os';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
 import type {
   ListJobsRequest,
+  SignalJobRequest,
   StartJobRequest,
   StopJobRequest,
   StreamOutputRequest,
 } from '../gen/jobworker/v1/job_service.js';
 import {
+  FORWARDED_SIGNALS,
   isValidJobId,
   MAX_GRACE_MS,
   MAX_TAIL_LINES,
+  MAX_TIMEOUT_MS,
+  type ForwardedSignal,
   quote,
   validateSpec,
   type FieldNames,
@@ -46,6 +51,7 @@ const PROTO_FIELD = {
   cwd: 'workingDir',
   limits: 'limits',
   hostNetwork: 'hostNetwork',
+  timeoutMs: 'timeout',
 } as const satisfies Record<keyof JobSpec, keyof StartJobRequest>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
@@ -67,6 +73,7 @@ export function startSpec(request: StartJobRequest): JobSpec {
     cwd: request[PROTO_FIELD.cwd],
     limits: request[PROTO_FIELD.limits] ?? {},
     hostNetwork: request[PROTO_FIELD.hostNetwork],
+    timeoutMs: timeoutMs(request[PROTO_FIELD.timeoutMs]),
   };
   validateSpec(spec, protoNames);
   return spec;
@@ -81,6 +88,31 @@ function durationMs(field: string, value: Duration, maxMs: number): number {
   const ms = seconds * 1000 + Math.ceil(nanos / 1e6);
   if (ms > maxMs) throw invalid(`${field} ${seconds}s exceeds the maximum of ${maxMs / 1000}s`);
   return ms;
+}
+
+/** StartJobRequest.timeout in ms; unset is none (0). */
+function timeoutMs(value: Duration | undefined): number {
+  return value === undefined ? 0 : durationMs(protoNames('timeoutMs'), value, MAX_TIMEOUT_MS);
+}
+
+/**
+ * SignalJobRequest.signal: a name of {@link FORWARDED_SIGNALS} with or
+ * without "SIG", in any case, or its number.
+ */
+export function jobSignal(request: SignalJobRequest): ForwardedSignal {
+  const text = request.signal.trim().toUpperCase();
+  const name = /^\d+$/.test(text)
+    ? Object.entries(constants.signals).find(([, n]) => String(n) === text)?.[0]
+    : text.startsWith('SIG')
+      ? text
+      : `SIG${text}`;
+  const allowed = FORWARDED_SIGNALS.find((s) => s === name);
+  if (allowed === undefined) {
+    throw invalid(
+      `signal ${quote(request.signal)} is not one SignalJob may send (${FORWARDED_SIGNALS.join(', ')})`,
+    );
+  }
+  return allowed;
 }
 
 /** StopJobRequest -> stop options (the job id is checked by the seam). */

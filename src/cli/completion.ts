@@ -25,7 +25,7 @@ export function parseCompletion(args: readonly string[]): CompletionCommand {
 }
 
 const connectionFlags = '--server --tls-server-name --certs --user --cert --key --ca';
-const jobFlags = '--cpu --memory --io-read --io-write --pids --env -e --cwd --network';
+const jobFlags = '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout';
 
 /** The bash script: `source <(jobctl completion bash)`. */
 export const bashScript = `# bash completion for jobctl. Load it with: source <(jobctl completion bash)
@@ -46,11 +46,11 @@ _jobctl() {
     --cert|--key|--ca) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "running stopping finished" -- "$cur")); return ;;
     --network) COMPREPLY=($(compgen -W "host loopback" -- "$cur")); return ;;
-    --server|--tls-server-name|--user|--cpu|--memory|--io-read|--io-write|--pids|--env|-e|--grace) return ;;
+    --server|--tls-server-name|--user|--cpu|--memory|--io-read|--io-write|--pids|--env|-e|--grace|--timeout|--signal|-s) return ;;
   esac
   local global="${connectionFlags} --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "start run stop status list logs completion --version $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "start run stop status list logs kill wait rm completion --version $global" -- "$cur")) ;;
     start|run)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "${jobFlags} $global" -- "$cur"))
       else COMPREPLY=($(compgen -c -- "$cur")); fi ;;
@@ -63,6 +63,14 @@ _jobctl() {
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --follow -n --tail --since -t --timestamps --stdout --stderr $global" -- "$cur"))
       else _jobctl_ids; fi ;;
     list) COMPREPLY=($(compgen -W "--state --json -q --quiet $global" -- "$cur")) ;;
+    kill)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-s --signal --all $global" -- "$cur"))
+      else _jobctl_ids --state running; fi ;;
+    wait)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--timeout $global" -- "$cur")); else _jobctl_ids; fi ;;
+    rm)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --force --all-finished $global" -- "$cur"))
+      else _jobctl_ids; fi ;;
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
   esac
 }
@@ -96,6 +104,9 @@ _jobctl() {
     'status:show the exit report of a job'
     'list:list jobs'
     'logs:print the output of a job'
+    'kill:send a signal to a job'
+    'wait:wait until jobs end'
+    'rm:remove jobs and their output'
     'completion:print a shell completion script'
   )
   job=(
@@ -107,6 +118,7 @@ _jobctl() {
     '*'{-e,--env}'[environment variable]:NAME=VALUE:'
     '--cwd[working directory]:directory:'
     '--network[network mode]:mode:(host loopback)'
+    '--timeout[stop the job after this long]:duration:'
   )
   _arguments -C $global '--version[print the version]' '1:command:->command' '*::argument:->argument'
   case $state in
@@ -122,6 +134,11 @@ _jobctl() {
           '(--stderr)--stdout[only standard output]' '(--stdout)--stderr[only standard error]' '1:job id:_jobctl_ids' ;;
         list) _arguments $global '--state[only jobs in this state]:state:(running stopping finished)' \\
           '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' ;;
+        kill) _arguments $global '(-s --signal)'{-s,--signal}'[signal name or number]:signal:' \\
+          '--all[every process of the job]' '1:job id:{_jobctl_ids --state running}' ;;
+        wait) _arguments $global '--timeout[give up after]:duration:' '*:job id:_jobctl_ids' ;;
+        rm) _arguments $global '(-f --force)'{-f,--force}'[stop a running job first]' \\
+          '--all-finished[every finished job]' '*:job id:_jobctl_ids' ;;
         completion) _arguments '1:shell:(bash zsh)' ;;
       esac ;;
   esac

@@ -15,6 +15,9 @@ import {
   type ListJobsRequest,
   type ListJobsResponse,
   type StartJobResponse,
+  type DeleteJobResponse,
+  type SignalJobResponse,
+  type WaitJobResponse,
   type StopJobResponse,
   type StartJobRequest,
   type StreamOutputRequest,
@@ -23,6 +26,7 @@ import {
 import type { ConnectionFlags } from './args.js';
 import { fromCallError, type DialTarget } from './call-errors.js';
 import { loadCredentials, resolveTarget } from './identity.js';
+import { durationOf } from './units.js';
 
 /**
  * How long a unary call may take before jobctl gives up (StopJob adds its
@@ -84,10 +88,7 @@ export class Connection {
 
   /** Stops a job with `graceMs` (the server's default when undefined) and returns it, finished. */
   async stopJob(jobId: string, graceMs: number | undefined, signal?: AbortSignal): Promise<Job> {
-    const gracePeriod =
-      graceMs === undefined
-        ? undefined
-        : { seconds: Math.floor(graceMs / 1000), nanos: (graceMs % 1000) * 1e6 };
+    const gracePeriod = graceMs === undefined ? undefined : durationOf(graceMs);
     // The server waits for the grace period (default 10 s) before answering.
     const timeout = callTimeoutMs + (graceMs ?? 10_000);
     const response = await this.#unary<StopJobResponse>(
@@ -152,10 +153,39 @@ export class Connection {
     }
   }
 
+  /** Sends `signal` (a name or number, checked by the server) to the job's main process, or to all of them. */
+  async signalJob(jobId: string, signal: string, all: boolean): Promise<Job> {
+    const response = await this.#unary<SignalJobResponse>(
+      (md, o, cb) => this.#client.signalJob({ jobId, signal, all }, md, o, cb),
+      undefined,
+    );
+    return required(response.job, 'SignalJob');
+  }
+
+  /** Resolves with the job once it has finished; `timeoutMs` bounds the wait (none when Infinity). */
+  async waitJob(jobId: string, timeoutMs: number, signal?: AbortSignal): Promise<Job> {
+    const response = await this.#unary<WaitJobResponse>(
+      (md, o, cb) => this.#client.waitJob({ jobId }, md, o, cb),
+      signal,
+      timeoutMs,
+    );
+    return required(response.job, 'WaitJob');
+  }
+
+  /** Removes a job; with `force` one that still runs is stopped first (the server's default grace). */
+  async deleteJob(jobId: string, force: boolean): Promise<void> {
+    // A forced removal waits for the stop's grace period (default 10 s).
+    await this.#unary<DeleteJobResponse>(
+      (md, o, cb) => this.#client.deleteJob({ jobId, force }, md, o, cb),
+      undefined,
+      callTimeoutMs + (force ? 10_000 : 0),
+    );
+  }
+
   #unary<T>(
     invoke: (
       metadata: Metadata,
-      options: { deadline: Date },
+      options: { deadline: Date | number },
       callback: (error: ServiceError | null, response: T) => void,
     ) => { cancel(): void },
     signal: AbortSignal | undefined,
@@ -169,7 +199,8 @@ export class Connection {
       let stopListening: Dispose = () => undefined;
       const call = invoke(
         new Metadata(),
-        { deadline: new Date(Date.now() + timeoutMs) },
+        // Infinity: no deadline (a wait bounded only by the user).
+        { deadline: Number.isFinite(timeoutMs) ? new Date(Date.now() + timeoutMs) : Infinity },
         (error, response) => {
           stopListening();
           if (signal?.aborted === true) reject(signal.reason as Error);

@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:os';
 import { EndReason, JobState, type Job } from '../gen/jobworker/v1/job_service.js';
-import { formatAge, formatDuration } from './units.js';
+import { durationMs, formatAge, formatDuration } from './units.js';
 import { hasControl, visible } from './visible.js';
 
 /** Left-aligned columns separated by three spaces, as `docker ps`; no trailing spaces. */
@@ -93,6 +93,8 @@ export function outcome(job: Job): string {
       return `stopped${by}, killed after the grace period${sig}`;
     case EndReason.END_REASON_LOST:
       return 'lost: the server ended while it ran; exit status unknown';
+    case EndReason.END_REASON_TIMED_OUT:
+      return `timed out after ${job.timeout ? formatDuration(durationMs(job.timeout)) : '?'}${sig}`;
     default:
       return stateName(job.state);
   }

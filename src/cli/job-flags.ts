@@ -6,7 +6,7 @@
 import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
 import { serverFlags, splitAtPositional, type ParsedCommand } from './args.js';
 import { UsageError } from './failures.js';
-import { parseCount, parseCpu, parseSize } from './units.js';
+import { durationOf, parseCount, parseCpu, parseDuration, parseSize } from './units.js';
 
 /** parseArgs options of `start` and `run`. */
 export const jobOptions = {
@@ -19,6 +19,7 @@ export const jobOptions = {
   env: { type: 'string', short: 'e', multiple: true },
   cwd: { type: 'string' },
   network: { type: 'string' },
+  timeout: { type: 'string' },
 } as const;
 
 /** A parsed `start` or `run`. */
@@ -33,7 +34,8 @@ export const jobFlagsHelp = `Flags (limits take the server's defaults when absen
       --pids N           most processes and threads at once
   -e, --env K=V          environment variable (repeatable); the job gets only these
       --cwd DIR          absolute working directory (default /)
-      --network host     share the host's network (admin only; default: loopback only)`;
+      --network host     share the host's network (admin only; default: loopback only)
+      --timeout DURATION stop the job after this long: 90s, 10m, 2h (default: none)`;
 
 /** Parses `start`/`run` arguments: options up to the first positional or `--`, then the command. */
 export function parseJobCommand(command: string, args: readonly string[]): JobCommand {
@@ -65,6 +67,9 @@ export function parseJobCommand(command: string, args: readonly string[]): JobCo
     env,
     workingDir: cwd,
     hostNetwork: network === 'host',
+    ...(values.timeout === undefined
+      ? {}
+      : { timeout: durationOf(parseDuration('--timeout', values.timeout)) }),
     limits: {
       cpuMillis: values.cpu === undefined ? 0 : parseCpu('--cpu', values.cpu),
       memoryBytes: values.memory === undefined ? 0 : parseSize('--memory', values.memory),

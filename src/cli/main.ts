@@ -20,6 +20,9 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
   status: () => import('./status.js'),
   list: () => import('./list.js'),
   logs: () => import('./logs.js'),
+  kill: () => import('./kill.js'),
+  wait: () => import('./wait.js'),
+  rm: () => import('./rm.js'),
   completion: () => import('./completion.js'),
 };
 
@@ -39,6 +42,9 @@ Commands:
   status      show a job's exit report (--json for protobuf JSON)
   list        list jobs (id, owner, state, exit, age, command)
   logs        print a job's output from the first byte (-f to follow)
+  kill        send a signal to a job (-s HUP; --all for every process)
+  wait        wait until jobs end; exit with the first one's status
+  rm          remove jobs and their output (--force, --all-finished)
   completion  print a bash or zsh completion script
 
 Connection flags (any command; each also from the environment variable shown):

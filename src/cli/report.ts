@@ -11,7 +11,7 @@ import {
 } from '../gen/jobworker/v1/job_service.js';
 import { formatFields, outcome, runtimeMs, shellQuote, signalName, stateName } from './format.js';
 import { visible } from './visible.js';
-import { formatBytes, formatDuration } from './units.js';
+import { durationMs, formatBytes, formatDuration } from './units.js';
 
 /** Formats `job` as aligned `Field: value` lines (no trailing newline). */
 export function formatReport(job: Job, now = new Date()): string {
@@ -35,10 +35,13 @@ export function formatReport(job: Job, now = new Date()): string {
   fields.push(['Started', job.startedAt?.toISOString() ?? '-']);
   fields.push(['Finished', job.finishedAt?.toISOString() ?? '-']);
   fields.push([finished ? 'Duration' : 'Running for', formatDuration(runtimeMs(job, now))]);
+  if (job.timeout !== undefined) fields.push(['Timeout', formatDuration(durationMs(job.timeout))]);
   fields.push(['Limits', formatLimits(job.limits)]);
   if (job.usage !== undefined) {
-    const cpuMs = (job.usage.cpuTime?.seconds ?? 0) * 1000 + (job.usage.cpuTime?.nanos ?? 0) / 1e6;
-    fields.push(['CPU time', formatDuration(cpuMs)]);
+    fields.push([
+      'CPU time',
+      formatDuration(job.usage.cpuTime ? durationMs(job.usage.cpuTime) : 0),
+    ]);
     fields.push(['Peak memory', formatBytes(job.usage.peakMemoryBytes)]);
     fields.push([
       'IO',

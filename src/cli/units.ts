@@ -43,6 +43,16 @@ export function parseDuration(flag: string, value: string): number {
   return rounded;
 }
 
+/** Milliseconds as a protobuf Duration. */
+export function durationOf(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
+}
+
+/** A protobuf Duration in milliseconds. */
+export function durationMs(d: { readonly seconds: number; readonly nanos: number }): number {
+  return d.seconds * 1000 + d.nanos / 1e6;
+}
+
 /**
  * Parses CPU as cores (`0.5`, `2`) or millicores (`500m`, as kubectl) into
  * thousandths of a core, the unit of ResourceLimits.cpu_millis.

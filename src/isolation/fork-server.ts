@@ -13,6 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -27,7 +28,9 @@ import {
   type LaunchRequest,
   parseReply,
   STATUS,
+  type Whom,
 } from './protocol.js';
+import type { ForwardedSignal } from './types.js';
 
 /** A helper forked by the fork server, with its three connections. */
 export interface HelperProcess {
@@ -41,8 +44,12 @@ export interface HelperProcess {
   readonly ended: Promise<HelperEnd>;
   /** Lets the helper start the job: it waits for this (see fork-server.c await_go). Once. */
   go(): void;
-  /** Signals the helper unless it has already been reaped (the fork server checks, so no pid reuse). */
-  kill(signal: 'SIGTERM' | 'SIGKILL'): void;
+  /**
+   * Signals the helper unless it has already been reaped (the fork server
+   * checks, so no pid reuse); the helper forwards all but SIGKILL to init,
+   * which sends it to `whom` of the job (default: its process group).
+   */
+  kill(signal: 'SIGKILL' | ForwardedSignal, whom?: Whom): void;
 }
 
 // The token, then one HANDSHAKE kind.
@@ -305,8 +312,8 @@ export class ForkServer {
           stderr,
           status,
           ended: entry.ended,
-          kill: (sig) => {
-            this.#kill(token, entry, sig);
+          kill: (sig, whom) => {
+            this.#kill(token, entry, sig, whom);
           },
         };
       }
@@ -339,10 +346,9 @@ export class ForkServer {
     await rm(this.#dir, { recursive: true, force: true });
   }
 
-  #kill(token: string, entry: Entry, signal: 'SIGTERM' | 'SIGKILL'): void {
+  #kill(token: string, entry: Entry, signal: 'SIGKILL' | ForwardedSignal, whom?: Whom): void {
     if (entry.end !== null || this.#dead) return;
-    const number = signal === 'SIGTERM' ? 15 : 9;
-    this.#child.stdin?.write(encodeKill(token, number));
+    this.#child.stdin?.write(encodeKill(token, constants.signals[signal], whom));
   }
 
   /** Reads the 33-byte hello (token, kind), then hands the socket to its launch. */

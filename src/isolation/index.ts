@@ -1,4 +1,5 @@
 /** Public entry of the isolation layer: the only module other layers import. */
+export { FORWARDED_SIGNALS, type ForwardedSignal } from './types.js';
 export type {
   ExitReport,
   Isolation,

@@ -86,7 +86,16 @@ test('a launch frames its fields as pairs: options, then each arg, then each env
   const local = { ...request, cgroup2Dir: null, hostNetwork: false };
   const [, strings] = unframe(encodeLaunch('ab'.repeat(16), local));
   assert.ok(!strings.includes('cgroup2-dir') && !strings.includes('host-network'));
-  assert.deepEqual(unframe(encodeKill('cd'.repeat(16), 9)), [40, ['kill', 'cd'.repeat(16), '9']]);
+  assert.deepEqual(unframe(encodeKill('cd'.repeat(16), 9)), [
+    42,
+    ['kill', 'cd'.repeat(16), '9', '0'],
+  ]);
+  assert.deepEqual(unframe(encodeKill('cd'.repeat(16), 1, 'all'))[1], [
+    'kill',
+    'cd'.repeat(16),
+    '1',
+    '2',
+  ]);
 });
 
 test('a launch refuses what would shift or overflow the request', () => {

@@ -10,6 +10,15 @@ import { ErrorCode, JobworkerError } from '../errors.js';
 /** Request verbs of the fork server. */
 export const REQUEST = { launch: 'launch', kill: 'kill' } as const;
 
+/**
+ * Whom init sends a forwarded signal to: the job's process group (a stop's
+ * SIGTERM), its main process only, or every process of its PID namespace.
+ */
+export const WHOM = { group: 0, main: 1, all: 2 } as const;
+
+/** One of {@link WHOM}'s names. */
+export type Whom = keyof typeof WHOM;
+
 /** Fields of a launch request, and the direct mode's `--NAME` options (arg and env excepted). */
 export const FIELD = {
   cgroup1Dir: 'cgroup1-dir',
@@ -145,9 +154,9 @@ export function encodeLaunch(token: string, request: LaunchRequest): Buffer {
   return frame([REQUEST.launch, token, ...fields.flat()]);
 }
 
-/** `kill TOKEN SIGNAL`. */
-export function encodeKill(token: string, signal: number): Buffer {
-  return frame([REQUEST.kill, token, String(signal)]);
+/** `kill TOKEN SIGNAL WHOM`. */
+export function encodeKill(token: string, signal: number, whom: Whom = 'group'): Buffer {
+  return frame([REQUEST.kill, token, String(signal), String(WHOM[whom])]);
 }
 
 /** The direct mode's argv: `--NAME VALUE` options, `--parent-pid`, then `--` and the command. */

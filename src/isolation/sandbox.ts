@@ -225,6 +225,9 @@ function startedSandbox(
       terminated = true;
       proc.kill('SIGTERM'); // the helper forwards it to init, init to the job's group
     },
+    signal(signal, all) {
+      if (!finished) proc.kill(signal, all ? 'all' : 'main');
+    },
     kill() {
       killing ??= (async () => {
         if (!finished) {

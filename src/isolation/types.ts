@@ -2,6 +2,23 @@ import type { Readable } from 'node:stream';
 import type { HostBudget } from './host-budget.js';
 import type { LimitName } from './limits.js';
 
+/**
+ * Signals the sandbox forwards to a job: the ones its helper watches
+ * (native/jobexec.c block_signals). SIGKILL is not forwarded: it would end
+ * the helper itself, and ending a job is `kill()`'s business.
+ */
+export const FORWARDED_SIGNALS = [
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGTERM',
+  'SIGUSR1',
+  'SIGUSR2',
+] as const;
+
+/** One of {@link FORWARDED_SIGNALS}. */
+export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+
 /** Resource limits of one job, as applied (defaults filled in, each within the server's range). */
 export interface Limits {
   /** CPU bandwidth in thousandths of a core. */
@@ -81,6 +98,11 @@ export interface Sandbox {
   readonly exited: Promise<ExitReport>;
   /** Sends SIGTERM to the job's process group (forwarded by the sandbox's init). Idempotent. */
   terminate(): void;
+  /**
+   * Sends `signal` to the job's main process, or with `all` to every
+   * process of the job; nothing once the job has ended.
+   */
+  signal(signal: ForwardedSignal, all: boolean): void;
   /** Kills every process in the job's cgroups; resolves when none is left. Idempotent. */
   kill(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 /** Public entry of the job library: the only module the API layer imports. */
+export { FORWARDED_SIGNALS, type ForwardedSignal } from '../isolation/index.js';
 export type {
+  DeleteOptions,
   EndReason,
   JobSpec,
   JobState,
@@ -42,4 +44,11 @@ export {
 } from './retention.js';
 export { isValidJobId, newJobId } from './ids.js';
 export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';
-export { DEFAULT_PATH, quote, validateSpec, type FieldNames, type SpecField } from './spec.js';
+export {
+  DEFAULT_PATH,
+  MAX_TIMEOUT_MS,
+  quote,
+  validateSpec,
+  type FieldNames,
+  type SpecField,
+} from './spec.js';

@@ -12,7 +12,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import type { ExitReport, Limits, Sandbox, Usage } from '../isolation/index.js';
+import type { ExitReport, ForwardedSignal, Limits, Sandbox, Usage } from '../isolation/index.js';
 import type { LogSource } from './log-reader.js';
 import { SharedBlocks } from './shared-blocks.js';
 import type { OutputLogWriter } from './log-writer.js';
@@ -56,6 +56,8 @@ export interface JobRecord {
   logBytes: number | null;
   /** Position of the log's last SYNC record once the job has finished; null before, or if it has none. */
   lastSyncAt: number | null;
+  /** Maximum run time in ms from `startedAtMs`, then stopped as timed_out; 0: none. */
+  readonly timeoutMs: number;
 }
 
 /** Everything a job is made of, once its sandbox runs. */
@@ -72,12 +74,14 @@ export interface JobInit {
    * in memory, and after a restart it shows up as lost).
    */
   readonly persist: (record: JobRecord) => Promise<void>;
+  /** Grace period of the stop a timeout makes. */
+  readonly timeoutGraceMs: number;
 }
 
 /** What a job's record says from its start: the request as applied. */
 export type StartFields = Pick<
   JobRecord,
-  'id' | 'owner' | 'uid' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs'
+  'id' | 'owner' | 'uid' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs' | 'timeoutMs'
 >;
 
 const NO_OUTPUT: StreamRecord = {
@@ -116,9 +120,13 @@ const LOST_REPORT: ExitReport = {
   usage: { cpuTimeNs: 0, peakMemoryBytes: 0, ioReadBytes: 0, ioWriteBytes: 0 },
 };
 
-function endReasonOf(report: ExitReport, stopRequested: boolean, escalated: boolean): EndReason {
+/** Recorded as `stoppedBy` for a job stopped by its timeout. */
+export const TIMEOUT_STOPPER = 'jobworkerd timeout';
+
+function endReasonOf(report: ExitReport, stopper: string | null, escalated: boolean): EndReason {
   if (report.oomKilled) return 'oom_killed';
-  if (stopRequested) return escalated ? 'stop_escalated' : 'stopped';
+  if (stopper === TIMEOUT_STOPPER) return 'timed_out';
+  if (stopper !== null) return escalated ? 'stop_escalated' : 'stopped';
   if (report.signal !== null) return 'signaled';
   return 'exited';
 }
@@ -154,6 +162,7 @@ export function statusOfRecord(r: JobRecord): JobStatus {
     stderr: summaryOf(r.stderr),
     outputTruncated: r.outputTruncated,
     outputIncomplete: r.outputIncomplete,
+    timeoutMs: r.timeoutMs,
   });
 }
 
@@ -167,9 +176,13 @@ export function removalController(): AbortController {
   return controller;
 }
 
-/** The error a follower of a job removed by retention ends with. */
-export function removedError(id: string): JobworkerError {
-  return new JobworkerError(ErrorCode.NotFound, `job ${id} was removed by retention`);
+/** Who removed a job: retention, or a client's DeleteJob. */
+export type Remover = 'retention' | 'request';
+
+/** The error a follower or waiter of a removed job ends with. */
+export function removedError(id: string, by: Remover): JobworkerError {
+  const how = by === 'retention' ? 'by retention' : 'on request';
+  return new JobworkerError(ErrorCode.NotFound, `job ${id} was removed ${how}`);
 }
 
 /** A running or finished job. Owned by the JobManager. */
@@ -197,7 +210,11 @@ export class LiveJob implements LogSource {
   readonly #exited: Promise<{ report: ExitReport; lost: boolean }>;
   #exitSeen = false;
   #stop: Promise<void> | null = null;
+  /** Who asked for the stop under way (the timeout, a client, the shutdown). */
+  #stopper: string | null = null;
   #escalated = false;
+  /** Stops the job at its deadline; cleared once its process has ended. */
+  #deadline: NodeJS.Timeout | undefined;
   #followers = 0;
   #finalStatus: JobStatus | null = null;
 
@@ -217,6 +234,16 @@ export class LiveJob implements LogSource {
       (report) => ({ report, lost: false }),
       () => ({ report: LOST_REPORT, lost: true }),
     );
+    if (init.record.timeoutMs > 0) {
+      const left = init.record.startedAtMs + init.record.timeoutMs - Date.now();
+      this.#deadline = setTimeout(
+        () => {
+          // A job already ended by itself (draining its output) did not time out.
+          if (!this.#exitSeen) void this.stop(TIMEOUT_STOPPER, init.timeoutGraceMs);
+        },
+        Math.max(0, left),
+      );
+    }
     this.done = this.#run(init.writer, init.sandbox);
   }
 
@@ -265,9 +292,20 @@ export class LiveJob implements LogSource {
     return this.#removed.signal;
   }
 
-  /** Ends every follower with not_found and closes their files (retention removes the job). */
-  markRemoved(): void {
-    this.#removed.abort(removedError(this.record.id));
+  /** Ends every follower and waiter with not_found and closes their files (the job is removed). */
+  markRemoved(by: Remover): void {
+    this.#removed.abort(removedError(this.record.id, by));
+  }
+
+  /**
+   * Sends `signal` to the main process, or to every process with `all`;
+   * false when its process has ended (nothing left to signal).
+   */
+  signal(signal: ForwardedSignal, all: boolean): boolean {
+    const sandbox = this.#live?.sandbox;
+    if (sandbox === undefined || this.#exitSeen) return false;
+    sandbox.signal(signal, all);
+    return true;
   }
 
   /** {@link LogSource.finishedStatus}. */
@@ -314,6 +352,7 @@ export class LiveJob implements LogSource {
   }
 
   async #runStop(by: string, graceMs: number): Promise<void> {
+    this.#stopper = by;
     this.record.state = 'stopping';
     this.record.stoppedBy = by;
     try {
@@ -348,6 +387,7 @@ export class LiveJob implements LogSource {
     const closed = streams.then(() => writer.close());
     const { report, lost } = await this.#exited;
     this.#exitSeen = true;
+    clearTimeout(this.#deadline);
     await closed;
     const final = this.#finalRecord(writer, report, lost);
     // Persisted before anyone sees "finished": a client told the job ended
@@ -376,7 +416,7 @@ export class LiveJob implements LogSource {
     return {
       ...this.record,
       state: 'finished',
-      endReason: lost ? 'lost' : endReasonOf(report, this.#stop !== null, this.#escalated),
+      endReason: lost ? 'lost' : endReasonOf(report, this.#stopper, this.#escalated),
       exitCode: report.exitCode,
       signal: report.signal,
       oomKilled: report.oomKilled,

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { setImmediate } from 'node:timers/promises';
-import { JobworkerError } from '../errors.js';
+import { setImmediate, setTimeout as delay } from 'node:timers/promises';
+import { ErrorCode, JobworkerError } from '../errors.js';
 import type {
   ExitReport,
   Isolation,
@@ -20,7 +20,8 @@ import type {
   PreparedSandbox,
   Sandbox,
 } from '../isolation/index.js';
-import { JobManager } from './manager.js';
+import { JobManager, openJobManager } from './manager.js';
+import { MAX_TIMEOUT_MS } from './spec.js';
 import { OWNER_UID_RANGE } from './owner-ids.js';
 import type { JobSpec } from './types.js';
 import { setFlagsFromString } from 'node:v8';
@@ -44,6 +45,7 @@ class FakeSandbox implements Sandbox {
   readonly ended: Promise<void>;
   terminated = 0;
   killed = 0;
+  readonly signals: { signal: string; all: boolean }[] = [];
   #processEnd!: () => void;
   #end!: (r: ExitReport) => void;
   #fail!: (err: Error) => void;
@@ -80,6 +82,9 @@ class FakeSandbox implements Sandbox {
   }
   terminate(): void {
     this.terminated++;
+  }
+  signal(signal: string, all: boolean): void {
+    this.signals.push({ signal, all });
   }
   kill(): Promise<void> {
     this.killed++;
@@ -344,4 +349,84 @@ test('list pages: newest first, from a cursor, at most the limit', async () => {
     jobs.list({ owner: 'alice', limit: 2 }).map((s) => s.owner),
     ['alice', 'alice'],
   );
+});
+
+test('a timeout stops the job (its grace sequence) and ends it timed_out, also after a restart', async () => {
+  const { isolation, dir, jobs } = await setup();
+  const started = await jobs.start('alice', { ...spec, timeoutMs: 30 });
+  assert.equal(started.timeoutMs, 30);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  while (sb.terminated === 0) await delay(5);
+  assert.equal(jobs.get(started.id).state, 'stopping');
+  sb.end({ signal: 15 });
+  const done = await finished(jobs, started.id);
+  assert.equal(done.endReason, 'timed_out');
+  assert.equal(done.stoppedBy, 'jobworkerd timeout');
+  await jobs.shutdown();
+  const reopened = await openJobManager({ stateDir: dir, isolation });
+  const restored = reopened.get(started.id);
+  assert.equal(restored.endReason, 'timed_out');
+  assert.equal(restored.timeoutMs, 30);
+  await reopened.shutdown();
+});
+
+test('a job that ended by itself before its timeout is not stopped by it', async () => {
+  const { isolation, jobs } = await setup();
+  const started = await jobs.start('alice', { ...spec, timeoutMs: 30 });
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  sb.processEnd();
+  await delay(60);
+  assert.equal(sb.terminated, 0);
+  sb.end({ exitCode: 0 });
+  assert.equal((await finished(jobs, started.id)).endReason, 'exited');
+});
+
+test('timeouts below 0, above the maximum or fractional are refused naming the field', async () => {
+  const { jobs } = await setup();
+  for (const timeoutMs of [-1, 0.5, MAX_TIMEOUT_MS + 1]) {
+    await assert.rejects(jobs.start('alice', { ...spec, timeoutMs }), {
+      code: ErrorCode.InvalidArgument,
+      message: /^timeoutMs: /,
+    });
+  }
+});
+
+test('signal reaches the sandbox while the job runs, already_finished after', async () => {
+  const { isolation, jobs } = await setup();
+  const { id } = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  jobs.signal(id, 'SIGHUP', false);
+  jobs.signal(id, 'SIGUSR1', true);
+  assert.deepEqual(sb.signals, [
+    { signal: 'SIGHUP', all: false },
+    { signal: 'SIGUSR1', all: true },
+  ]);
+  sb.end({ exitCode: 0 });
+  await jobs.wait(id);
+  assert.throws(() => jobs.signal(id, 'SIGHUP', false), { code: ErrorCode.AlreadyFinished });
+});
+
+test('delete ends a follower still reading the output with not_found, and waiters of a gone job', async () => {
+  const { isolation, dir, jobs } = await setup();
+  const { id } = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  await assert.rejects(jobs.delete(id, 'alice'), { code: ErrorCode.JobRunning });
+  sb.stdout.write('x'.repeat(1024));
+  sb.end({ exitCode: 0 });
+  await jobs.wait(id);
+  const reader = jobs.output(id, { follow: false })[Symbol.asyncIterator]();
+  const first = await reader.next();
+  assert.equal(first.done ? null : first.value.type, 'chunk');
+  await jobs.delete(id, 'alice');
+  await assert.rejects(reader.next(), {
+    code: ErrorCode.NotFound,
+    message: `job ${id} was removed on request`,
+  });
+  assert.equal(existsSync(join(dir, 'jobs', id)), false);
+  await assert.rejects(jobs.wait(id), { code: ErrorCode.NotFound });
+  await assert.rejects(jobs.delete(id, 'alice'), { code: ErrorCode.NotFound });
 });

@@ -13,8 +13,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
-import type { Isolation, Limits } from '../isolation/index.js';
-import { checkAborted, raceAbort } from '../signals.js';
+import type { ForwardedSignal, Isolation, Limits } from '../isolation/index.js';
+import { checkAborted, linkSignals, raceAbort } from '../signals.js';
 import { isValidJobId, newJobId } from './ids.js';
 import { LiveJob, type JobRecord, startRecord } from './job.js';
 import { JobIndex } from './job-index.js';
@@ -32,7 +32,7 @@ import {
   DEFAULT_RECORD_BUDGET_BYTES,
   DEFAULT_RETENTION_MS,
 } from './retention.js';
-import { RetentionSweeper } from './retention-sweeper.js';
+import { removeJob, RetentionSweeper } from './retention-sweeper.js';
 import {
   LOG_FILE,
   reserveRecordSpace,
@@ -43,6 +43,7 @@ import {
 } from './store.js';
 import type { StoredJob } from './stored-job.js';
 import type {
+  DeleteOptions,
   JobSpec,
   Jobs,
   JobStatus,
@@ -266,6 +267,7 @@ export class JobManager implements Jobs {
         hostNetwork,
         limits,
         startedAtMs: Date.now(),
+        timeoutMs: valid.timeoutMs,
       });
       // Persisted (with room reserved for the final record) before anything
       // runs: a start on a full disk fails before a process exists, and a job
@@ -302,6 +304,7 @@ export class JobManager implements Jobs {
         writer,
         notifier,
         sandbox,
+        timeoutGraceMs: DEFAULT_GRACE_MS,
         persist: (final) =>
           writeFinalRecord(dir, final).catch((err: unknown) => {
             // Finished in memory all the same; after a restart it shows up as lost.
@@ -359,6 +362,45 @@ export class JobManager implements Jobs {
     }
     await raceAbort(job.stop(by, graceMs), options.signal);
     return job.status();
+  }
+
+  /** {@link Jobs.signal}. */
+  signal(id: string, signal: ForwardedSignal, all: boolean): JobStatus {
+    const job = this.#job(id);
+    if (!job.signal(signal, all))
+      throw new JobworkerError(ErrorCode.AlreadyFinished, `job ${id} has already finished`);
+    return job.status();
+  }
+
+  /** {@link Jobs.wait}: the job's end (or its removal, or the abort) wakes it. */
+  async wait(id: string, signal?: AbortSignal): Promise<JobStatus> {
+    const job = this.#job(id);
+    const link = linkSignals(job.removed, signal);
+    try {
+      await raceAbort(job.done, link.signal);
+    } finally {
+      link.dispose();
+    }
+    return job.status();
+  }
+
+  /** {@link Jobs.delete}. */
+  async delete(id: string, by: string, options: DeleteOptions = {}): Promise<void> {
+    const job = this.#job(id);
+    if (job.record.state !== 'finished') {
+      if (options.force !== true) {
+        throw new JobworkerError(
+          ErrorCode.JobRunning,
+          `job ${id} is ${job.record.state}; stop it first, or force its removal`,
+        );
+      }
+      if (!job.exitSeen) void job.stop(by, DEFAULT_GRACE_MS);
+      await raceAbort(job.done, options.signal);
+    }
+    // Removed meanwhile (a concurrent delete, retention): as if it never existed.
+    if (this.#jobs.get(id) !== job)
+      throw new JobworkerError(ErrorCode.NotFound, `job ${id} not found`);
+    await removeJob(this.#jobs, job, 'request', this.#log);
   }
 
   /** {@link Jobs.get}. */

@@ -23,6 +23,7 @@ const END_REASONS: readonly EndReason[] = [
   'stopped',
   'stop_escalated',
   'lost',
+  'timed_out',
 ];
 
 /** Thrown (and caught by {@link parseRecord}) at the first field of the wrong type. */
@@ -131,6 +132,8 @@ function fromObject(o: Obj): JobRecord {
     logBytes: orNull(o, 'logBytes', count),
     // Absent in records of servers that wrote no SYNC records: such a log has none.
     lastSyncAt: o['lastSyncAt'] === undefined ? null : orNull(o, 'lastSyncAt', count),
+    // Absent in records of servers without timeouts: none.
+    timeoutMs: o['timeoutMs'] === undefined ? 0 : count(o, 'timeoutMs'),
   };
 }
 

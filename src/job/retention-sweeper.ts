@@ -7,7 +7,7 @@
  * not_found (their files close), then deletes its directory.
  */
 import { rm } from 'node:fs/promises';
-import type { JobRecord } from './job.js';
+import type { JobRecord, Remover } from './job.js';
 import type { RecoveryLog } from './recovery.js';
 import {
   RETENTION_SWEEP_INTERVAL_MS,
@@ -22,7 +22,7 @@ export interface RetainedJob {
   readonly record: JobRecord;
   readonly dir: string;
   status(): JobStatus;
-  markRemoved(): void;
+  markRemoved(by: Remover): void;
 }
 
 /** The manager's jobs as the sweeper sees them. */
@@ -110,12 +110,28 @@ export class RetentionSweeper {
     for (const [id, reason] of selectForRemoval(candidates, now(), policy)) {
       const job = jobs.get(id);
       if (job === undefined) continue;
-      jobs.delete(id);
-      job.markRemoved();
-      log('info', `removed job ${id} by retention (${reason})`, { jobId: id, reason });
-      await rm(job.dir, { recursive: true, force: true }).catch((err: unknown) => {
-        log('warn', `cannot remove the directory of job ${id}: ${String(err)}`, { jobId: id });
-      });
+      await removeJob(jobs, job, 'retention', log, { reason });
     }
   }
+}
+
+/**
+ * Removes `job`: out of `jobs` first (no new follower), then its followers
+ * and waiters end with not_found (their files close), then its directory
+ * goes. Never rejects: a directory that cannot be removed is logged.
+ */
+export async function removeJob(
+  jobs: RetainedJobs,
+  job: RetainedJob,
+  by: Remover,
+  log: RecoveryLog,
+  fields: Readonly<Record<string, unknown>> = {},
+): Promise<void> {
+  const id = job.record.id;
+  jobs.delete(id);
+  job.markRemoved(by);
+  log('info', `removed job ${id} (${by})`, { jobId: id, by, ...fields });
+  await rm(job.dir, { recursive: true, force: true }).catch((err: unknown) => {
+    log('warn', `cannot remove the directory of job ${id}: ${String(err)}`, { jobId: id });
+  });
 }

@@ -19,7 +19,9 @@ test('a valid spec gets the default PATH and keeps what it has', () => {
     argv: ['/bin/true'],
     env: [`PATH=${DEFAULT_PATH}`],
     cwd: '/',
+    timeoutMs: 0,
   });
+  assert.equal(validateSpec({ ...base, timeoutMs: 1500 }).timeoutMs, 1500);
   const own = validateSpec({ ...base, env: ['PATH=/opt/bin', 'A=b=c', 'EMPTY='], cwd: '' });
   assert.deepEqual(own.env, ['PATH=/opt/bin', 'A=b=c', 'EMPTY=']);
   assert.equal(own.cwd, '/');

@@ -30,6 +30,12 @@ export const MAX_COMMAND_BYTES = 4095;
 /** Longest working directory, PATH_MAX on Linux. */
 export const MAX_CWD_BYTES = 4096;
 
+/**
+ * Longest maximum run time a job may ask for (a week). TODO(configuration):
+ * make it a server option.
+ */
+export const MAX_TIMEOUT_MS = 7 * 24 * 60 * 60 * 1000;
+
 /** PATH given to a job whose environment has none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -37,7 +43,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A field of a {@link JobSpec} as error messages name it: its path in the job layer's names. */
-export type SpecField = 'argv' | 'env' | 'cwd' | `limits.${keyof RequestedLimits}`;
+export type SpecField = 'argv' | 'env' | 'cwd' | 'timeoutMs' | `limits.${keyof RequestedLimits}`;
 
 /** How a caller spells a field in error messages; an edge passes its own names (the API: the proto's). */
 export type FieldNames = (field: SpecField) => string;
@@ -49,7 +55,7 @@ const JOB_NAMES: FieldNames = (field) => field;
  * and completed: `env` with the default PATH added when absent, `cwd`
  * absolute and normalized ("/" when the client gave none).
  */
-export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'>;
+export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'> & { readonly timeoutMs: number };
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
@@ -139,6 +145,15 @@ function validateLimits(limits: RequestedLimits, names: FieldNames): void {
   }
 }
 
+/** A maximum run time: whole milliseconds, 0 (none) up to {@link MAX_TIMEOUT_MS}. */
+function validateTimeout(timeoutMs: number, field: string): number {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0)
+    throw invalid(`${field}: ${String(timeoutMs)} ms is not a non-negative integer`);
+  if (timeoutMs > MAX_TIMEOUT_MS)
+    throw invalid(`${field}: ${timeoutMs} ms exceeds the maximum of ${MAX_TIMEOUT_MS} ms`);
+  return timeoutMs;
+}
+
 /**
  * Checks `spec` and returns what the sandbox gets; throws invalid_argument
  * naming the first bad field, spelled by `names`.
@@ -148,5 +163,6 @@ export function validateSpec(spec: JobSpec, names: FieldNames = JOB_NAMES): Vali
   const env = validateEnv(spec.env, names('env'));
   const cwd = validateCwd(spec.cwd, names('cwd'));
   validateLimits(spec.limits, names);
-  return { argv, env, cwd };
+  const timeoutMs = validateTimeout(spec.timeoutMs ?? 0, names('timeoutMs'));
+  return { argv, env, cwd, timeoutMs };
 }

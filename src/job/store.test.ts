@@ -47,6 +47,7 @@ function sample(id: string): JobRecord {
     outputIncomplete: true,
     logBytes: 19,
     lastSyncAt: 0,
+    timeoutMs: 90_000,
   };
 }
 

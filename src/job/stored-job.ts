@@ -4,7 +4,13 @@
  * length is the record's log length, and followers read it like the log of
  * any finished job.
  */
-import { statusOfRecord, type JobRecord, removalController, removedError } from './job.js';
+import {
+  statusOfRecord,
+  type JobRecord,
+  removalController,
+  removedError,
+  type Remover,
+} from './job.js';
 import type { LogSource } from './log-reader.js';
 import { Notifier } from './notifier.js';
 import type { JobStatus } from './types.js';
@@ -68,9 +74,14 @@ export class StoredJob implements LogSource {
     return this.#removed.signal;
   }
 
-  /** Ends every follower with not_found and closes their files (retention removes the job). */
-  markRemoved(): void {
-    this.#removed.abort(removedError(this.record.id));
+  /** Ends every follower and waiter with not_found and closes their files (the job is removed). */
+  markRemoved(by: Remover): void {
+    this.#removed.abort(removedError(this.record.id, by));
+  }
+
+  /** Nothing to signal: it has finished. */
+  signal(): boolean {
+    return false;
   }
 
   /** The job's status (final). */

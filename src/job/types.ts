@@ -1,4 +1,10 @@
-import type { LaunchSpec, Limits, RequestedLimits, Usage } from '../isolation/index.js';
+import type {
+  ForwardedSignal,
+  LaunchSpec,
+  Limits,
+  RequestedLimits,
+  Usage,
+} from '../isolation/index.js';
 import type { FieldNames } from './spec.js';
 
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
@@ -6,7 +12,7 @@ export type JobState = 'running' | 'stopping' | 'finished';
 
 /** Why a job ended (mirrors jobworker.v1.EndReason). */
 export type EndReason =
-  'exited' | 'signaled' | 'oom_killed' | 'stopped' | 'stop_escalated' | 'lost';
+  'exited' | 'signaled' | 'oom_killed' | 'stopped' | 'stop_escalated' | 'lost' | 'timed_out';
 
 /** One of a job's output streams. */
 export type StreamName = 'stdout' | 'stderr';
@@ -19,6 +25,8 @@ export type StreamName = 'stdout' | 'stderr';
  */
 export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | 'gid'> {
   readonly limits: RequestedLimits;
+  /** Longest run time in ms, after which the job is stopped (end reason timed_out); 0 or absent: none. */
+  readonly timeoutMs?: number;
 }
 
 /** Per-stream output summary. */
@@ -61,6 +69,8 @@ export interface JobStatus {
    * before it existed still compile; the job library always sets it.
    */
   readonly outputIncomplete?: boolean;
+  /** The job's maximum run time in ms; 0 when it has none. Optional as `outputIncomplete` is. */
+  readonly timeoutMs?: number;
 }
 
 /** Options of a follower of a job's output. */
@@ -106,6 +116,14 @@ export interface StopOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of {@link Jobs.delete}. */
+export interface DeleteOptions {
+  /** Stop a job that still runs (default grace period), then remove it; without it job_running. */
+  readonly force?: boolean;
+  /** Ends the caller's wait for a forced stop (the stop itself completes). */
+  readonly signal?: AbortSignal;
+}
+
 /** A place in a listing: the job that started at `startedAtMs` with this id. */
 export interface ListCursor {
   readonly startedAtMs: number;
@@ -133,6 +151,23 @@ export interface Jobs {
   start(owner: string, spec: JobSpec, signal?: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   /** Stops a job (SIGTERM, grace, kill the cgroup) and returns its final status; already_finished if it had ended. */
   stop(id: string, by: string, options?: StopOptions): Promise<JobStatus>;
+  /**
+   * Sends `signal` to the job's main process, or with `all` to every process
+   * of the job; already_finished once its process has ended. Returns its status.
+   */
+  signal(id: string, signal: ForwardedSignal, all: boolean): JobStatus;
+  /**
+   * Resolves with the job's final status once it has finished (at once if it
+   * has); not_found if it is removed meanwhile; rejects with the abort
+   * reason when `signal` aborts. No polling: the job's end wakes it.
+   */
+  wait(id: string, signal?: AbortSignal): Promise<JobStatus>;
+  /**
+   * Removes a finished job's record and output at once; its followers and
+   * waiters end with not_found. A job not finished is refused with
+   * job_running unless `force` (then stopped first, as by `by`).
+   */
+  delete(id: string, by: string, options?: DeleteOptions): Promise<void>;
   /** The job's current status; not_found if no such job. */
   get(id: string): JobStatus;
   /**

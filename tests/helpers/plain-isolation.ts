@@ -124,6 +124,11 @@ export class PlainIsolation implements Isolation {
       terminate: () => {
         signalGroup(pid, 'SIGTERM');
       },
+      // Plain processes have no init: the main process is the group's leader.
+      signal: (signal, all) => {
+        if (all) signalGroup(pid, signal);
+        else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
       kill: async () => {
         signalGroup(pid, 'SIGKILL');
         await exited;

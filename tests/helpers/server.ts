@@ -18,6 +18,12 @@ import {
 } from '../../src/api/index.js';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type {
+  DeleteJobRequest,
+  DeleteJobResponse,
+  SignalJobRequest,
+  SignalJobResponse,
+  WaitJobRequest,
+  WaitJobResponse,
   GetJobRequest,
   GetJobResponse,
   JobServiceClient,
@@ -161,6 +167,9 @@ interface UnaryMethods {
   stopJob: [StopJobRequest, StopJobResponse];
   getJob: [GetJobRequest, GetJobResponse];
   listJobs: [ListJobsRequest, ListJobsResponse];
+  signalJob: [SignalJobRequest, SignalJobResponse];
+  waitJob: [WaitJobRequest, WaitJobResponse];
+  deleteJob: [DeleteJobRequest, DeleteJobResponse];
 }
 type UnaryMethod = keyof UnaryMethods;
 type RequestOf<M extends UnaryMethod> = UnaryMethods[M][0];

@@ -135,6 +135,7 @@ function finishedRecord(id: string): JobRecord {
     outputIncomplete: false,
     logBytes: 0,
     lastSyncAt: null,
+    timeoutMs: 0,
   };
 }
 

@@ -94,8 +94,8 @@ export const EndReason = {
   /** END_REASON_EXITED - END_REASON_EXITED: the command exited by itself; see exit_code. */
   END_REASON_EXITED: 1,
   /**
-   * END_REASON_SIGNALED - END_REASON_SIGNALED: the command was killed by a signal nobody at the API
-   * sent (for example from inside the job); see signal.
+   * END_REASON_SIGNALED - END_REASON_SIGNALED: the command was killed by a signal that was not part
+   * of a stop (sent from inside the job, or through SignalJob); see signal.
    */
   END_REASON_SIGNALED: 2,
   /**
@@ -118,6 +118,12 @@ export const EndReason = {
    * killed and its exit status is unknown.
    */
   END_REASON_LOST: 6,
+  /**
+   * END_REASON_TIMED_OUT - END_REASON_TIMED_OUT: the job ran for its timeout and was then stopped
+   * like StopJob does (SIGTERM, default grace period, SIGKILL); finished_at
+   * minus started_at says after how long.
+   */
+  END_REASON_TIMED_OUT: 7,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -131,6 +137,7 @@ export namespace EndReason {
   export type END_REASON_STOPPED = typeof EndReason.END_REASON_STOPPED;
   export type END_REASON_STOP_ESCALATED = typeof EndReason.END_REASON_STOP_ESCALATED;
   export type END_REASON_LOST = typeof EndReason.END_REASON_LOST;
+  export type END_REASON_TIMED_OUT = typeof EndReason.END_REASON_TIMED_OUT;
   export type UNRECOGNIZED = typeof EndReason.UNRECOGNIZED;
 }
 
@@ -157,6 +164,9 @@ export function endReasonFromJSON(object: any): EndReason {
     case 6:
     case "END_REASON_LOST":
       return EndReason.END_REASON_LOST;
+    case 7:
+    case "END_REASON_TIMED_OUT":
+      return EndReason.END_REASON_TIMED_OUT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -180,6 +190,8 @@ export function endReasonToJSON(object: EndReason): string {
       return "END_REASON_STOP_ESCALATED";
     case EndReason.END_REASON_LOST:
       return "END_REASON_LOST";
+    case EndReason.END_REASON_TIMED_OUT:
+      return "END_REASON_TIMED_OUT";
     case EndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -353,6 +365,8 @@ export interface Job {
    * StreamSummary.incomplete_at.
    */
   outputIncomplete: boolean;
+  /** The job's maximum run time; unset when it has none. */
+  timeout?: Duration | undefined;
 }
 
 /** StartJobRequest describes the job to start. */
@@ -382,6 +396,12 @@ export interface StartJobRequest {
    * Only callers with role "admin" may ask for it.
    */
   hostNetwork: boolean;
+  /**
+   * Maximum run time: once it has passed the job is stopped (SIGTERM, default
+   * grace period, SIGKILL) and ends TIMED_OUT. Unset or zero: none. At most
+   * 7 days; a negative one is refused with INVALID_ARGUMENT.
+   */
+  timeout?: Duration | undefined;
 }
 
 /** StartJobResponse carries the new job. */
@@ -526,6 +546,50 @@ export interface StreamOutputResponse {
      */
     { $case: "finished"; value: Job }
     | undefined;
+}
+
+/** SignalJobRequest names the job and the signal. */
+export interface SignalJobRequest {
+  /** Id of the job. */
+  jobId: string;
+  /**
+   * The signal's name, with or without "SIG", in any case ("HUP", "sigusr1"),
+   * or its Linux number ("1"). Refused with INVALID_ARGUMENT unless it is
+   * one of those SignalJob may send.
+   */
+  signal: string;
+  /** Send to every process of the job instead of its main process only. */
+  all: boolean;
+}
+
+/** SignalJobResponse carries the job's status after the signal was sent. */
+export interface SignalJobResponse {
+  /** The job. */
+  job?: Job | undefined;
+}
+
+/** WaitJobRequest names the job to wait for. */
+export interface WaitJobRequest {
+  /** Id of the job. */
+  jobId: string;
+}
+
+/** WaitJobResponse carries the finished job. */
+export interface WaitJobResponse {
+  /** The job, finished. */
+  job?: Job | undefined;
+}
+
+/** DeleteJobRequest names the job to remove. */
+export interface DeleteJobRequest {
+  /** Id of the job. */
+  jobId: string;
+  /** Stop the job first if it is not finished, instead of refusing. */
+  force: boolean;
+}
+
+/** DeleteJobResponse is empty: the job is gone. */
+export interface DeleteJobResponse {
 }
 
 function createBaseResourceLimits(): ResourceLimits {
@@ -966,6 +1030,7 @@ function createBaseJob(): Job {
     hostNetwork: false,
     workingDir: "",
     outputIncomplete: false,
+    timeout: undefined,
   };
 }
 
@@ -1027,6 +1092,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.outputIncomplete !== false) {
       writer.uint32(152).bool(message.outputIncomplete);
+    }
+    if (message.timeout !== undefined) {
+      Duration.encode(message.timeout, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -1196,6 +1264,14 @@ export const Job: MessageFns<Job> = {
             message.outputIncomplete = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.timeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1269,6 +1345,7 @@ export const Job: MessageFns<Job> = {
         : isSet(object.output_incomplete)
         ? globalThis.Boolean(object.output_incomplete)
         : false,
+      timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
     };
   },
 
@@ -1331,6 +1408,9 @@ export const Job: MessageFns<Job> = {
     if (message.outputIncomplete !== false) {
       obj.outputIncomplete = message.outputIncomplete;
     }
+    if (message.timeout !== undefined) {
+      obj.timeout = Duration.toJSON(message.timeout);
+    }
     return obj;
   },
 
@@ -1366,12 +1446,15 @@ export const Job: MessageFns<Job> = {
     message.hostNetwork = object.hostNetwork ?? false;
     message.workingDir = object.workingDir ?? "";
     message.outputIncomplete = object.outputIncomplete ?? false;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
     return message;
   },
 };
 
 function createBaseStartJobRequest(): StartJobRequest {
-  return { command: [], env: [], workingDir: "", limits: undefined, hostNetwork: false };
+  return { command: [], env: [], workingDir: "", limits: undefined, hostNetwork: false, timeout: undefined };
 }
 
 export const StartJobRequest: MessageFns<StartJobRequest> = {
@@ -1390,6 +1473,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     }
     if (message.hostNetwork !== false) {
       writer.uint32(40).bool(message.hostNetwork);
+    }
+    if (message.timeout !== undefined) {
+      Duration.encode(message.timeout, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -1447,6 +1533,14 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
             message.hostNetwork = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.timeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1474,6 +1568,7 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
         : isSet(object.host_network)
         ? globalThis.Boolean(object.host_network)
         : false,
+      timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
     };
   },
 
@@ -1494,6 +1589,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     if (message.hostNetwork !== false) {
       obj.hostNetwork = message.hostNetwork;
     }
+    if (message.timeout !== undefined) {
+      obj.timeout = Duration.toJSON(message.timeout);
+    }
     return obj;
   },
 
@@ -1509,6 +1607,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
       ? ResourceLimits.fromPartial(object.limits)
       : undefined;
     message.hostNetwork = object.hostNetwork ?? false;
+    message.timeout = (object.timeout !== undefined && object.timeout !== null)
+      ? Duration.fromPartial(object.timeout)
+      : undefined;
     return message;
   },
 };
@@ -2601,6 +2702,459 @@ export const StreamOutputResponse: MessageFns<StreamOutputResponse> = {
   },
 };
 
+function createBaseSignalJobRequest(): SignalJobRequest {
+  return { jobId: "", signal: "", all: false };
+}
+
+export const SignalJobRequest: MessageFns<SignalJobRequest> = {
+  encode(message: SignalJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.signal !== "") {
+      writer.uint32(18).string(message.signal);
+    }
+    if (message.all !== false) {
+      writer.uint32(24).bool(message.all);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignalJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignalJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.signal = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignalJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
+      all: isSet(object.all) ? globalThis.Boolean(object.all) : false,
+    };
+  },
+
+  toJSON(message: SignalJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.signal !== "") {
+      obj.signal = message.signal;
+    }
+    if (message.all !== false) {
+      obj.all = message.all;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SignalJobRequest>): SignalJobRequest {
+    return SignalJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SignalJobRequest>): SignalJobRequest {
+    const message = createBaseSignalJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.signal = object.signal ?? "";
+    message.all = object.all ?? false;
+    return message;
+  },
+};
+
+function createBaseSignalJobResponse(): SignalJobResponse {
+  return { job: undefined };
+}
+
+export const SignalJobResponse: MessageFns<SignalJobResponse> = {
+  encode(message: SignalJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignalJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignalJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignalJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: SignalJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SignalJobResponse>): SignalJobResponse {
+    return SignalJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SignalJobResponse>): SignalJobResponse {
+    const message = createBaseSignalJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseWaitJobRequest(): WaitJobRequest {
+  return { jobId: "" };
+}
+
+export const WaitJobRequest: MessageFns<WaitJobRequest> = {
+  encode(message: WaitJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WaitJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WaitJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WaitJobRequest>): WaitJobRequest {
+    return WaitJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitJobRequest>): WaitJobRequest {
+    const message = createBaseWaitJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseWaitJobResponse(): WaitJobResponse {
+  return { job: undefined };
+}
+
+export const WaitJobResponse: MessageFns<WaitJobResponse> = {
+  encode(message: WaitJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WaitJobResponse {
+    return { job: isSet(object.job) ? Job.fromJSON(object.job) : undefined };
+  },
+
+  toJSON(message: WaitJobResponse): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WaitJobResponse>): WaitJobResponse {
+    return WaitJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitJobResponse>): WaitJobResponse {
+    const message = createBaseWaitJobResponse();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteJobRequest(): DeleteJobRequest {
+  return { jobId: "", force: false };
+}
+
+export const DeleteJobRequest: MessageFns<DeleteJobRequest> = {
+  encode(message: DeleteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: DeleteJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteJobRequest>): DeleteJobRequest {
+    return DeleteJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteJobRequest>): DeleteJobRequest {
+    const message = createBaseDeleteJobRequest();
+    message.jobId = object.jobId ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteJobResponse(): DeleteJobResponse {
+  return {};
+}
+
+export const DeleteJobResponse: MessageFns<DeleteJobResponse> = {
+  encode(_: DeleteJobResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteJobResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteJobResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteJobResponse>): DeleteJobResponse {
+    return DeleteJobResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteJobResponse>): DeleteJobResponse {
+    const message = createBaseDeleteJobResponse();
+    return message;
+  },
+};
+
 /**
  * JobService starts, stops, inspects and streams the output of jobs: Linux
  * processes run in their own namespaces and cgroups on the server's host.
@@ -2677,6 +3231,51 @@ export const JobServiceService = {
       Buffer.from(StreamOutputResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamOutputResponse => StreamOutputResponse.decode(value),
   },
+  /**
+   * SignalJob sends a signal to the job's main process, or to every process
+   * of the job. Only SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2
+   * may be sent (see the RFD for why); a job whose process has ended answers
+   * FAILED_PRECONDITION (already_finished).
+   */
+  signalJob: {
+    path: "/jobworker.v1.JobService/SignalJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SignalJobRequest): Buffer => Buffer.from(SignalJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SignalJobRequest => SignalJobRequest.decode(value),
+    responseSerialize: (value: SignalJobResponse): Buffer => Buffer.from(SignalJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SignalJobResponse => SignalJobResponse.decode(value),
+  },
+  /**
+   * WaitJob returns once the job has finished, with its final status (at
+   * once for a finished job). The server is notified of the job's end; the
+   * client bounds the wait with its deadline.
+   */
+  waitJob: {
+    path: "/jobworker.v1.JobService/WaitJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WaitJobRequest): Buffer => Buffer.from(WaitJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WaitJobRequest => WaitJobRequest.decode(value),
+    responseSerialize: (value: WaitJobResponse): Buffer => Buffer.from(WaitJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WaitJobResponse => WaitJobResponse.decode(value),
+  },
+  /**
+   * DeleteJob removes a finished job's record and output at once. A job not
+   * finished is refused with FAILED_PRECONDITION (job_running) unless force,
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
+   */
+  deleteJob: {
+    path: "/jobworker.v1.JobService/DeleteJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteJobRequest): Buffer => Buffer.from(DeleteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteJobRequest => DeleteJobRequest.decode(value),
+    responseSerialize: (value: DeleteJobResponse): Buffer => Buffer.from(DeleteJobResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteJobResponse => DeleteJobResponse.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -2703,6 +3302,27 @@ export interface JobServiceServer extends UntypedServiceImplementation {
    * carries the job's final status.
    */
   streamOutput: handleServerStreamingCall<StreamOutputRequest, StreamOutputResponse>;
+  /**
+   * SignalJob sends a signal to the job's main process, or to every process
+   * of the job. Only SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2
+   * may be sent (see the RFD for why); a job whose process has ended answers
+   * FAILED_PRECONDITION (already_finished).
+   */
+  signalJob: handleUnaryCall<SignalJobRequest, SignalJobResponse>;
+  /**
+   * WaitJob returns once the job has finished, with its final status (at
+   * once for a finished job). The server is notified of the job's end; the
+   * client bounds the wait with its deadline.
+   */
+  waitJob: handleUnaryCall<WaitJobRequest, WaitJobResponse>;
+  /**
+   * DeleteJob removes a finished job's record and output at once. A job not
+   * finished is refused with FAILED_PRECONDITION (job_running) unless force,
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
+   */
+  deleteJob: handleUnaryCall<DeleteJobRequest, DeleteJobResponse>;
 }
 
 export interface JobServiceClient extends Client {
@@ -2793,6 +3413,69 @@ export interface JobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<StreamOutputResponse>;
+  /**
+   * SignalJob sends a signal to the job's main process, or to every process
+   * of the job. Only SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2
+   * may be sent (see the RFD for why); a job whose process has ended answers
+   * FAILED_PRECONDITION (already_finished).
+   */
+  signalJob(
+    request: SignalJobRequest,
+    callback: (error: ServiceError | null, response: SignalJobResponse) => void,
+  ): ClientUnaryCall;
+  signalJob(
+    request: SignalJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SignalJobResponse) => void,
+  ): ClientUnaryCall;
+  signalJob(
+    request: SignalJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SignalJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * WaitJob returns once the job has finished, with its final status (at
+   * once for a finished job). The server is notified of the job's end; the
+   * client bounds the wait with its deadline.
+   */
+  waitJob(
+    request: WaitJobRequest,
+    callback: (error: ServiceError | null, response: WaitJobResponse) => void,
+  ): ClientUnaryCall;
+  waitJob(
+    request: WaitJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WaitJobResponse) => void,
+  ): ClientUnaryCall;
+  waitJob(
+    request: WaitJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WaitJobResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * DeleteJob removes a finished job's record and output at once. A job not
+   * finished is refused with FAILED_PRECONDITION (job_running) unless force,
+   * which stops it first (default grace period): its waiters and followers
+   * then see it end. Followers still reading the output of a removed job end
+   * with NOT_FOUND, as when retention removes it.
+   */
+  deleteJob(
+    request: DeleteJobRequest,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(
