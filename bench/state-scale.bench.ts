@@ -66,7 +66,8 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       getJob(client, ids[(i * 7919) % ids.length] ?? first.id),
     );
     const startBig = await timeCalls(Math.min(samples, 30), startOne);
-    const encoded = ListJobsResponse.encode({ jobs, nextPageToken: '' }).finish().length;
+    const encoded = ListJobsResponse.encode({ jobs, nextPageToken: '', totalSize: 0 }).finish()
+      .length;
     const defaultOk = await listJobs(defaultClient).then(
       () => 'succeeds',
       (err: unknown) => `fails: ${err instanceof Error ? err.message : String(err)}`,

@@ -42,6 +42,12 @@ export const errorTable = {
     exitCode: 67,
     meaning: 'the job has already finished',
   },
+  AlreadyExists: {
+    code: 'already_exists',
+    grpcStatus: 6, // ALREADY_EXISTS
+    exitCode: 73, // EX_CANTCREAT
+    meaning: 'the name is taken by another of your jobs that has not finished',
+  },
   StartFailed: {
     code: 'start_failed',
     grpcStatus: 9, // FAILED_PRECONDITION

@@ -17,7 +17,15 @@ import type { LogSource } from './log-reader.js';
 import { SharedBlocks } from './shared-blocks.js';
 import type { OutputLogWriter } from './log-writer.js';
 import type { Notifier } from './notifier.js';
-import type { EndReason, JobState, JobStatus, StreamName, StreamSummary } from './types.js';
+import type { Labels } from './labels.js';
+import type {
+  EndReason,
+  JobState,
+  JobStatus,
+  StreamName,
+  StreamSummary,
+  WatchChange,
+} from './types.js';
 
 /** A stream's summary in the persisted record (digest as hex). */
 export interface StreamRecord {
@@ -39,6 +47,9 @@ export interface JobRecord {
   readonly hostNetwork: boolean;
   readonly limits: Limits;
   readonly startedAtMs: number;
+  /** The job's name; null when it has none. */
+  readonly name: string | null;
+  readonly labels: Labels;
   state: JobState;
   endReason: EndReason | null;
   exitCode: number | null;
@@ -70,12 +81,23 @@ export interface JobInit {
    * in memory, and after a restart it shows up as lost).
    */
   readonly persist: (record: JobRecord) => Promise<void>;
+  /** Told of each change of state after the start (stopping, finished), once the status shows it. */
+  readonly onChange: (change: WatchChange) => void;
 }
 
 /** What a job's record says from its start: the request as applied. */
 export type StartFields = Pick<
   JobRecord,
-  'id' | 'owner' | 'uid' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs'
+  | 'id'
+  | 'owner'
+  | 'uid'
+  | 'argv'
+  | 'cwd'
+  | 'hostNetwork'
+  | 'limits'
+  | 'startedAtMs'
+  | 'name'
+  | 'labels'
 >;
 
 const NO_OUTPUT: StreamRecord = {
@@ -151,6 +173,8 @@ export function statusOfRecord(r: JobRecord): JobStatus {
     stderr: summaryOf(r.stderr),
     outputTruncated: r.outputTruncated,
     outputIncomplete: r.outputIncomplete,
+    name: r.name,
+    labels: r.labels,
   });
 }
 
@@ -190,6 +214,7 @@ export class LiveJob implements LogSource {
   /** The log's final length, once `#live` is gone. */
   #finalLength = 0;
   readonly #persist: (record: JobRecord) => Promise<void>;
+  readonly #onChange: (change: WatchChange) => void;
   readonly #removed = removalController();
   readonly #exited: Promise<{ report: ExitReport; lost: boolean }>;
   #exitSeen = false;
@@ -205,6 +230,7 @@ export class LiveJob implements LogSource {
     this.notifier = init.notifier;
     this.#live = { writer: init.writer, sandbox: init.sandbox, blocks: new SharedBlocks() };
     this.#persist = init.persist;
+    this.#onChange = init.onChange;
     // A stop after this would signal nothing: the job ended by itself.
     const seen = (): void => {
       this.#exitSeen = true;
@@ -308,6 +334,7 @@ export class LiveJob implements LogSource {
   async #runStop(by: string, graceMs: number): Promise<void> {
     this.record.state = 'stopping';
     this.record.stoppedBy = by;
+    this.#onChange('stopping');
     try {
       this.#live?.sandbox.terminate();
     } catch {
@@ -352,6 +379,7 @@ export class LiveJob implements LogSource {
     this.#live = null;
     // Wakes followers waiting for the end: they now see the final status.
     this.notifier.notify();
+    this.#onChange('finished');
   }
 
   #finalRecord(writer: OutputLogWriter, report: ExitReport, lost: boolean): JobRecord {

@@ -1,4 +1,5 @@
 import type { LaunchSpec, Limits, RequestedLimits, Usage } from '../isolation/index.js';
+import type { LabelSelector, Labels } from './labels.js';
 import type { FieldNames } from './spec.js';
 
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
@@ -19,6 +20,10 @@ export type StreamName = 'stdout' | 'stderr';
  */
 export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | 'gid'> {
   readonly limits: RequestedLimits;
+  /** Optional name, unique among the owner's unfinished jobs (labels.ts); none when absent or "". */
+  readonly name?: string;
+  /** Labels (labels.ts); none when absent. */
+  readonly labels?: Labels;
 }
 
 /** Per-stream output summary. */
@@ -61,6 +66,10 @@ export interface JobStatus {
    * before it existed still compile; the job library always sets it.
    */
   readonly outputIncomplete?: boolean;
+  /** The job's name; null when it has none. */
+  readonly name: string | null;
+  /** The job's labels. */
+  readonly labels: Labels;
 }
 
 /** Options of a follower of a job's output. */
@@ -110,6 +119,32 @@ export interface ListFilter {
   readonly after?: ListCursor;
   /** At most this many jobs; all when absent. */
   readonly limit?: number;
+  /** Only jobs with this name. */
+  readonly name?: string;
+  /** Only jobs whose labels match (labels.ts). */
+  readonly selector?: LabelSelector;
+}
+
+/** A change of a watched job's state (mirrors jobworker.v1.WatchEventType). */
+export type WatchChange = 'started' | 'stopping' | 'finished';
+
+/**
+ * One event of {@link Jobs.watch}: a job's status after a change; `existing`
+ * for the jobs that matched when the watch (or a resync) began, then
+ * `synced`; `resync` when the watcher fell behind and changes were dropped.
+ */
+export type WatchEvent =
+  | { readonly type: WatchChange | 'existing'; readonly job: JobStatus }
+  | { readonly type: 'synced' | 'resync' };
+
+/** Options of {@link Jobs.watch}. */
+export interface WatchOptions {
+  /** Which jobs, as in a listing (without cursor and limit). */
+  readonly filter: Omit<ListFilter, 'after' | 'limit'>;
+  /** First send the jobs that match now, then `synced`. */
+  readonly initial: boolean;
+  /** Ends the watch. */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -130,6 +165,12 @@ export interface Jobs {
    * jobs it returns and skips, not a sort of every job held.
    */
   list(filter?: ListFilter): JobStatus[];
+  /** How many jobs match `filter` in all (its cursor and limit ignored). */
+  count(filter?: ListFilter): number;
+  /** The id of `owner`'s newest job named `name`; not_found if it has none. */
+  idOfName(owner: string, name: string): string;
+  /** The state changes of the jobs matching the filter, as they happen; see {@link WatchOptions}. */
+  watch(options: WatchOptions): AsyncIterable<WatchEvent>;
   /** The job's output from the requested offsets; see {@link OutputOptions}. not_found if no such job. */
   output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
   /** Stops every running job with its grace period and waits until all have ended. */
