@@ -20,6 +20,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
   status: () => import('./status.js'),
   list: () => import('./list.js'),
   logs: () => import('./logs.js'),
+  events: () => import('./events.js'),
   completion: () => import('./completion.js'),
 };
 
@@ -39,6 +40,7 @@ Commands:
   status      show a job's exit report (--json for protobuf JSON)
   list        list jobs (id, owner, state, exit, age, command)
   logs        print a job's output from the first byte (-f to follow)
+  events      print each job that starts, stops or finishes, as it happens
   completion  print a bash or zsh completion script
 
 Connection flags (any command; each also from the environment variable shown):

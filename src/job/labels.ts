@@ -127,11 +127,15 @@ export function parseSelector(text: string, field = 'label_selector'): LabelSele
   if (text.length > MAX_SELECTOR_LENGTH)
     throw invalid(`${field} is longer than ${MAX_SELECTOR_LENGTH} characters`);
   const tokens: string[] = [];
+  // A failed sticky match resets lastIndex: the end of the last token is kept apart.
+  let end = 0;
   TOKEN.lastIndex = 0;
   let match: RegExpExecArray | null;
-  while ((match = TOKEN.exec(text)) !== null) tokens.push(match[1] ?? '');
-  if (text.slice(TOKEN.lastIndex).trim() !== '')
-    throw invalid(`${field} ${quote(text)} does not parse`);
+  while ((match = TOKEN.exec(text)) !== null) {
+    tokens.push(match[1] ?? '');
+    end = TOKEN.lastIndex;
+  }
+  if (text.slice(end).trim() !== '') throw invalid(`${field} ${quote(text)} does not parse`);
   let at = 0;
   const fail = (expected: string): never => {
     const found = tokens[at];
