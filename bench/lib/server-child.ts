@@ -142,6 +142,9 @@ async function startJobworker(): Promise<{
 }
 
 /** Starts `count` jobs of `argv` through the library, `concurrency` at a time, each awaited to its end. */
+/** Shards of the jobs populate() labels. */
+const SHARDS = 100;
+
 async function populate(jobs: JobManager, count: number, concurrency: number, argv: string[]) {
   let next = 0;
   let failed = 0;
@@ -151,7 +154,9 @@ async function populate(jobs: JobManager, count: number, concurrency: number, ar
     while (next < count) {
       next++;
       try {
-        const job = await jobs.start('alice', spec);
+        // Labels for the selector rows of scenario 5: 100 shards of count/100 jobs.
+        const labels = { app: 'bench', shard: String(next % SHARDS) };
+        const job = await jobs.start('alice', { ...spec, labels });
         // The follower's 'finished' is the notification of the job's end.
         for await (const event of jobs.output(job.id, { follow: true, stream: 'stderr' })) {
           if (event.type === 'finished') break;

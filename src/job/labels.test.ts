@@ -46,10 +46,7 @@ test('labels: Kubernetes key and value rules, a count limit, the label named', (
       { [`k${'x'.repeat(63)}`]: 'v' },
       /^JobworkerError: labels key "kx+" has a name longer than 63/,
     ],
-    [
-      { team: 'v'.repeat(64) },
-      /^JobworkerError: labels\["team"\] value "v+" is longer than 63/,
-    ],
+    [{ team: 'v'.repeat(64) }, /^JobworkerError: labels\["team"\] value "v+" is longer than 63/],
     [{ team: '-db' }, /^JobworkerError: labels\["team"\] value "-db" is not of/],
     [{ 'a/b/c': 'v' }, /key "a\/b\/c" has a name not of/],
     [{ 'Example.com/x': 'v' }, /key "Example.com\/x" has a prefix that is not a DNS subdomain/],

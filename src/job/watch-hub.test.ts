@@ -13,8 +13,9 @@ const status = (r: JobRecord) => (): JobStatus =>
 async function take(events: AsyncIterator<WatchEvent>, n: number): Promise<string[]> {
   const out: string[] = [];
   while (out.length < n) {
-    const { value, done } = await events.next();
-    assert.equal(done, false);
+    const result = await events.next();
+    if (result.done === true) assert.fail('the watch ended');
+    const value: WatchEvent = result.value;
     out.push('job' in value ? `${value.type} ${value.job.id}` : value.type);
   }
   return out;
@@ -61,6 +62,6 @@ test('a watcher that falls behind loses its queue and gets resync, then the jobs
   assert.deepEqual(await take(events, 2), ['existing now', 'synced']);
   hub.publish('stopping', r, status(r));
   assert.deepEqual(await take(events, 1), ['stopping x']);
-  await events.return?.(undefined);
+  await events.return(undefined);
   assert.equal(hub.size, 0);
 });

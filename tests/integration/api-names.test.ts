@@ -48,8 +48,9 @@ function watch(client: JobServiceClient, request: Partial<WatchJobsRequest>) {
     async next(n: number): Promise<string[]> {
       const out: string[] = [];
       while (out.length < n) {
-        const { value, done } = await iterator.next();
-        assert.equal(done, false, 'the watch ended');
+        const result = await iterator.next();
+        if (result.done === true) assert.fail('the watch ended');
+        const value: WatchJobsResponse = result.value;
         const type = watchEventTypeToJSON(value.type).replace('WATCH_EVENT_TYPE_', '');
         out.push(value.job === undefined ? type : `${type} ${value.job.id}`);
         if (value.type === WatchEventType.WATCH_EVENT_TYPE_FINISHED) lastFinished = value;
@@ -124,7 +125,7 @@ describe('names, labels and WatchJobs', { timeout: 120_000 }, () => {
       gracePeriod: { seconds: 5, nanos: 0 },
     });
     assert.equal(stopped.job?.id, job.id);
-    assert.equal(stopped.job?.endReason, EndReason.END_REASON_STOPPED);
+    assert.equal(stopped.job.endReason, EndReason.END_REASON_STOPPED);
     // Free again once finished; the name then names the newest job.
     const again = await unary(alice, 'startJob', startRequest(['true'], 'web'));
     assert.equal((await unary(alice, 'getJob', { jobId: 'web' })).job?.id, again.job?.id);
@@ -144,7 +145,7 @@ describe('names, labels and WatchJobs', { timeout: 120_000 }, () => {
         /^metadata.labels\["team"\] value "d+" is longer than 63 characters$/,
       ],
       [
-        startRequest(['true'], '', { [`${'k'.repeat(64)}`]: 'v' }),
+        startRequest(['true'], '', { ['k'.repeat(64)]: 'v' }),
         /^metadata.labels key "k+" has a name longer than 63 characters$/,
       ],
       [
@@ -189,7 +190,7 @@ describe('names, labels and WatchJobs', { timeout: 120_000 }, () => {
     });
     await refused(
       (async () => {
-        for await (const _ of call) assert.fail('an event');
+        for await (const event of call) assert.fail(`an event: ${JSON.stringify(event)}`);
       })(),
       Status.INVALID_ARGUMENT,
       /^selector.label_selector "!" does not parse: expected a key, found the end$/,
@@ -256,8 +257,8 @@ describe('names, labels and WatchJobs', { timeout: 120_000 }, () => {
         `FINISHED ${job.id}`,
       ]);
       assert.equal(own.finished?.job?.state, JobState.JOB_STATE_FINISHED);
-      assert.equal(own.finished?.job?.endReason, EndReason.END_REASON_STOPPED);
-      assert.equal(own.finished?.job?.stoppedBy, 'alice');
+      assert.equal(own.finished.job.endReason, EndReason.END_REASON_STOPPED);
+      assert.equal(own.finished.job.stoppedBy, 'alice');
       // The admin saw bob's job too (its start and end, in some order with alice's).
       const seen = await all.next(5);
       assert.equal(seen.filter((e) => e.startsWith('STARTED')).length, 2);

@@ -152,6 +152,6 @@ describe('jobctl names, labels, list and watches', { timeout: 120_000 }, () => {
       .split('\n')
       .map((line) => line.split(/ +/).slice(1, 3).join(' '));
     assert.deepEqual(words, [`started ${id}`, `stopping ${id}`, `finished ${id}`]);
-    assert.match(e.stdout.toString(), /^\d{4}-\d\d-\d\dT\S+Z started  \S+ watched sleep 60$/m);
+    assert.match(e.stdout.toString(), /^\d{4}-\d\d-\d\dT\S+Z started {2}\S+ watched sleep 60$/m);
   });
 });
