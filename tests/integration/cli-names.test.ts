@@ -115,6 +115,16 @@ describe('jobctl names, labels, list and watches', { timeout: 120_000 }, () => {
       wide[1] ?? '',
       new RegExp(`^${ids[3]} +w3 +alice +finished +0 +\\S+ +app=wide,n=3 +sh -c '${long}'$`),
     );
+    // --owner is an admin's filter; a user sees only its own jobs whatever it says.
+    const bobs = await jobctl([...base, '--user', 'bob', 'start', '-l', 'app=wide', '--', 'true']);
+    const bobId = bobs.stdout.toString().trim();
+    const admin = ['--user', 'admin', 'list', '-q', '-l', 'app=wide'];
+    assert.deepEqual((await ok(...admin, '--owner', 'bob')).trim().split('\n'), [bobId]);
+    assert.equal((await ok(...admin, '--owner', 'alice')).trim().split('\n').length, 4);
+    assert.equal(
+      (await ok('list', '-q', '-l', 'app=wide', '--owner', 'bob')).trim().split('\n').length,
+      4,
+    );
     const none = await jobctl([...base, 'list', '-l', 'app=none']);
     assert.deepEqual([none.code, none.stderr], [0, '']);
   });
