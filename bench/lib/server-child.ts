@@ -29,7 +29,7 @@ import {
   type StreamOutputRequest,
   type StreamOutputResponse,
 } from '../../src/gen/jobworker/v1/job_service.js';
-import { openJobManager, type JobManager } from '../../src/job/index.js';
+import { DEFAULT_MAX_FINISHED_JOBS, openJobManager, type JobManager } from '../../src/job/index.js';
 import { createIsolation } from '../../src/isolation/index.js';
 import { createTlsListener } from '../../src/api/listener.js';
 import { BASELINE_CHUNK_BYTES } from './chunk.js';
@@ -125,6 +125,8 @@ async function startJobworker(): Promise<{
     stateDir: options.stateDir,
     isolation,
     ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
+    // Scenario 5's jobs are all alice's: she may keep as many as the server does.
+    maxFinishedJobsPerOwner: DEFAULT_MAX_FINISHED_JOBS,
   });
   const audit = openAuditLog(join(options.stateDir, 'audit.log'));
   const server = createServer({ jobs, audit, log, identity });
