@@ -48,6 +48,12 @@ export const errorTable = {
     exitCode: 68,
     meaning: 'the job still runs; stop it first or ask to force',
   },
+  AlreadyExists: {
+    code: 'already_exists',
+    grpcStatus: 6, // ALREADY_EXISTS
+    exitCode: 73, // EX_CANTCREAT
+    meaning: 'the name is taken by another of your jobs that has not finished',
+  },
   StartFailed: {
     code: 'start_failed',
     grpcStatus: 9, // FAILED_PRECONDITION

@@ -46,12 +46,18 @@ export function getJob(client: JobServiceClient, jobId: string): Promise<Job> {
   });
 }
 
-/** ListJobs (all states, own jobs). */
-export function listJobs(client: JobServiceClient): Promise<Job[]> {
+/** ListJobs (all states, own jobs; those `labelSelector` picks, when given). */
+export function listJobs(client: JobServiceClient, labelSelector = ''): Promise<Job[]> {
   return new Promise((resolve, reject) => {
     client.listJobs(
       // The first page (the server's default size), as `jobctl list` asks first.
-      { state: JobState.JOB_STATE_UNSPECIFIED, owner: '', pageSize: 0, pageToken: '' },
+      {
+        state: JobState.JOB_STATE_UNSPECIFIED,
+        owner: '',
+        pageSize: 0,
+        pageToken: '',
+        selector: { name: '', labelSelector },
+      },
       (err: ServiceError | null, res) => {
         if (err !== null) reject(err);
         else resolve(res.jobs);

@@ -67,7 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     fanoutSmallBytes: num(env, 'BENCH_FANOUT_SMALL_BYTES', MiB),
     fanoutWindowSeconds: num(env, 'BENCH_FANOUT_WINDOW_SECONDS', quick ? 3 : 15),
     stateJobs: num(env, 'BENCH_STATE_JOBS', quick ? 500 : 10_000),
-    stateConcurrency: num(env, 'BENCH_STATE_CONCURRENCY', 32),
+    stateConcurrency: num(env, 'BENCH_STATE_CONCURRENCY', 16),
     stateSamples: num(env, 'BENCH_STATE_SAMPLES', quick ? 20 : 100),
     cliSamples: num(env, 'BENCH_CLI_SAMPLES', quick ? 5 : 20),
     logsBytes: num(env, 'BENCH_LOGS_BYTES', quick ? 64 * MiB : 1024 * MiB),

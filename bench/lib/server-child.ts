@@ -29,7 +29,7 @@ import {
   type StreamOutputRequest,
   type StreamOutputResponse,
 } from '../../src/gen/jobworker/v1/job_service.js';
-import { openJobManager, type JobManager } from '../../src/job/index.js';
+import { DEFAULT_MAX_FINISHED_JOBS, openJobManager, type JobManager } from '../../src/job/index.js';
 import { createIsolation } from '../../src/isolation/index.js';
 import { createTlsListener } from '../../src/api/listener.js';
 import { BASELINE_CHUNK_BYTES } from './chunk.js';
@@ -125,6 +125,8 @@ async function startJobworker(): Promise<{
     stateDir: options.stateDir,
     isolation,
     ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
+    // Scenario 5's jobs are all alice's: she may keep as many as the server does.
+    maxFinishedJobsPerOwner: DEFAULT_MAX_FINISHED_JOBS,
   });
   const audit = openAuditLog(join(options.stateDir, 'audit.log'));
   const server = createServer({ jobs, audit, log, identity });
@@ -142,6 +144,9 @@ async function startJobworker(): Promise<{
 }
 
 /** Starts `count` jobs of `argv` through the library, `concurrency` at a time, each awaited to its end. */
+/** Shards of the jobs populate() labels. */
+const SHARDS = 100;
+
 async function populate(jobs: JobManager, count: number, concurrency: number, argv: string[]) {
   let next = 0;
   let failed = 0;
@@ -151,7 +156,9 @@ async function populate(jobs: JobManager, count: number, concurrency: number, ar
     while (next < count) {
       next++;
       try {
-        const job = await jobs.start('alice', spec);
+        // Labels for the selector rows of scenario 5: 100 shards of count/100 jobs.
+        const labels = { app: 'bench', shard: String(next % SHARDS) };
+        const job = await jobs.start('alice', { ...spec, labels });
         // The follower's 'finished' is the notification of the job's end.
         for await (const event of jobs.output(job.id, { follow: true, stream: 'stderr' })) {
           if (event.type === 'finished') break;

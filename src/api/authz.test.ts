@@ -61,6 +61,14 @@ function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
     output: () => ({
       async *[Symbol.asyncIterator]() {},
     }),
+    count: (filter?: ListFilter) => {
+      fake.lastFilter = filter;
+      return 1;
+    },
+    idOfName: () => job.id,
+    watch: () => ({
+      async *[Symbol.asyncIterator]() {},
+    }),
     shutdown: () => Promise.resolve(),
   };
   return fake;

@@ -15,6 +15,7 @@ import type {
   JobStatus,
   OutputEvent,
   StopOptions,
+  WatchEvent,
 } from '../job/index.js';
 import type { StreamQuota } from './quota.js';
 
@@ -91,7 +92,10 @@ export function isHiddenJob(err: unknown): boolean {
  * user's list filter is forced to its own jobs). Every method throws
  * JobworkerError.
  */
-export interface ScopedJobs extends Pick<Jobs, 'get' | 'list' | 'output' | 'signal' | 'wait'> {
+export interface ScopedJobs extends Pick<
+  Jobs,
+  'get' | 'list' | 'count' | 'output' | 'signal' | 'wait' | 'watch'
+> {
   readonly principal: Principal;
   start(spec: JobSpec, signal: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
@@ -106,6 +110,9 @@ function sameNotFound(id: string, err: unknown): unknown {
 /** Builds the view of `jobs` that `principal` may use. */
 export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota): ScopedJobs {
   const isAdmin = principal.role === 'admin';
+  // A user's filter is forced to its own jobs: the one rule for listing and watching.
+  const scoped = <F extends { readonly owner?: string }>(filter: F = {} as F): F =>
+    isAdmin ? filter : { ...filter, owner: principal.name };
   const visible = (id: string): JobStatus => {
     let job: JobStatus;
     try {
@@ -167,7 +174,24 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
     },
     get: visible,
     list(filter) {
-      return jobs.list(isAdmin ? filter : { ...filter, owner: principal.name });
+      return jobs.list(scoped(filter));
+    },
+    count(filter) {
+      return jobs.count(scoped(filter));
+    },
+    watch(options) {
+      const source = jobs.watch({ ...options, filter: scoped(options.filter) });
+      return {
+        async *[Symbol.asyncIterator](): AsyncGenerator<WatchEvent> {
+          // As for output streams: a watch holds a slot of the caller's stream quota while read.
+          const release = streams.acquire(principal.name);
+          try {
+            yield* source;
+          } finally {
+            release();
+          }
+        },
+      };
     },
     output(id, options) {
       visible(id);

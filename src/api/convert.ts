@@ -8,12 +8,15 @@ import type {
   JobStatus,
   OutputEvent,
   StreamName,
+  WatchEvent,
 } from '../job/index.js';
 import {
   EndReason,
   JobState,
   OutputStream,
+  WatchEventType,
   type Job,
+  type WatchJobsResponse,
   type StreamOutputResponse,
   type StreamSummary,
 } from '../gen/jobworker/v1/job_service.js';
@@ -99,6 +102,24 @@ export function toProtoJob(job: JobStatus): Job {
     workingDir: job.cwd,
     outputIncomplete: job.outputIncomplete ?? false,
     ...(job.timeoutMs ? { timeout: durationOfMs(job.timeoutMs) } : {}),
+    metadata: { name: job.name ?? '', labels: { ...job.labels } },
+  };
+}
+
+const WATCH_EVENT: Record<WatchEvent['type'], WatchEventType> = {
+  existing: WatchEventType.WATCH_EVENT_TYPE_EXISTING,
+  synced: WatchEventType.WATCH_EVENT_TYPE_SYNCED,
+  started: WatchEventType.WATCH_EVENT_TYPE_STARTED,
+  stopping: WatchEventType.WATCH_EVENT_TYPE_STOPPING,
+  finished: WatchEventType.WATCH_EVENT_TYPE_FINISHED,
+  resync: WatchEventType.WATCH_EVENT_TYPE_RESYNC,
+};
+
+/** One watch event as a stream message. */
+export function toWatchResponse(event: WatchEvent): WatchJobsResponse {
+  return {
+    type: WATCH_EVENT[event.type],
+    ...('job' in event ? { job: toProtoJob(event.job) } : {}),
   };
 }
 

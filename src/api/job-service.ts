@@ -5,7 +5,7 @@
  */
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import { ROLES } from './authz.js';
-import { toProtoJob, toStreamResponse } from './convert.js';
+import { toProtoJob, toStreamResponse, toWatchResponse } from './convert.js';
 import { listPage } from './paging.js';
 import type { Handlers } from './seam.js';
 import {
@@ -15,6 +15,7 @@ import {
   protoNames,
   startSpec,
   stopOptions,
+  watchOptions,
 } from './validate.js';
 
 /** Every role may call every JobService method; what it may see is decided by `ctx.jobs`. */
@@ -46,13 +47,14 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
   listJobs: {
     roles: ANY_ROLE,
     handle(request, ctx) {
+      const filter = listFilter(request);
       const { jobs, next } = listPage(
-        (filter) => ctx.jobs.list(filter),
-        listFilter(request),
+        (f) => ctx.jobs.list(f),
+        filter,
         request.pageSize,
         request.pageToken,
       );
-      return Promise.resolve({ jobs, nextPageToken: next });
+      return Promise.resolve({ jobs, nextPageToken: next, totalSize: ctx.jobs.count(filter) });
     },
   },
   signalJob: {
@@ -83,6 +85,14 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
         outputOptions(request, ctx.signal),
       )) {
         await send(toStreamResponse(event));
+      }
+    },
+  },
+  watchJobs: {
+    roles: ANY_ROLE,
+    async handle(request, ctx, send) {
+      for await (const event of ctx.jobs.watch(watchOptions(request, ctx.signal))) {
+        await send(toWatchResponse(event));
       }
     },
   },

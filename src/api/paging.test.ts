@@ -23,6 +23,8 @@ const job = (id: string, startedAtMs: number, argv = ['true']): JobStatus => ({
   stdout: stream,
   stderr: stream,
   outputTruncated: false,
+  name: null,
+  labels: {},
 });
 
 /** The job library's list() over `all`: newest first, after the cursor, at most the limit. */

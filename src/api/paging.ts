@@ -10,12 +10,8 @@
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { Job } from '../gen/jobworker/v1/job_service.js';
 import type { JobStatus, ListCursor, ListFilter } from '../job/index.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../page-size.js';
 import { toProtoJob } from './convert.js';
-
-/** Jobs per page when the client asks for none. TODO(configuration system). */
-export const DEFAULT_PAGE_SIZE = 500;
-/** Most jobs per page. */
-export const MAX_PAGE_SIZE = 1000;
 /**
  * Most bytes of the jobs of one page: the default receive limit of gRPC
  * clients (grpc-js, C-core) is 4 MiB per message, and a job's argv alone may

@@ -8,7 +8,10 @@
  *    (UNAUTHENTICATED / PERMISSION_DENIED "unknown role");
  * 3. checks the caller's role against the handler's `roles` (deny by
  *    default: an empty list admits nobody);
- * 4. validates a `jobId` field, if the request has one, before anything else;
+ * 4. validates a `jobId` field, if the request has one, before anything else,
+ *    and resolves a job name in it to the id of the caller's newest job of
+ *    that name (names are per owner, so an admin's names are its own too):
+ *    handlers, and so the authorization in `ctx.jobs`, only ever see ids;
  * 5. runs the handler with a {@link HandlerContext}: the principal, the job
  *    library scoped to it, and an AbortSignal that aborts when the client
  *    cancels, the deadline passes, the server shuts down or the connection
@@ -28,6 +31,7 @@ import type { Jobs } from '../job/index.js';
 import { recordSafely, type AuditLog, type AuditOutcome } from './audit.js';
 import {
   isHiddenJob,
+  jobNotFound,
   principalOf,
   scopeJobs,
   type Principal,
@@ -36,7 +40,7 @@ import {
 } from './authz.js';
 import type { StreamQuota } from './quota.js';
 import { toStatus } from './status-map.js';
-import { checkJobId } from './validate.js';
+import { checkJobRef, type JobRef } from './validate.js';
 import { Undecodable } from './decode.js';
 import { callSignal, write, type AnyCall, type CallTracker, type Definition } from './call.js';
 
@@ -102,13 +106,25 @@ function outcomeOf(err: JobworkerError): AuditOutcome {
   return 'error';
 }
 
-/** Runs one call through the checks; `body` does the handler's work and sends the response. */
+/** The id `ref` stands for: a name is looked up among `owner`'s own jobs only. */
+function resolveJobRef(jobs: Jobs, owner: string, ref: JobRef): string {
+  if ('id' in ref) return ref.id;
+  try {
+    return jobs.idOfName(owner, ref.name);
+  } catch (err) {
+    throw err instanceof JobworkerError && err.code === ErrorCode.NotFound
+      ? jobNotFound(ref.name)
+      : err;
+  }
+}
+
+/** Runs one call through the checks; `body` does the handler's work (on the request, its job name resolved) and sends the response. */
 async function runCall(
   deps: SeamDeps,
   path: string,
   roles: readonly Role[],
   call: AnyCall,
-  body: (ctx: HandlerContext) => Promise<void>,
+  body: (ctx: HandlerContext, request: unknown) => Promise<void>,
   fail: (status: ReturnType<typeof toStatus>) => void,
 ): Promise<void> {
   let principal: Principal | null = null;
@@ -130,20 +146,24 @@ async function runCall(
         `${path} is not allowed for role ${principal.role}`,
       );
     }
-    const request: unknown = call.request;
+    let request: unknown = call.request;
     if (request instanceof Undecodable)
       throw new JobworkerError(ErrorCode.InvalidArgument, request.message);
     if (typeof request === 'object' && request !== null && 'jobId' in request) {
-      jobId = checkJobId(request.jobId);
+      jobId = resolveJobRef(deps.jobs, principal.name, checkJobRef(request.jobId));
+      request = { ...request, jobId };
     }
-    await body({
-      principal,
-      jobs: scopeJobs(deps.jobs, principal, deps.streams),
-      signal,
-      noteJob: (id) => {
-        jobId = id;
+    await body(
+      {
+        principal,
+        jobs: scopeJobs(deps.jobs, principal, deps.streams),
+        signal,
+        noteJob: (id) => {
+          jobId = id;
+        },
       },
-    });
+      request,
+    );
     record(deps, call, path, principal, jobId, 'ok', null);
   } catch (caught) {
     // An aborted call fails with the abort's reason, whatever the library threw on the way out.
@@ -223,10 +243,8 @@ export function bindService<D extends Definition>(
           method.path,
           streaming.roles,
           call,
-          async (ctx) => {
-            await streaming.handle(call.request, ctx, (message) =>
-              write(call, message, ctx.signal),
-            );
+          async (ctx, request) => {
+            await streaming.handle(request, ctx, (message) => write(call, message, ctx.signal));
             // A handler whose source ended quietly on abort must not report success.
             ctx.signal.throwIfAborted();
             call.end();
@@ -245,8 +263,8 @@ export function bindService<D extends Definition>(
           method.path,
           unary.roles,
           call,
-          async (ctx) => {
-            const response = await unary.handle(call.request, ctx);
+          async (ctx, request) => {
+            const response = await unary.handle(request, ctx);
             // A response computed after a cancel or deadline is not sent.
             ctx.signal.throwIfAborted();
             callback(null, response);

@@ -1,15 +1,38 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAddress } from './server.js';
-import { checkJobId, listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
+import { checkJobRef, listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
 
 const signal = new AbortController().signal;
 
-test('job ids are checked before anything else', () => {
-  assert.equal(checkJobId('aaaaaaaaaaaaaaaaaaaaaaaaaa'), 'aaaaaaaaaaaaaaaaaaaaaaaaaa');
-  for (const bad of ['', '../x', 'A'.repeat(26), 'a'.repeat(27), 'aaaaaaaaaaaaaaaaaaaaaaaaab', 1]) {
-    assert.throws(() => checkJobId(bad), /^JobworkerError: job_id/);
+test('job ids and names are checked before anything else', () => {
+  assert.deepEqual(checkJobRef('aaaaaaaaaaaaaaaaaaaaaaaaaa'), { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaa' });
+  assert.deepEqual(checkJobRef('nightly-db'), { name: 'nightly-db' });
+  for (const bad of ['', '../x', 'A'.repeat(26), 'a'.repeat(64), '-x', 'a_b', 1]) {
+    assert.throws(() => checkJobRef(bad), /^JobworkerError: job_id/);
   }
+});
+
+test('list selectors: name and labels checked, errors name the field', () => {
+  const base = { state: 0, owner: '', pageSize: 0, pageToken: '' } as const;
+  assert.deepEqual(
+    listFilter({ ...base, selector: { name: 'db', labelSelector: 'team=db,env!=prod' } }),
+    {
+      name: 'db',
+      selector: [
+        { op: 'in', key: 'team', values: ['db'] },
+        { op: 'notin', key: 'env', values: ['prod'] },
+      ],
+    },
+  );
+  assert.throws(
+    () => listFilter({ ...base, selector: { name: '', labelSelector: 'team in (db' } }),
+    /^JobworkerError: selector.label_selector "team in \(db" does not parse/,
+  );
+  assert.throws(
+    () => listFilter({ ...base, selector: { name: 'Bad_Name', labelSelector: '' } }),
+    /^JobworkerError: selector.name "Bad_Name" is not a DNS label/,
+  );
 });
 
 const request = {
@@ -19,6 +42,7 @@ const request = {
   hostNetwork: true,
   limits: { cpuMillis: 500, memoryBytes: 0, ioReadBps: 0, ioWriteBps: 1000, pidsMax: 0 },
   timeout: { seconds: 90, nanos: 500_000_000 },
+  metadata: { name: 'web', labels: { team: 'db' } },
 };
 
 test('start: every proto field lands in its JobSpec field', () => {
@@ -29,9 +53,12 @@ test('start: every proto field lands in its JobSpec field', () => {
     limits: request.limits,
     hostNetwork: true,
     timeoutMs: 90_500,
+    name: 'web',
+    labels: { team: 'db' },
   });
   assert.deepEqual(startSpec({ ...request, limits: undefined }).limits, {});
   assert.equal(startSpec({ ...request, timeout: undefined }).timeoutMs, 0);
+  assert.deepEqual(startSpec({ ...request, metadata: undefined }).labels, {});
 });
 
 // The rules are the job library's (src/job/spec.test.ts); here only that refusals use proto names.

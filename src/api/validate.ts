@@ -13,14 +13,18 @@ import type {
   StartJobRequest,
   StopJobRequest,
   StreamOutputRequest,
+  WatchJobsRequest,
 } from '../gen/jobworker/v1/job_service.js';
 import {
   FORWARDED_SIGNALS,
+  checkJobName,
   isValidJobId,
+  isValidJobName,
   MAX_GRACE_MS,
   MAX_TAIL_LINES,
   MAX_TIMEOUT_MS,
   type ForwardedSignal,
+  parseSelector,
   quote,
   validateSpec,
   type FieldNames,
@@ -28,6 +32,7 @@ import {
   type ListFilter,
   type OutputOptions,
   type StopOptions,
+  type WatchOptions,
 } from '../job/index.js';
 import { USER_NAME } from './authz.js';
 import { STATE_FROM_PROTO, STREAM_FROM_PROTO } from './convert.js';
@@ -36,12 +41,17 @@ function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
 }
 
-/** The job id, checked before any lookup or path is built from it. */
-export function checkJobId(value: unknown): string {
+/** What a `job_id` field holds: a job id, or the name of one of the caller's jobs. */
+export type JobRef = { readonly id: string } | { readonly name: string };
+
+/** The job id or name, checked before any lookup or path is built from it. */
+export function checkJobRef(value: unknown): JobRef {
   if (typeof value !== 'string' || value === '') throw invalid('job_id is required');
-  if (!isValidJobId(value))
-    throw invalid(`job_id ${quote(value)} is not a job id (26 characters of a-z, 2-7)`);
-  return value;
+  if (isValidJobId(value)) return { id: value };
+  if (isValidJobName(value)) return { name: value };
+  throw invalid(
+    `job_id ${quote(value)} is neither a job id (26 characters of a-z, 2-7) nor a job name`,
+  );
 }
 
 /** Each JobSpec field's proto field: the one place the two spellings meet. */
@@ -52,7 +62,9 @@ const PROTO_FIELD = {
   limits: 'limits',
   hostNetwork: 'hostNetwork',
   timeoutMs: 'timeout',
-} as const satisfies Record<keyof JobSpec, keyof StartJobRequest>;
+  name: 'metadata.name',
+  labels: 'metadata.labels',
+} as const satisfies Record<keyof JobSpec, string>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
 export const protoFieldName = (name: string): string =>
@@ -74,6 +86,8 @@ export function startSpec(request: StartJobRequest): JobSpec {
     limits: request[PROTO_FIELD.limits] ?? {},
     hostNetwork: request[PROTO_FIELD.hostNetwork],
     timeoutMs: timeoutMs(request[PROTO_FIELD.timeoutMs]),
+    name: request.metadata?.name ?? '',
+    labels: request.metadata?.labels ?? {},
   };
   validateSpec(spec, protoNames);
   return spec;
@@ -121,9 +135,9 @@ export function stopOptions(request: StopJobRequest, signal: AbortSignal): StopO
   return { graceMs: durationMs('grace_period', request.gracePeriod, MAX_GRACE_MS), signal };
 }
 
-/** ListJobsRequest -> filter (before the caller's scope is applied). */
-export function listFilter(request: ListJobsRequest): ListFilter {
-  const filter: { owner?: string; state?: NonNullable<ListFilter['state']> } = {};
+/** The filter fields ListJobsRequest and WatchJobsRequest share -> filter (before the caller's scope is applied). */
+export function listFilter(request: ListJobsRequest | WatchJobsRequest): ListFilter {
+  const filter: { -readonly [K in keyof ListFilter]: ListFilter[K] } = {};
   if (request.state !== 0) {
     const state = STATE_FROM_PROTO.get(request.state);
     if (state === undefined) throw invalid(`state ${request.state} is not a known JobState`);
@@ -134,12 +148,23 @@ export function listFilter(request: ListJobsRequest): ListFilter {
       throw invalid(`owner ${quote(request.owner)} is not a valid user name`);
     filter.owner = request.owner;
   }
+  const { name = '', labelSelector = '' } = request.selector ?? {};
+  if (name !== '') {
+    checkJobName(name, 'selector.name');
+    filter.name = name;
+  }
+  if (labelSelector !== '')
+    filter.selector = parseSelector(labelSelector, 'selector.label_selector');
   return filter;
 }
 
 /** The range of google.protobuf.Timestamp (0001-01-01 to 9999-12-31), in ms since the epoch. */
 const TIMESTAMP_MIN_MS = -62_135_596_800_000;
 const TIMESTAMP_MAX_MS = 253_402_300_799_999;
+/** WatchJobsRequest -> watch options (before the caller's scope is applied). */
+export function watchOptions(request: WatchJobsRequest, signal: AbortSignal): WatchOptions {
+  return { filter: listFilter(request), initial: request.initial, signal };
+}
 
 /** StreamOutputRequest -> output options. */
 export function outputOptions(request: StreamOutputRequest, signal: AbortSignal): OutputOptions {

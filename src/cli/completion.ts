@@ -25,7 +25,8 @@ export function parseCompletion(args: readonly string[]): CompletionCommand {
 }
 
 const connectionFlags = '--server --tls-server-name --certs --user --cert --key --ca';
-const jobFlags = '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout';
+const jobFlags =
+  '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout --name -l --label';
 
 /** The bash script: `source <(jobctl completion bash)`. */
 export const bashScript = `# bash completion for jobctl. Load it with: source <(jobctl completion bash)
@@ -50,7 +51,7 @@ _jobctl() {
   esac
   local global="${connectionFlags} --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "start run stop status list logs kill wait rm completion --version $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "start run stop status list logs events kill wait rm completion --version $global" -- "$cur")) ;;
     start|run)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "${jobFlags} $global" -- "$cur"))
       else COMPREPLY=($(compgen -c -- "$cur")); fi ;;
@@ -62,7 +63,8 @@ _jobctl() {
     logs)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --follow -n --tail --since -t --timestamps --stdout --stderr $global" -- "$cur"))
       else _jobctl_ids; fi ;;
-    list) COMPREPLY=($(compgen -W "--state --json -q --quiet $global" -- "$cur")) ;;
+    list) COMPREPLY=($(compgen -W "--state -l --selector --name --owner --limit -o --output --json -q --quiet -w --watch $global" -- "$cur")) ;;
+    events) COMPREPLY=($(compgen -W "--state -l --selector --name --owner --json $global" -- "$cur")) ;;
     kill)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-s --signal --all $global" -- "$cur"))
       else _jobctl_ids --state running; fi ;;
@@ -86,7 +88,7 @@ _jobctl_ids() {
 }
 _jobctl() {
   local state
-  local -a global commands job
+  local -a global commands job filter
   global=(
     '--server[server address]:host\\:port:'
     '--tls-server-name[name to verify the server certificate against]:name:'
@@ -107,6 +109,7 @@ _jobctl() {
     'kill:send a signal to a job'
     'wait:wait until jobs end'
     'rm:remove jobs and their output'
+    'events:print job state changes as they happen'
     'completion:print a shell completion script'
   )
   job=(
@@ -119,6 +122,14 @@ _jobctl() {
     '--cwd[working directory]:directory:'
     '--network[network mode]:mode:(host loopback)'
     '--timeout[stop the job after this long]:duration:'
+    '--name[job name]:name:'
+    '*'{-l,--label}'[label]:KEY=VALUE:'
+  )
+  filter=(
+    '--state[only jobs in this state]:state:(running stopping finished)'
+    '(-l --selector)'{-l,--selector}'[label selector]:selector:'
+    '--name[only jobs with this name]:name:'
+    '--owner[only this user'"'"'s jobs]:user:'
   )
   _arguments -C $global '--version[print the version]' '1:command:->command' '*::argument:->argument'
   case $state in
@@ -132,8 +143,9 @@ _jobctl() {
           '(-n --tail)'{-n,--tail}'[only the last N lines]:lines:' '--since[only output since]:duration or time:' \\
           '(-t --timestamps)'{-t,--timestamps}'[prefix lines with their time]' \\
           '(--stderr)--stdout[only standard output]' '(--stdout)--stderr[only standard error]' '1:job id:_jobctl_ids' ;;
-        list) _arguments $global '--state[only jobs in this state]:state:(running stopping finished)' \\
-          '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' ;;
+        list) _arguments $global $filter '--limit[at most N jobs]:count:' '(-o --output)'{-o,--output}'[format]:format:(wide json name)' \\
+          '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' '(-w --watch)'{-w,--watch}'[print changes]' ;;
+        events) _arguments $global $filter '--json[print protobuf JSON]' ;;
         kill) _arguments $global '(-s --signal)'{-s,--signal}'[signal name or number]:signal:' \\
           '--all[every process of the job]' '1:job id:{_jobctl_ids --state running}' ;;
         wait) _arguments $global '--timeout[give up after]:duration:' '*:job id:_jobctl_ids' ;;

@@ -4,9 +4,16 @@
  * commands that talk to the server, because grpc-js is most of jobctl's
  * start-up time.
  */
-import { credentials, Metadata, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  type ClientOptions,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
+import { MAX_PAGE_SIZE } from '../page-size.js';
 import { type Dispose, onAbort } from '../signals.js';
 import {
   JobServiceClient,
@@ -22,6 +29,8 @@ import {
   type StartJobRequest,
   type StreamOutputRequest,
   type StreamOutputResponse,
+  type WatchJobsRequest,
+  type WatchJobsResponse,
 } from '../gen/jobworker/v1/job_service.js';
 import type { ConnectionFlags } from './args.js';
 import { fromCallError, type DialTarget } from './call-errors.js';
@@ -132,17 +141,52 @@ export class Connection {
    * is read only when the consumer asks for it. Aborting `signal` cancels the
    * call; the iteration then throws the signal's reason.
    */
-  async *streamOutput(
+  streamOutput(
     request: StreamOutputRequest,
     signal: AbortSignal,
   ): AsyncGenerator<StreamOutputResponse> {
+    return this.#stream(() => this.#client.streamOutput(request, new Metadata()), signal);
+  }
+
+  /**
+   * At most `limit` jobs (0: all) matching the request's filter, newest
+   * first, and how many match in all.
+   */
+  async listJobsUpTo(
+    filter: Pick<ListJobsRequest, 'state' | 'owner' | 'selector'>,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<{ jobs: Job[]; totalSize: number }> {
+    const jobs: Job[] = [];
+    let pageToken = '';
+    let totalSize: number;
+    do {
+      const wanted = limit === 0 ? 0 : Math.min(limit - jobs.length, MAX_PAGE_SIZE);
+      const request: ListJobsRequest = { ...filter, pageSize: wanted, pageToken };
+      const response = await this.#unary<ListJobsResponse>(
+        (md, o, cb) => this.#client.listJobs(request, md, o, cb),
+        signal,
+      );
+      jobs.push(...response.jobs);
+      totalSize = response.totalSize;
+      pageToken = response.nextPageToken;
+    } while (pageToken !== '' && (limit === 0 || jobs.length < limit));
+    return { jobs: limit === 0 ? jobs : jobs.slice(0, limit), totalSize };
+  }
+
+  /** The state changes of the jobs the request picks, until `signal` aborts (as {@link streamOutput}). */
+  watchJobs(request: WatchJobsRequest, signal: AbortSignal): AsyncGenerator<WatchJobsResponse> {
+    return this.#stream(() => this.#client.watchJobs(request, new Metadata()), signal);
+  }
+
+  async *#stream<T>(open: () => ClientReadableStream<T>, signal: AbortSignal): AsyncGenerator<T> {
     signal.throwIfAborted();
-    const call = this.#client.streamOutput(request, new Metadata());
+    const call = open();
     const stopListening = onAbort(signal, () => {
       call.cancel();
     });
     try {
-      for await (const message of call as AsyncIterable<StreamOutputResponse>) yield message;
+      for await (const message of call as AsyncIterable<T>) yield message;
     } catch (err) {
       signal.throwIfAborted();
       throw fromCallError(err as ServiceError, this.#context);

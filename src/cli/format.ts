@@ -13,16 +13,21 @@ export function formatTable(
   header: readonly string[],
   rows: readonly (readonly string[])[],
 ): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, col) => Math.max(...all.map((row) => (row[col] ?? '').length)));
-  return all
-    .map((row) =>
-      row
-        .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n');
+  const widths = columnWidths([header, ...rows]);
+  return [header, ...rows].map((row) => formatRow(row, widths)).join('\n');
+}
+
+/** The width of each column of `rows`: its widest cell. */
+export function columnWidths(rows: readonly (readonly string[])[]): number[] {
+  return (rows[0] ?? []).map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
+}
+
+/** One line of a table with these column widths (a wider cell pushes the rest right). */
+export function formatRow(row: readonly string[], widths: readonly number[]): string {
+  return row
+    .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
+    .join('   ')
+    .trimEnd();
 }
 
 /** `key: value` lines with the values aligned, as `kubectl describe`. */
@@ -114,8 +119,35 @@ export function summaryLine(job: Job, now = new Date()): string {
   return `${job.id} ${state}${detail} ${verb} ${formatDuration(runtimeMs(job, now))}`;
 }
 
-/** The row of `jobctl list` for one job. */
-export function listRow(job: Job, now: Date): string[] {
+/** The columns of `jobctl list`; `-o wide` adds {@link WIDE_COLUMNS}. */
+export const LIST_COLUMNS = ['ID', 'OWNER', 'STATE', 'EXIT', 'AGE', 'COMMAND'] as const;
+/** The columns of `jobctl list -o wide`. */
+export const WIDE_COLUMNS = ['ID', 'NAME', 'OWNER', 'STATE', 'EXIT', 'AGE', 'LABELS', 'COMMAND'];
+
+/** A job's labels as `k=v,k2=v2` (sorted), `-` when it has none. */
+export function labelsText(job: Job): string {
+  const labels = Object.entries(job.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  return labels.length === 0 ? '-' : visible(labels.map(([k, v]) => `${k}=${v}`).join(','));
+}
+
+/** The row of `jobctl list -o wide` for one job: every column, nothing truncated. */
+export function wideRow(job: Job, now: Date): string[] {
+  const [id, owner, state, exit, age, command] = listRow(job, now, Infinity);
+  const name = job.metadata?.name ?? '';
+  return [
+    id ?? '',
+    name === '' ? '-' : visible(name),
+    owner ?? '',
+    state ?? '',
+    exit ?? '',
+    age ?? '',
+    labelsText(job),
+    command ?? '',
+  ];
+}
+
+/** The row of `jobctl list` for one job; the command cut to `commandWidth` characters. */
+export function listRow(job: Job, now: Date, commandWidth = 60): string[] {
   const age =
     job.startedAt === undefined ? '-' : formatAge(now.getTime() - job.startedAt.getTime());
   const command = shellQuote(job.command);
@@ -125,7 +157,7 @@ export function listRow(job: Job, now: Date): string[] {
     stateName(job.state),
     exitColumn(job),
     age,
-    truncate(command, 60),
+    truncate(command, commandWidth),
   ];
 }
 

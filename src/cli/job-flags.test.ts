@@ -134,7 +134,7 @@ test('status, stop, logs, list and completion parse into their results', () => {
   assert.equal(logs.stream, OutputStream.OUTPUT_STREAM_STDERR);
   const list = parseList(['--state', 'running', '-q']);
   assert.ok(list.kind === 'list');
-  assert.equal(list.state, JobState.JOB_STATE_RUNNING);
+  assert.equal(list.filter.state, JobState.JOB_STATE_RUNNING);
   assert.equal(list.output, 'ids');
   assert.deepEqual(parseCompletion(['zsh']), { kind: 'completion', shell: 'zsh' });
   for (const parse of [parseStatus, parseStop, parseLogs, parseList, parseCompletion]) {

@@ -6,6 +6,7 @@
 import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
 import { serverFlags, splitAtPositional, type ParsedCommand } from './args.js';
 import { UsageError } from './failures.js';
+import { metadataOf, metadataOptions } from './metadata-flags.js';
 import { durationOf, parseCount, parseCpu, parseDuration, parseSize } from './units.js';
 
 /** parseArgs options of `start` and `run`. */
@@ -20,6 +21,7 @@ export const jobOptions = {
   cwd: { type: 'string' },
   network: { type: 'string' },
   timeout: { type: 'string' },
+  ...metadataOptions,
 } as const;
 
 /** A parsed `start` or `run`. */
@@ -35,7 +37,10 @@ export const jobFlagsHelp = `Flags (limits take the server's defaults when absen
   -e, --env K=V          environment variable (repeatable); the job gets only these
       --cwd DIR          absolute working directory (default /)
       --network host     share the host's network (admin only; default: loopback only)
-      --timeout DURATION stop the job after this long: 90s, 10m, 2h (default: none)`;
+      --timeout DURATION stop the job after this long: 90s, 10m, 2h (default: none)
+      --name NAME        name the job (a DNS label, unique among your unfinished jobs);
+                         every command that takes a job id then takes the name too
+  -l, --label K=V        label the job (repeatable); 'jobctl list -l K=V' finds it`;
 
 /** Parses `start`/`run` arguments: options up to the first positional or `--`, then the command. */
 export function parseJobCommand(command: string, args: readonly string[]): JobCommand {
@@ -78,6 +83,7 @@ export function parseJobCommand(command: string, args: readonly string[]): JobCo
         values['io-write'] === undefined ? 0 : parseSize('--io-write', values['io-write']),
       pidsMax: values.pids === undefined ? 0 : parseCount('--pids', values.pids),
     },
+    ...metadataOf(values),
   };
   return { kind: 'job', request, connection: serverFlags.connection(values) };
 }

@@ -23,6 +23,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
   kill: () => import('./kill.js'),
   wait: () => import('./wait.js'),
   rm: () => import('./rm.js'),
+  events: () => import('./events.js'),
   completion: () => import('./completion.js'),
 };
 
@@ -45,6 +46,7 @@ Commands:
   kill        send a signal to a job (-s HUP; --all for every process)
   wait        wait until jobs end; exit with the first one's status
   rm          remove jobs and their output (--force, --all-finished)
+  events      print each job that starts, stops or finishes, as it happens
   completion  print a bash or zsh completion script
 
 Connection flags (any command; each also from the environment variable shown):

@@ -14,7 +14,19 @@ export type {
   StreamName,
   StopOptions,
   StreamSummary,
+  WatchChange,
+  WatchEvent,
+  WatchOptions,
 } from './types.js';
+export {
+  checkJobName,
+  isValidJobName,
+  MAX_LABELS,
+  parseSelector,
+  type LabelSelector,
+  type Labels,
+} from './labels.js';
+export { WATCH_QUEUE_EVENTS } from './watch-hub.js';
 export {
   createJobManager,
   DEFAULT_GRACE_MS,

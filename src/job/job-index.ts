@@ -5,9 +5,12 @@
  * almost always the newest: it is appended), walked backwards from a
  * cursor found by binary search. Jobs not yet finished are few (bounded by
  * the running-job limit) and also kept in a set, so that a listing of
- * running or stopping jobs does not walk the finished ones.
+ * running or stopping jobs does not walk the finished ones. Name and label
+ * filters are tested on each job walked: a selective filter costs a walk of
+ * the owner's (or every) job, which docs/benchmarks.md measures.
  */
 import type { JobRecord } from './job.js';
+import { matchesSelector } from './labels.js';
 import type { ListCursor, ListFilter } from './types.js';
 
 /** What the index needs of a job. */
@@ -46,6 +49,16 @@ function insert<J extends IndexedJob>(list: J[], job: J): void {
 function remove<J extends IndexedJob>(list: J[], job: J): void {
   const at = lowerBound(list, keyOf(job));
   if (list[at] === job) list.splice(at, 1);
+}
+
+/** Whether `record` passes `filter`'s owner, state, name and labels (not its cursor or limit). */
+export function matchesFilter(record: JobRecord, filter: ListFilter): boolean {
+  return (
+    (filter.owner === undefined || record.owner === filter.owner) &&
+    (filter.state === undefined || record.state === filter.state) &&
+    (filter.name === undefined || record.name === filter.name) &&
+    (filter.selector === undefined || matchesSelector(record.labels, filter.selector))
+  );
 }
 
 /** Jobs by id and in listing order. */
@@ -104,8 +117,7 @@ export class JobIndex<J extends IndexedJob> {
     const out: J[] = [];
     if (limit <= 0) return out;
     const matches = (job: J): boolean =>
-      (filter.owner === undefined || job.record.owner === filter.owner) &&
-      (filter.state === undefined || job.record.state === filter.state) &&
+      matchesFilter(job.record, filter) &&
       (filter.after === undefined || compare(keyOf(job), filter.after) < 0);
     if (filter.state === 'running' || filter.state === 'stopping') {
       return [...this.#unfinished]
@@ -113,12 +125,32 @@ export class JobIndex<J extends IndexedJob> {
         .sort((a, b) => compare(keyOf(b), keyOf(a)))
         .slice(0, limit);
     }
-    const list = filter.owner === undefined ? this.#all : (this.#byOwner.get(filter.owner) ?? []);
+    const list = this.#listOf(filter);
     let at = filter.after === undefined ? list.length : lowerBound(list, filter.after);
     while (--at >= 0 && out.length < limit) {
       const job = list[at] as J;
       if (matches(job)) out.push(job);
     }
     return out;
+  }
+
+  /** How many jobs match `filter` (cursor and limit ignored). */
+  count(filter: ListFilter = {}): number {
+    const source =
+      filter.state === 'running' || filter.state === 'stopping'
+        ? this.#unfinished
+        : this.#listOf(filter);
+    let n = 0;
+    for (const job of source) if (matchesFilter(job.record, filter)) n++;
+    return n;
+  }
+
+  /** `owner`'s newest job named `name`. */
+  newestNamed(owner: string, name: string): J | undefined {
+    return this.#byOwner.get(owner)?.findLast((job) => job.record.name === name);
+  }
+
+  #listOf(filter: ListFilter): readonly J[] {
+    return filter.owner === undefined ? this.#all : (this.#byOwner.get(filter.owner) ?? []);
   }
 }

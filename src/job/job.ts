@@ -17,7 +17,15 @@ import type { LogSource } from './log-reader.js';
 import { SharedBlocks } from './shared-blocks.js';
 import type { OutputLogWriter } from './log-writer.js';
 import type { Notifier } from './notifier.js';
-import type { EndReason, JobState, JobStatus, StreamName, StreamSummary } from './types.js';
+import type { Labels } from './labels.js';
+import type {
+  EndReason,
+  JobState,
+  JobStatus,
+  StreamName,
+  StreamSummary,
+  WatchChange,
+} from './types.js';
 
 /** A stream's summary in the persisted record (digest as hex). */
 export interface StreamRecord {
@@ -39,6 +47,9 @@ export interface JobRecord {
   readonly hostNetwork: boolean;
   readonly limits: Limits;
   readonly startedAtMs: number;
+  /** The job's name; null when it has none. */
+  readonly name: string | null;
+  readonly labels: Labels;
   state: JobState;
   endReason: EndReason | null;
   exitCode: number | null;
@@ -76,12 +87,24 @@ export interface JobInit {
   readonly persist: (record: JobRecord) => Promise<void>;
   /** Grace period of the stop a timeout makes. */
   readonly timeoutGraceMs: number;
+  /** Told of each change of state after the start (stopping, finished), once the status shows it. */
+  readonly onChange: (change: WatchChange) => void;
 }
 
 /** What a job's record says from its start: the request as applied. */
 export type StartFields = Pick<
   JobRecord,
-  'id' | 'owner' | 'uid' | 'argv' | 'cwd' | 'hostNetwork' | 'limits' | 'startedAtMs' | 'timeoutMs'
+  | 'id'
+  | 'owner'
+  | 'uid'
+  | 'argv'
+  | 'cwd'
+  | 'hostNetwork'
+  | 'limits'
+  | 'startedAtMs'
+  | 'timeoutMs'
+  | 'name'
+  | 'labels'
 >;
 
 const NO_OUTPUT: StreamRecord = {
@@ -163,6 +186,8 @@ export function statusOfRecord(r: JobRecord): JobStatus {
     outputTruncated: r.outputTruncated,
     outputIncomplete: r.outputIncomplete,
     timeoutMs: r.timeoutMs,
+    name: r.name,
+    labels: r.labels,
   });
 }
 
@@ -206,6 +231,7 @@ export class LiveJob implements LogSource {
   /** The log's final length, once `#live` is gone. */
   #finalLength = 0;
   readonly #persist: (record: JobRecord) => Promise<void>;
+  readonly #onChange: (change: WatchChange) => void;
   readonly #removed = removalController();
   readonly #exited: Promise<{ report: ExitReport; lost: boolean }>;
   #exitSeen = false;
@@ -225,6 +251,7 @@ export class LiveJob implements LogSource {
     this.notifier = init.notifier;
     this.#live = { writer: init.writer, sandbox: init.sandbox, blocks: new SharedBlocks() };
     this.#persist = init.persist;
+    this.#onChange = init.onChange;
     // A stop after this would signal nothing: the job ended by itself.
     const seen = (): void => {
       this.#exitSeen = true;
@@ -355,6 +382,7 @@ export class LiveJob implements LogSource {
     this.#stopper = by;
     this.record.state = 'stopping';
     this.record.stoppedBy = by;
+    this.#onChange('stopping');
     try {
       this.#live?.sandbox.terminate();
     } catch {
@@ -400,6 +428,7 @@ export class LiveJob implements LogSource {
     this.#live = null;
     // Wakes followers waiting for the end: they now see the final status.
     this.notifier.notify();
+    this.#onChange('finished');
   }
 
   #finalRecord(writer: OutputLogWriter, report: ExitReport, lost: boolean): JobRecord {

@@ -18,6 +18,7 @@ import { checkAborted, linkSignals, raceAbort } from '../signals.js';
 import { isValidJobId, newJobId } from './ids.js';
 import { LiveJob, type JobRecord, startRecord } from './job.js';
 import { JobIndex } from './job-index.js';
+import { checkJobName, checkLabels, isValidJobName } from './labels.js';
 import { followLog } from './log-reader.js';
 import { DEFAULT_OUTPUT_CAP_BYTES, OutputLogWriter } from './log-writer.js';
 import { Notifier } from './notifier.js';
@@ -42,6 +43,7 @@ import {
   writeRecord,
 } from './store.js';
 import type { StoredJob } from './stored-job.js';
+import { WatchHub } from './watch-hub.js';
 import type {
   DeleteOptions,
   JobSpec,
@@ -51,6 +53,8 @@ import type {
   OutputEvent,
   OutputOptions,
   StopOptions,
+  WatchEvent,
+  WatchOptions,
 } from './types.js';
 
 /** Most jobs running (or starting) at once. TODO(configuration): make it a server option. */
@@ -134,6 +138,10 @@ export class JobManager implements Jobs {
   readonly #jobs = new JobIndex<AnyJob>();
   /** Jobs starting or not yet finished; bounded by #maxRunning. */
   #active = 0;
+  /** `owner/name` of each starting or unfinished job with a name: names are unique among them. */
+  readonly #namesInUse = new Set<string>();
+  /** Watchers of state changes. */
+  readonly #watchers = new WatchHub((filter) => this.list(filter));
   readonly #starting = new Set<Promise<unknown>>();
   #shutdown: Promise<void> | null = null;
 
@@ -194,6 +202,10 @@ export class JobManager implements Jobs {
       throw new JobworkerError(ErrorCode.Unavailable, 'the server is shutting down');
     checkAborted(signal);
     const valid = validateSpec(spec, names);
+    const name = spec.name ?? '';
+    checkJobName(name, names ? names('name') : 'name');
+    const labels = { ...spec.labels };
+    checkLabels(labels, names ? names('labels') : 'labels');
     const limitName = (field: keyof Limits) =>
       names ? names(`limits.${field}`) : `limits.${field}`;
     let limits: Limits;
@@ -210,9 +222,27 @@ export class JobManager implements Jobs {
     }
     // Checked and taken with no await in between: concurrent starts of one
     // owner cannot both pass the check.
-    const release = this.#ownerBudgets.reserve(owner, limits, limitName);
+    const nameKey = `${owner}/${name}`;
+    if (name !== '' && this.#namesInUse.has(nameKey)) {
+      throw new JobworkerError(
+        ErrorCode.AlreadyExists,
+        `${owner} has a job named ${quote(name)} that has not finished`,
+      );
+    }
+    const releaseBudget = this.#ownerBudgets.reserve(owner, limits, limitName);
+    if (name !== '') this.#namesInUse.add(nameKey);
+    const release = (): void => {
+      releaseBudget();
+      if (name !== '') this.#namesInUse.delete(nameKey);
+    };
     this.#active++;
-    const starting = this.#launch(owner, valid, spec.hostNetwork, limits, signal);
+    const starting = this.#launch(
+      owner,
+      { ...valid, name: name === '' ? null : name, labels },
+      spec.hostNetwork,
+      limits,
+      signal,
+    );
     this.#starting.add(starting);
     try {
       const job = await starting;
@@ -234,7 +264,7 @@ export class JobManager implements Jobs {
 
   async #launch(
     owner: string,
-    valid: ReturnType<typeof validateSpec>,
+    valid: ReturnType<typeof validateSpec> & Pick<JobRecord, 'name' | 'labels'>,
     hostNetwork: boolean,
     limits: Limits,
     signal: AbortSignal | undefined,
@@ -268,6 +298,8 @@ export class JobManager implements Jobs {
         limits,
         startedAtMs: Date.now(),
         timeoutMs: valid.timeoutMs,
+        name: valid.name,
+        labels: valid.labels,
       });
       // Persisted (with room reserved for the final record) before anything
       // runs: a start on a full disk fails before a process exists, and a job
@@ -312,9 +344,13 @@ export class JobManager implements Jobs {
               jobId: id,
             });
           }),
+        onChange: (change) => {
+          this.#watchers.publish(change, job.record, () => job.status());
+        },
       });
       // Visible only now that it runs: a failed start never shows up in list().
       this.#jobs.add(job);
+      this.#watchers.publish('started', record, () => job.status());
       return job;
     } catch (err) {
       // Clean up, but report the launch's error, not a cleanup's.
@@ -411,6 +447,30 @@ export class JobManager implements Jobs {
   /** {@link Jobs.list}. */
   list(filter: ListFilter = {}): JobStatus[] {
     return this.#jobs.list(filter).map((job) => job.status());
+  }
+
+  /** {@link Jobs.count}. */
+  count(filter: ListFilter = {}): number {
+    return this.#jobs.count(filter);
+  }
+
+  /** {@link Jobs.idOfName}. */
+  idOfName(owner: string, name: string): string {
+    if (!isValidJobName(name))
+      throw new JobworkerError(ErrorCode.InvalidArgument, `job name ${quote(name)} is malformed`);
+    const job = this.#jobs.newestNamed(owner, name);
+    if (job === undefined) throw new JobworkerError(ErrorCode.NotFound, `job ${name} not found`);
+    return job.record.id;
+  }
+
+  /** {@link Jobs.watch}. */
+  watch(options: WatchOptions): AsyncIterable<WatchEvent> {
+    return this.#watchers.watch(options);
+  }
+
+  /** Open watchers (tests, metrics). */
+  get watcherCount(): number {
+    return this.#watchers.size;
   }
 
   /** {@link Jobs.output}. Checks the id and offsets at once; the file is opened on first iteration. */

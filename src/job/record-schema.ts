@@ -75,6 +75,17 @@ function strings(o: Obj, k: string): string[] {
   return v;
 }
 
+function labels(o: Obj, k: string): Record<string, string> {
+  const v = o[k];
+  if (v === undefined) return {};
+  const entries = Object.entries(obj(v, k));
+  for (const [key, value] of entries) {
+    if (typeof value !== 'string') throw new ShapeError(`${k}.${key} is not a string`);
+  }
+  // fromEntries defines own properties: no key can reach a prototype.
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
 function stream(v: unknown, name: string): StreamRecord {
   const o = obj(v, name);
   const sha = orNull(o, 'sha256Hex', str);
@@ -109,6 +120,9 @@ function fromObject(o: Obj): JobRecord {
       pidsMax: count(limits, 'pidsMax'),
     },
     startedAtMs: count(o, 'startedAtMs'),
+    // Both absent in records written before jobs had names and labels.
+    name: o['name'] === undefined ? null : orNull(o, 'name', str),
+    labels: labels(o, 'labels'),
     state: oneOf(o, 'state', STATES),
     endReason: o['endReason'] === null ? null : oneOf(o, 'endReason', END_REASONS),
     exitCode: orNull(o, 'exitCode', int),

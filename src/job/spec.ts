@@ -43,7 +43,8 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A field of a {@link JobSpec} as error messages name it: its path in the job layer's names. */
-export type SpecField = 'argv' | 'env' | 'cwd' | 'timeoutMs' | `limits.${keyof RequestedLimits}`;
+export type SpecField =
+  'argv' | 'env' | 'cwd' | 'timeoutMs' | 'name' | 'labels' | `limits.${keyof RequestedLimits}`;
 
 /** How a caller spells a field in error messages; an edge passes its own names (the API: the proto's). */
 export type FieldNames = (field: SpecField) => string;

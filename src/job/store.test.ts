@@ -44,6 +44,8 @@ function sample(id: string): JobRecord {
     stdout: { storedBytes: 3, droppedBytes: 0, sha256Hex: 'ab'.repeat(32), incompleteAt: null },
     stderr: { storedBytes: 0, droppedBytes: 7, sha256Hex: 'cd'.repeat(32), incompleteAt: 0 },
     outputTruncated: false,
+    name: null,
+    labels: {},
     outputIncomplete: true,
     logBytes: 19,
     lastSyncAt: 0,

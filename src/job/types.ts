@@ -5,6 +5,7 @@ import type {
   RequestedLimits,
   Usage,
 } from '../isolation/index.js';
+import type { LabelSelector, Labels } from './labels.js';
 import type { FieldNames } from './spec.js';
 
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
@@ -27,6 +28,10 @@ export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | '
   readonly limits: RequestedLimits;
   /** Longest run time in ms, after which the job is stopped (end reason timed_out); 0 or absent: none. */
   readonly timeoutMs?: number;
+  /** Optional name, unique among the owner's unfinished jobs (labels.ts); none when absent or "". */
+  readonly name?: string;
+  /** Labels (labels.ts); none when absent. */
+  readonly labels?: Labels;
 }
 
 /** Per-stream output summary. */
@@ -71,6 +76,10 @@ export interface JobStatus {
   readonly outputIncomplete?: boolean;
   /** The job's maximum run time in ms; 0 when it has none. Optional as `outputIncomplete` is. */
   readonly timeoutMs?: number;
+  /** The job's name; null when it has none. */
+  readonly name: string | null;
+  /** The job's labels. */
+  readonly labels: Labels;
 }
 
 /** Options of a follower of a job's output. */
@@ -138,6 +147,32 @@ export interface ListFilter {
   readonly after?: ListCursor;
   /** At most this many jobs; all when absent. */
   readonly limit?: number;
+  /** Only jobs with this name. */
+  readonly name?: string;
+  /** Only jobs whose labels match (labels.ts). */
+  readonly selector?: LabelSelector;
+}
+
+/** A change of a watched job's state (mirrors jobworker.v1.WatchEventType). */
+export type WatchChange = 'started' | 'stopping' | 'finished';
+
+/**
+ * One event of {@link Jobs.watch}: a job's status after a change; `existing`
+ * for the jobs that matched when the watch (or a resync) began, then
+ * `synced`; `resync` when the watcher fell behind and changes were dropped.
+ */
+export type WatchEvent =
+  | { readonly type: WatchChange | 'existing'; readonly job: JobStatus }
+  | { readonly type: 'synced' | 'resync' };
+
+/** Options of {@link Jobs.watch}. */
+export interface WatchOptions {
+  /** Which jobs, as in a listing (without cursor and limit). */
+  readonly filter: Omit<ListFilter, 'after' | 'limit'>;
+  /** First send the jobs that match now, then `synced`. */
+  readonly initial: boolean;
+  /** Ends the watch. */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -175,6 +210,12 @@ export interface Jobs {
    * jobs it returns and skips, not a sort of every job held.
    */
   list(filter?: ListFilter): JobStatus[];
+  /** How many jobs match `filter` in all (its cursor and limit ignored). */
+  count(filter?: ListFilter): number;
+  /** The id of `owner`'s newest job named `name`; not_found if it has none. */
+  idOfName(owner: string, name: string): string;
+  /** The state changes of the jobs matching the filter, as they happen; see {@link WatchOptions}. */
+  watch(options: WatchOptions): AsyncIterable<WatchEvent>;
   /** The job's output from the requested offsets; see {@link OutputOptions}. not_found if no such job. */
   output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
   /** Stops every running job with its grace period and waits until all have ended. */

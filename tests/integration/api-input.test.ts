@@ -188,7 +188,7 @@ describe('request validation', { timeout: 120_000 }, () => {
       (c) => unary(c, 'listJobs', { state: 0, owner: 'Bad Name', pageSize: 0, pageToken: '' }),
       /^owner/,
     ],
-    ['StreamOutput job_id malformed', (c) => streamError(c, { jobId: 'x' }), /^job_id/],
+    ['StreamOutput job_id malformed', (c) => streamError(c, { jobId: 'X' }), /^job_id/],
     [
       'StreamOutput stream unknown',
       (c) => streamError(c, { jobId: GOOD_ID, stream: 5 as 0 }),

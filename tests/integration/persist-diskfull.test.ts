@@ -132,6 +132,8 @@ function finishedRecord(id: string): JobRecord {
     stdout: stream,
     stderr: stream,
     outputTruncated: false,
+    name: null,
+    labels: {},
     outputIncomplete: false,
     logBytes: 0,
     lastSyncAt: null,

@@ -43,7 +43,7 @@ with grpc.secure_channel(address, credentials, options=options) as channel:
         elif kind == "finished":
             finished = message.finished
     try:
-        stub.GetJob(pb.GetJobRequest(job_id="not-a-job-id"), timeout=30)
+        stub.GetJob(pb.GetJobRequest(job_id="not a job id"), timeout=30)
         invalid = None
     except grpc.RpcError as err:
         trailers = dict(err.trailing_metadata() or ())

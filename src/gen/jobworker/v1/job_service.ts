@@ -250,6 +250,103 @@ export function outputStreamToJSON(object: OutputStream): string {
   }
 }
 
+/** WatchEventType says what a WatchJobsResponse reports. */
+export const WatchEventType = {
+  /** WATCH_EVENT_TYPE_UNSPECIFIED - WATCH_EVENT_TYPE_UNSPECIFIED is never sent. */
+  WATCH_EVENT_TYPE_UNSPECIFIED: 0,
+  /**
+   * WATCH_EVENT_TYPE_EXISTING - WATCH_EVENT_TYPE_EXISTING: a job that matched when the watch began (with
+   * initial) or at a resync.
+   */
+  WATCH_EVENT_TYPE_EXISTING: 1,
+  /**
+   * WATCH_EVENT_TYPE_SYNCED - WATCH_EVENT_TYPE_SYNCED: the EXISTING jobs are all sent; changes follow.
+   * It carries no job.
+   */
+  WATCH_EVENT_TYPE_SYNCED: 2,
+  /** WATCH_EVENT_TYPE_STARTED - WATCH_EVENT_TYPE_STARTED: the job started (it runs). */
+  WATCH_EVENT_TYPE_STARTED: 3,
+  /** WATCH_EVENT_TYPE_STOPPING - WATCH_EVENT_TYPE_STOPPING: a stop of the job began; its grace period runs. */
+  WATCH_EVENT_TYPE_STOPPING: 4,
+  /**
+   * WATCH_EVENT_TYPE_FINISHED - WATCH_EVENT_TYPE_FINISHED: the job finished; the job carries its exit
+   * report.
+   */
+  WATCH_EVENT_TYPE_FINISHED: 5,
+  /**
+   * WATCH_EVENT_TYPE_RESYNC - WATCH_EVENT_TYPE_RESYNC: the watcher read too slowly and changes were
+   * dropped; the jobs that match now follow as EXISTING events, then SYNCED.
+   * It carries no job.
+   */
+  WATCH_EVENT_TYPE_RESYNC: 6,
+  UNRECOGNIZED: -1,
+} as const;
+
+export type WatchEventType = typeof WatchEventType[keyof typeof WatchEventType];
+
+export namespace WatchEventType {
+  export type WATCH_EVENT_TYPE_UNSPECIFIED = typeof WatchEventType.WATCH_EVENT_TYPE_UNSPECIFIED;
+  export type WATCH_EVENT_TYPE_EXISTING = typeof WatchEventType.WATCH_EVENT_TYPE_EXISTING;
+  export type WATCH_EVENT_TYPE_SYNCED = typeof WatchEventType.WATCH_EVENT_TYPE_SYNCED;
+  export type WATCH_EVENT_TYPE_STARTED = typeof WatchEventType.WATCH_EVENT_TYPE_STARTED;
+  export type WATCH_EVENT_TYPE_STOPPING = typeof WatchEventType.WATCH_EVENT_TYPE_STOPPING;
+  export type WATCH_EVENT_TYPE_FINISHED = typeof WatchEventType.WATCH_EVENT_TYPE_FINISHED;
+  export type WATCH_EVENT_TYPE_RESYNC = typeof WatchEventType.WATCH_EVENT_TYPE_RESYNC;
+  export type UNRECOGNIZED = typeof WatchEventType.UNRECOGNIZED;
+}
+
+export function watchEventTypeFromJSON(object: any): WatchEventType {
+  switch (object) {
+    case 0:
+    case "WATCH_EVENT_TYPE_UNSPECIFIED":
+      return WatchEventType.WATCH_EVENT_TYPE_UNSPECIFIED;
+    case 1:
+    case "WATCH_EVENT_TYPE_EXISTING":
+      return WatchEventType.WATCH_EVENT_TYPE_EXISTING;
+    case 2:
+    case "WATCH_EVENT_TYPE_SYNCED":
+      return WatchEventType.WATCH_EVENT_TYPE_SYNCED;
+    case 3:
+    case "WATCH_EVENT_TYPE_STARTED":
+      return WatchEventType.WATCH_EVENT_TYPE_STARTED;
+    case 4:
+    case "WATCH_EVENT_TYPE_STOPPING":
+      return WatchEventType.WATCH_EVENT_TYPE_STOPPING;
+    case 5:
+    case "WATCH_EVENT_TYPE_FINISHED":
+      return WatchEventType.WATCH_EVENT_TYPE_FINISHED;
+    case 6:
+    case "WATCH_EVENT_TYPE_RESYNC":
+      return WatchEventType.WATCH_EVENT_TYPE_RESYNC;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEventType.UNRECOGNIZED;
+  }
+}
+
+export function watchEventTypeToJSON(object: WatchEventType): string {
+  switch (object) {
+    case WatchEventType.WATCH_EVENT_TYPE_UNSPECIFIED:
+      return "WATCH_EVENT_TYPE_UNSPECIFIED";
+    case WatchEventType.WATCH_EVENT_TYPE_EXISTING:
+      return "WATCH_EVENT_TYPE_EXISTING";
+    case WatchEventType.WATCH_EVENT_TYPE_SYNCED:
+      return "WATCH_EVENT_TYPE_SYNCED";
+    case WatchEventType.WATCH_EVENT_TYPE_STARTED:
+      return "WATCH_EVENT_TYPE_STARTED";
+    case WatchEventType.WATCH_EVENT_TYPE_STOPPING:
+      return "WATCH_EVENT_TYPE_STOPPING";
+    case WatchEventType.WATCH_EVENT_TYPE_FINISHED:
+      return "WATCH_EVENT_TYPE_FINISHED";
+    case WatchEventType.WATCH_EVENT_TYPE_RESYNC:
+      return "WATCH_EVENT_TYPE_RESYNC";
+    case WatchEventType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * ResourceLimits bounds what a job may use. In a request, zero means "the
  * server's default"; a value above the server's maximum or below its minimum
@@ -366,7 +463,11 @@ export interface Job {
    */
   outputIncomplete: boolean;
   /** The job's maximum run time; unset when it has none. */
-  timeout?: Duration | undefined;
+  timeout?:
+    | Duration
+    | undefined;
+  /** The job's name and labels, as started. */
+  metadata?: JobMetadata | undefined;
 }
 
 /** StartJobRequest describes the job to start. */
@@ -401,7 +502,11 @@ export interface StartJobRequest {
    * grace period, SIGKILL) and ends TIMED_OUT. Unset or zero: none. At most
    * 7 days; a negative one is refused with INVALID_ARGUMENT.
    */
-  timeout?: Duration | undefined;
+  timeout?:
+    | Duration
+    | undefined;
+  /** The job's name and labels; none when unset. */
+  metadata?: JobMetadata | undefined;
 }
 
 /** StartJobResponse carries the new job. */
@@ -459,6 +564,8 @@ export interface ListJobsRequest {
    * same filter; empty for the first page.
    */
   pageToken: string;
+  /** Only jobs this selector picks; every job when unset. */
+  selector?: JobSelector | undefined;
 }
 
 /** ListJobsResponse carries one page of jobs. */
@@ -467,6 +574,11 @@ export interface ListJobsResponse {
   jobs: Job[];
   /** Token for the next page; empty on the last page. */
   nextPageToken: string;
+  /**
+   * How many jobs match the filter in all (every page), when this page was
+   * made.
+   */
+  totalSize: number;
 }
 
 /** StreamOutputRequest says which output to send. */
@@ -590,6 +702,79 @@ export interface DeleteJobRequest {
 
 /** DeleteJobResponse is empty: the job is gone. */
 export interface DeleteJobResponse {
+}
+
+/**
+ * JobMetadata is how a client finds its jobs again: a name and labels, as
+ * in Kubernetes' ObjectMeta.
+ */
+export interface JobMetadata {
+  /**
+   * Optional name: a DNS label (RFC 1123: 1 to 63 characters of a-z, 0-9 and
+   * "-", starting and ending with a letter or digit) that is not also a job
+   * id. Unique among the owner's jobs not yet finished (ALREADY_EXISTS
+   * otherwise). Wherever a request takes a job_id, the name of one of the
+   * caller's own jobs may stand for it: it names the newest of them.
+   */
+  name: string;
+  /**
+   * Labels, with Kubernetes' syntax and limits: a key is an optional DNS
+   * subdomain prefix (at most 253 characters) and "/", then a name of 1 to 63
+   * characters of [A-Za-z0-9_.-] starting and ending with a letter or digit;
+   * a value is empty or such a name. At most 64 labels. A label that breaks
+   * a rule is refused with INVALID_ARGUMENT naming it.
+   */
+  labels: { [key: string]: string };
+}
+
+export interface JobMetadata_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** JobSelector picks jobs by name and labels; every field set must match. */
+export interface JobSelector {
+  /** Only jobs with this name. */
+  name: string;
+  /**
+   * Only jobs whose labels match this selector, in kubectl's syntax: comma-
+   * separated requirements, all of which must hold: "key=value" (or "=="),
+   * "key!=value", "key in (v1,v2)", "key notin (v1,v2)", "key" (has the
+   * label), "!key" (has not). A selector that does not parse is refused
+   * with INVALID_ARGUMENT. At most 4096 characters.
+   */
+  labelSelector: string;
+}
+
+/**
+ * WatchJobsRequest filters the jobs watched, as ListJobsRequest filters a
+ * listing.
+ */
+export interface WatchJobsRequest {
+  /** Only jobs in this state (after the change); all when unspecified. */
+  state: JobState;
+  /**
+   * Only jobs of this owner; as in ListJobsRequest, a caller with role "user"
+   * sees only its own jobs whatever this says.
+   */
+  owner: string;
+  /** Only jobs this selector picks; every job when unset. */
+  selector?:
+    | JobSelector
+    | undefined;
+  /**
+   * First send the jobs that match now (EXISTING events, newest first), then
+   * SYNCED; without it the stream starts with the first change.
+   */
+  initial: boolean;
+}
+
+/** WatchJobsResponse is one event of a watch. */
+export interface WatchJobsResponse {
+  /** What happened. */
+  type: WatchEventType;
+  /** The job's status after the change; unset for SYNCED and RESYNC. */
+  job?: Job | undefined;
 }
 
 function createBaseResourceLimits(): ResourceLimits {
@@ -1031,6 +1216,7 @@ function createBaseJob(): Job {
     workingDir: "",
     outputIncomplete: false,
     timeout: undefined,
+    metadata: undefined,
   };
 }
 
@@ -1095,6 +1281,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.timeout !== undefined) {
       Duration.encode(message.timeout, writer.uint32(242).fork()).join();
+    }
+    if (message.metadata !== undefined) {
+      JobMetadata.encode(message.metadata, writer.uint32(250).fork()).join();
     }
     return writer;
   },
@@ -1272,6 +1461,14 @@ export const Job: MessageFns<Job> = {
             message.timeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.metadata = JobMetadata.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1346,6 +1543,7 @@ export const Job: MessageFns<Job> = {
         ? globalThis.Boolean(object.output_incomplete)
         : false,
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      metadata: isSet(object.metadata) ? JobMetadata.fromJSON(object.metadata) : undefined,
     };
   },
 
@@ -1411,6 +1609,9 @@ export const Job: MessageFns<Job> = {
     if (message.timeout !== undefined) {
       obj.timeout = Duration.toJSON(message.timeout);
     }
+    if (message.metadata !== undefined) {
+      obj.metadata = JobMetadata.toJSON(message.metadata);
+    }
     return obj;
   },
 
@@ -1449,12 +1650,23 @@ export const Job: MessageFns<Job> = {
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
       ? Duration.fromPartial(object.timeout)
       : undefined;
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? JobMetadata.fromPartial(object.metadata)
+      : undefined;
     return message;
   },
 };
 
 function createBaseStartJobRequest(): StartJobRequest {
-  return { command: [], env: [], workingDir: "", limits: undefined, hostNetwork: false, timeout: undefined };
+  return {
+    command: [],
+    env: [],
+    workingDir: "",
+    limits: undefined,
+    hostNetwork: false,
+    timeout: undefined,
+    metadata: undefined,
+  };
 }
 
 export const StartJobRequest: MessageFns<StartJobRequest> = {
@@ -1476,6 +1688,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     }
     if (message.timeout !== undefined) {
       Duration.encode(message.timeout, writer.uint32(242).fork()).join();
+    }
+    if (message.metadata !== undefined) {
+      JobMetadata.encode(message.metadata, writer.uint32(250).fork()).join();
     }
     return writer;
   },
@@ -1541,6 +1756,14 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
             message.timeout = Duration.decode(reader, reader.uint32());
             continue;
           }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.metadata = JobMetadata.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1569,6 +1792,7 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
         ? globalThis.Boolean(object.host_network)
         : false,
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
+      metadata: isSet(object.metadata) ? JobMetadata.fromJSON(object.metadata) : undefined,
     };
   },
 
@@ -1592,6 +1816,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     if (message.timeout !== undefined) {
       obj.timeout = Duration.toJSON(message.timeout);
     }
+    if (message.metadata !== undefined) {
+      obj.metadata = JobMetadata.toJSON(message.metadata);
+    }
     return obj;
   },
 
@@ -1609,6 +1836,9 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     message.hostNetwork = object.hostNetwork ?? false;
     message.timeout = (object.timeout !== undefined && object.timeout !== null)
       ? Duration.fromPartial(object.timeout)
+      : undefined;
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? JobMetadata.fromPartial(object.metadata)
       : undefined;
     return message;
   },
@@ -1984,7 +2214,7 @@ export const GetJobResponse: MessageFns<GetJobResponse> = {
 };
 
 function createBaseListJobsRequest(): ListJobsRequest {
-  return { state: 0, owner: "", pageSize: 0, pageToken: "" };
+  return { state: 0, owner: "", pageSize: 0, pageToken: "", selector: undefined };
 }
 
 export const ListJobsRequest: MessageFns<ListJobsRequest> = {
@@ -2000,6 +2230,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.selector !== undefined) {
+      JobSelector.encode(message.selector, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -2049,6 +2282,14 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.selector = JobSelector.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2075,6 +2316,7 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      selector: isSet(object.selector) ? JobSelector.fromJSON(object.selector) : undefined,
     };
   },
 
@@ -2092,6 +2334,9 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.selector !== undefined) {
+      obj.selector = JobSelector.toJSON(message.selector);
+    }
     return obj;
   },
 
@@ -2104,12 +2349,15 @@ export const ListJobsRequest: MessageFns<ListJobsRequest> = {
     message.owner = object.owner ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? JobSelector.fromPartial(object.selector)
+      : undefined;
     return message;
   },
 };
 
 function createBaseListJobsResponse(): ListJobsResponse {
-  return { jobs: [], nextPageToken: "" };
+  return { jobs: [], nextPageToken: "", totalSize: 0 };
 }
 
 export const ListJobsResponse: MessageFns<ListJobsResponse> = {
@@ -2119,6 +2367,9 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
     }
     if (message.nextPageToken !== "") {
       writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.totalSize !== 0) {
+      writer.uint32(240).uint32(message.totalSize);
     }
     return writer;
   },
@@ -2152,6 +2403,14 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+
+            message.totalSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2172,6 +2431,11 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
         : isSet(object.next_page_token)
         ? globalThis.String(object.next_page_token)
         : "",
+      totalSize: isSet(object.totalSize)
+        ? globalThis.Number(object.totalSize)
+        : isSet(object.total_size)
+        ? globalThis.Number(object.total_size)
+        : 0,
     };
   },
 
@@ -2183,6 +2447,9 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
     }
+    if (message.totalSize !== 0) {
+      obj.totalSize = Math.round(message.totalSize);
+    }
     return obj;
   },
 
@@ -2193,6 +2460,7 @@ export const ListJobsResponse: MessageFns<ListJobsResponse> = {
     const message = createBaseListJobsResponse();
     message.jobs = object.jobs?.map((e) => Job.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
+    message.totalSize = object.totalSize ?? 0;
     return message;
   },
 };
@@ -3155,6 +3423,499 @@ export const DeleteJobResponse: MessageFns<DeleteJobResponse> = {
   },
 };
 
+function createBaseJobMetadata(): JobMetadata {
+  return { name: "", labels: {} };
+}
+
+export const JobMetadata: MessageFns<JobMetadata> = {
+  encode(message: JobMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      JobMetadata_LabelsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobMetadata {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobMetadata();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = JobMetadata_LabelsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.labels[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobMetadata {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: JobMetadata): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JobMetadata>): JobMetadata {
+    return JobMetadata.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobMetadata>): JobMetadata {
+    const message = createBaseJobMetadata();
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseJobMetadata_LabelsEntry(): JobMetadata_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const JobMetadata_LabelsEntry: MessageFns<JobMetadata_LabelsEntry> = {
+  encode(message: JobMetadata_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobMetadata_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobMetadata_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobMetadata_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: JobMetadata_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JobMetadata_LabelsEntry>): JobMetadata_LabelsEntry {
+    return JobMetadata_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobMetadata_LabelsEntry>): JobMetadata_LabelsEntry {
+    const message = createBaseJobMetadata_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseJobSelector(): JobSelector {
+  return { name: "", labelSelector: "" };
+}
+
+export const JobSelector: MessageFns<JobSelector> = {
+  encode(message: JobSelector, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.labelSelector !== "") {
+      writer.uint32(18).string(message.labelSelector);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobSelector {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobSelector();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.labelSelector = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobSelector {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labelSelector: isSet(object.labelSelector)
+        ? globalThis.String(object.labelSelector)
+        : isSet(object.label_selector)
+        ? globalThis.String(object.label_selector)
+        : "",
+    };
+  },
+
+  toJSON(message: JobSelector): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labelSelector !== "") {
+      obj.labelSelector = message.labelSelector;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JobSelector>): JobSelector {
+    return JobSelector.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JobSelector>): JobSelector {
+    const message = createBaseJobSelector();
+    message.name = object.name ?? "";
+    message.labelSelector = object.labelSelector ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchJobsRequest(): WatchJobsRequest {
+  return { state: 0, owner: "", selector: undefined, initial: false };
+}
+
+export const WatchJobsRequest: MessageFns<WatchJobsRequest> = {
+  encode(message: WatchJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.owner !== "") {
+      writer.uint32(18).string(message.owner);
+    }
+    if (message.selector !== undefined) {
+      JobSelector.encode(message.selector, writer.uint32(26).fork()).join();
+    }
+    if (message.initial !== false) {
+      writer.uint32(32).bool(message.initial);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.selector = JobSelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.initial = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchJobsRequest {
+    return {
+      state: isSet(object.state) ? jobStateFromJSON(object.state) : 0,
+      owner: isSet(object.owner) ? globalThis.String(object.owner) : "",
+      selector: isSet(object.selector) ? JobSelector.fromJSON(object.selector) : undefined,
+      initial: isSet(object.initial) ? globalThis.Boolean(object.initial) : false,
+    };
+  },
+
+  toJSON(message: WatchJobsRequest): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = jobStateToJSON(message.state);
+    }
+    if (message.owner !== "") {
+      obj.owner = message.owner;
+    }
+    if (message.selector !== undefined) {
+      obj.selector = JobSelector.toJSON(message.selector);
+    }
+    if (message.initial !== false) {
+      obj.initial = message.initial;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchJobsRequest>): WatchJobsRequest {
+    return WatchJobsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchJobsRequest>): WatchJobsRequest {
+    const message = createBaseWatchJobsRequest();
+    message.state = object.state ?? 0;
+    message.owner = object.owner ?? "";
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? JobSelector.fromPartial(object.selector)
+      : undefined;
+    message.initial = object.initial ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchJobsResponse(): WatchJobsResponse {
+  return { type: 0, job: undefined };
+}
+
+export const WatchJobsResponse: MessageFns<WatchJobsResponse> = {
+  encode(message: WatchJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchJobsResponse {
+    return {
+      type: isSet(object.type) ? watchEventTypeFromJSON(object.type) : 0,
+      job: isSet(object.job) ? Job.fromJSON(object.job) : undefined,
+    };
+  },
+
+  toJSON(message: WatchJobsResponse): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = watchEventTypeToJSON(message.type);
+    }
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchJobsResponse>): WatchJobsResponse {
+    return WatchJobsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchJobsResponse>): WatchJobsResponse {
+    const message = createBaseWatchJobsResponse();
+    message.type = object.type ?? 0;
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    return message;
+  },
+};
+
 /**
  * JobService starts, stops, inspects and streams the output of jobs: Linux
  * processes run in their own namespaces and cgroups on the server's host.
@@ -3276,6 +4037,22 @@ export const JobServiceService = {
     responseSerialize: (value: DeleteJobResponse): Buffer => Buffer.from(DeleteJobResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteJobResponse => DeleteJobResponse.decode(value),
   },
+  /**
+   * WatchJobs sends the state changes (started, stopping, finished with the
+   * exit report) of the jobs the caller may see that match the filter, as
+   * they happen, until the caller cancels. A watcher that reads too slowly
+   * for the server's bounded queue gets a RESYNC event, then the current
+   * matching jobs again.
+   */
+  watchJobs: {
+    path: "/jobworker.v1.JobService/WatchJobs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchJobsRequest): Buffer => Buffer.from(WatchJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchJobsRequest => WatchJobsRequest.decode(value),
+    responseSerialize: (value: WatchJobsResponse): Buffer => Buffer.from(WatchJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchJobsResponse => WatchJobsResponse.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -3323,6 +4100,14 @@ export interface JobServiceServer extends UntypedServiceImplementation {
    * with NOT_FOUND, as when retention removes it.
    */
   deleteJob: handleUnaryCall<DeleteJobRequest, DeleteJobResponse>;
+  /**
+   * WatchJobs sends the state changes (started, stopping, finished with the
+   * exit report) of the jobs the caller may see that match the filter, as
+   * they happen, until the caller cancels. A watcher that reads too slowly
+   * for the server's bounded queue gets a RESYNC event, then the current
+   * matching jobs again.
+   */
+  watchJobs: handleServerStreamingCall<WatchJobsRequest, WatchJobsResponse>;
 }
 
 export interface JobServiceClient extends Client {
@@ -3476,6 +4261,19 @@ export interface JobServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteJobResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * WatchJobs sends the state changes (started, stopping, finished with the
+   * exit report) of the jobs the caller may see that match the filter, as
+   * they happen, until the caller cancels. A watcher that reads too slowly
+   * for the server's bounded queue gets a RESYNC event, then the current
+   * matching jobs again.
+   */
+  watchJobs(request: WatchJobsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchJobsResponse>;
+  watchJobs(
+    request: WatchJobsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchJobsResponse>;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(
@@ -3535,6 +4333,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
