@@ -41,6 +41,8 @@ async function newLog(
     : await OutputLogWriter.create(path, { capBytes, notifier, clock });
   let status: JobStatus | null = null;
   let followers = 0;
+  /** Called when a follower joins: it has read its start (length, last SYNC) in the same tick. */
+  const joined: (() => void)[] = [];
   const source: LogSource = {
     jobId: 'testjob',
     path,
@@ -50,6 +52,7 @@ async function newLog(
     notifier,
     followerCount: (d) => {
       followers += d;
+      if (d > 0) for (const resolve of joined.splice(0)) resolve();
     },
     ...(shared ? { sharedBlocks: () => shared } : {}),
   };
@@ -59,6 +62,7 @@ async function newLog(
     path,
     notifier,
     followers: () => followers,
+    nextFollower: () => new Promise<void>((resolve) => joined.push(resolve)),
     finish: async () => {
       await writer.close();
       status = { id: 'testjob' } as JobStatus;
@@ -482,14 +486,20 @@ test('a tail then follows live output; tail 0 sends only what comes next', async
   let now = T0;
   const log = await newLog(1 << 30, undefined, undefined, () => (now += 1000));
   log.writer.append('stdout', Buffer.from('one\ntwo\nthree\n'));
-  await new Promise(setImmediate);
+  // The tail is of what is committed when the follower starts: wait for the write.
+  while (log.writer.committedLength === 0) await log.notifier.wait();
   for (const [tailLines, first] of [
     [2, 'two\nthree\n'],
     [0, 'four\n'],
   ] as const) {
     const it = followLog(log.source, { follow: true, tailLines })[Symbol.asyncIterator]();
+    const started = log.nextFollower();
     const next = it.next();
-    if (tailLines === 0) log.writer.append('stdout', Buffer.from('four\n'));
+    if (tailLines === 0) {
+      // Only once the follower has taken its start: "what comes next" is after it.
+      await started;
+      log.writer.append('stdout', Buffer.from('four\n'));
+    }
     const r = await next;
     assert.equal(r.done !== true && r.value.type === 'chunk' && r.value.data.toString(), first);
     assert.equal(r.done !== true && r.value.type === 'chunk' && r.value.storedAtMs !== null, true);
