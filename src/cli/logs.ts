@@ -10,6 +10,7 @@ import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
 import { UsageError } from './failures.js';
+import { untilInterrupted } from './interrupt.js';
 import { copyOutput } from './output.js';
 import { parseDuration } from './units.js';
 
@@ -156,11 +157,6 @@ export async function* withTimestamps(
   }
 }
 
-/** Ctrl-C's reason: ends the follow; not an error to report. */
-class Interrupted extends Error {
-  override readonly name = 'Interrupted';
-}
-
 async function main(args: readonly string[], io: Io): Promise<number> {
   const command = parseLogs(args);
   if (command.kind === 'help') {
@@ -168,46 +164,47 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     return 0;
   }
   const connection = await Connection.open(command.connection, io.env);
-  const interrupt = new AbortController();
-  const onSigint = (): void => {
-    interrupt.abort(new Interrupted('interrupted'));
-  };
-  io.signals.on('SIGINT', onSigint);
   try {
-    const stream = connection.streamOutput(
-      {
-        jobId: command.id,
-        stream: command.stream,
-        stdoutOffset: 0,
-        stderrOffset: 0,
-        follow: command.follow,
-        tailLines: command.tailLines,
-        since: command.since,
-      },
-      interrupt.signal,
-    );
-    const messages = command.timestamps ? withTimestamps(stream) : stream;
-    const finished = await copyOutput(messages, io, (cap) => {
-      println(
-        io.stderr,
-        `jobctl: output truncated: the job reached the output cap of ${cap} bytes; the rest was dropped`,
-      );
-    });
-    if (!command.follow) return ExitCode.Ok;
-    if (finished === undefined) {
-      throw new JobworkerError(
-        ErrorCode.Internal,
-        `the output stream of job ${command.id} ended before the job did`,
-      );
-    }
-    return exitCodeForJob(finished);
-  } catch (err) {
-    if (err instanceof Interrupted) return ExitCode.Interrupted;
-    throw err;
+    return await untilInterrupted(io, (signal) => follow(connection, command, io, signal));
   } finally {
-    io.signals.off('SIGINT', onSigint);
     connection.close();
   }
+}
+
+/** Copies the job's output to stdout and stderr; the job's exit status when following it to its end. */
+async function follow(
+  connection: Connection,
+  command: Extract<LogsCommand, { kind: 'logs' }>,
+  io: Io,
+  signal: AbortSignal,
+): Promise<number> {
+  const stream = connection.streamOutput(
+    {
+      jobId: command.id,
+      stream: command.stream,
+      stdoutOffset: 0,
+      stderrOffset: 0,
+      follow: command.follow,
+      tailLines: command.tailLines,
+      since: command.since,
+    },
+    signal,
+  );
+  const messages = command.timestamps ? withTimestamps(stream) : stream;
+  const finished = await copyOutput(messages, io, (cap) => {
+    println(
+      io.stderr,
+      `jobctl: output truncated: the job reached the output cap of ${cap} bytes; the rest was dropped`,
+    );
+  });
+  if (!command.follow) return ExitCode.Ok;
+  if (finished === undefined) {
+    throw new JobworkerError(
+      ErrorCode.Internal,
+      `the output stream of job ${command.id} ended before the job did`,
+    );
+  }
+  return exitCodeForJob(finished);
 }
 
 /** The `logs` command. */

@@ -8,32 +8,18 @@ import type { WatchJobsRequest, WatchJobsResponse } from '../gen/jobworker/v1/jo
 import type { Io } from './command.js';
 import type { Connection } from './connection.js';
 import { ExitCode } from './exit-codes.js';
-
-/** Ctrl-C's reason: ends the watch; not an error to report. */
-class Interrupted extends Error {
-  override readonly name = 'Interrupted';
-}
+import { untilInterrupted } from './interrupt.js';
 
 /** Watches until Ctrl-C, calling `print` for each event; returns the exit status. */
-export async function watchUntilInterrupted(
+export function watchUntilInterrupted(
   connection: Connection,
   request: WatchJobsRequest,
   io: Io,
   print: (event: WatchJobsResponse) => void,
 ): Promise<number> {
-  const interrupt = new AbortController();
-  const onSigint = (): void => {
-    interrupt.abort(new Interrupted('interrupted'));
-  };
-  io.signals.on('SIGINT', onSigint);
-  try {
-    for await (const event of connection.watchJobs(request, interrupt.signal)) print(event);
+  return untilInterrupted(io, async (signal) => {
+    for await (const event of connection.watchJobs(request, signal)) print(event);
     // The server never ends a watch by itself but by an error status.
     return ExitCode.Ok;
-  } catch (err) {
-    if (err instanceof Interrupted) return ExitCode.Interrupted;
-    throw err;
-  } finally {
-    io.signals.off('SIGINT', onSigint);
-  }
+  });
 }
