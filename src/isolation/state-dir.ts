@@ -11,14 +11,13 @@
  * lock. Node opens every file O_CLOEXEC, so neither the fork server nor a job
  * inherits the descriptor (a job outliving a crash would otherwise hold it).
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { checkAborted, onAbort } from '../signals.js';
+import { checkAborted } from '../signals.js';
+import { runHelperMode } from './helper-mode.js';
 
 /** The lock file's name in the state directory; it holds the locking server's pid. */
 export const LOCK_FILE = 'jobworkerd.lock';
@@ -26,8 +25,6 @@ export const LOCK_FILE = 'jobworkerd.lock';
 // native/lock.c's exit codes.
 const LOCKED = 0;
 const HELD = 1;
-// Enough for the helper's one-line failure message.
-const STDERR_LIMIT = 1024;
 
 /** Another server holds the state directory's lock. */
 export class StateDirInUseError extends JobworkerError {
@@ -76,17 +73,12 @@ export async function lockFile(
   );
   try {
     checkAborted(options.signal);
-    const child = spawn(helper, options.wait === true ? ['--lock', '--wait'] : ['--lock'], {
-      stdio: ['ignore', 'ignore', 'pipe', handle.fd],
-      env: {},
-    });
     // A helper still waiting in flock is killed: then the lock is not taken.
-    const stop = onAbort(options.signal, () => child.kill('SIGKILL'));
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      stderr = (stderr + text).slice(0, STDERR_LIMIT);
-    });
-    const [code] = (await once(child, 'close').finally(stop)) as [number | null];
+    const { code, stderr } = await runHelperMode(
+      helper,
+      options.wait === true ? ['--lock', '--wait'] : ['--lock'],
+      { fd3: handle.fd, signal: options.signal },
+    );
     checkAborted(options.signal);
     if (code === HELD) {
       const text = (await handle.readFile('utf8')).trim();
@@ -96,7 +88,7 @@ export async function lockFile(
     if (code !== LOCKED) {
       throw new JobworkerError(
         ErrorCode.Internal,
-        `cannot lock ${file}: the native helper exited with ${code ?? 'a signal'}: ${stderr.trim()}`,
+        `cannot lock ${file}: the native helper exited with ${code ?? 'a signal'}: ${stderr}`,
       );
     }
     await handle.truncate(0);
