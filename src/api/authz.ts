@@ -48,7 +48,7 @@ function single(
  * `unauthenticated` without a usable certificate or user name and
  * `permission_denied` "unknown role" for an OU that is not a role.
  */
-export function principalOf(cert: PeerCertificate | undefined): Principal {
+export function principalOf(cert: Pick<PeerCertificate, 'subject'> | undefined): Principal {
   if (cert === undefined) {
     throw new JobworkerError(ErrorCode.Unauthenticated, 'no verified client certificate');
   }

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Eku, initCertsDir } from './certs.js';
+import { initCertsDir } from './cert-store.js';
+import { Eku } from './certs.js';
 import { loadIdentity } from './tls.js';
 
 test('certs init writes a CA, a server and three clients; keys 0600; refuses to overwrite', async () => {

@@ -2,15 +2,14 @@
  * Development and test certificates: a CA, a server certificate and client
  * certificates, ECDSA P-256 (or Ed25519 for clients) made with @peculiar/x509
  * on Node's WebCrypto. Identity lives in the subject: CN = user name, OU = role
- * (see authz.ts). `jobworkerd certs init` writes a set; tests/helpers/pki.ts
- * reuses the same functions to make the broken certificates the TLS tests need.
+ * (see authz.ts). cert-store.ts writes them as `jobworkerd certs` lays them
+ * out; tests/helpers/pki.ts reuses the same functions to make the broken
+ * certificates the TLS tests need.
  */
 // @peculiar/x509 uses decorators that read reflect-metadata when its module is evaluated.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { webcrypto } from 'node:crypto';
-import { access, mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createPrivateKey, type KeyObject, webcrypto, X509Certificate } from 'node:crypto';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { Eku } from './eku.js';
 
@@ -19,7 +18,7 @@ x509.cryptoProvider.set(webcrypto);
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Validity of a CA made by {@link createCa}, in days. */
 export const CA_VALIDITY_DAYS = 90;
-/** Validity of a leaf certificate made by {@link issue}, in days: short, these are development certificates. */
+/** Default validity of a leaf certificate, in days: short, so that a lost key is not good for long. */
 export const LEAF_VALIDITY_DAYS = 30;
 
 const P256: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = {
@@ -40,8 +39,11 @@ export interface PemPair {
 
 /** A CA able to sign: its PEM pair plus the live signing key. */
 export interface Issuer extends PemPair {
-  readonly name: string;
+  /** Subject DN of the CA certificate (RFC 4514), the issuer of what it signs. */
+  readonly subject: string;
   readonly signingKey: webcrypto.CryptoKey;
+  /** End of the CA's validity: nothing it issues may outlive it. */
+  readonly notAfter: Date;
 }
 
 export { Eku };
@@ -91,12 +93,13 @@ export async function createCa(
 ): Promise<Issuer> {
   const keys = await generateKeys('p256');
   const now = Date.now();
+  const notAfter = new Date(now + validityDays * DAY_MS);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: dn(name),
     keys,
     signingAlgorithm: P256,
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + validityDays * DAY_MS),
+    notAfter,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(
@@ -107,11 +110,51 @@ export async function createCa(
     ],
   });
   return {
-    name,
+    subject: dn(name),
     cert: cert.toString('pem') + '\n',
     key: await keyPem(keys.privateKey),
     signingKey: keys.privateKey,
+    // The certificate stores whole seconds: compare with what it says.
+    notAfter: cert.notAfter,
   };
+}
+
+/**
+ * The CA of `ca.crt` and `ca.key` (PEM, as {@link createCa} writes them) as
+ * an {@link Issuer}. Throws `invalid_argument` naming the file when one is
+ * not a certificate, not a P-256 key, or not the certificate's key.
+ */
+export function issuerFromPem(
+  files: { readonly cert: string; readonly key: string },
+  pem: PemPair,
+): Promise<Issuer> {
+  const fail = (message: string, cause?: unknown): JobworkerError =>
+    new JobworkerError(ErrorCode.InvalidArgument, message, cause === undefined ? {} : { cause });
+  let cert: X509Certificate;
+  let key: KeyObject;
+  try {
+    cert = new X509Certificate(pem.cert);
+  } catch (err) {
+    throw fail(`${files.cert} is not a PEM certificate`, err);
+  }
+  try {
+    key = createPrivateKey(pem.key);
+  } catch (err) {
+    throw fail(`${files.key} is not a PEM private key`, err);
+  }
+  if (!cert.ca) throw fail(`${files.cert} is not a CA certificate (basicConstraints CA:FALSE)`);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw fail(`${files.key} is not an ECDSA P-256 key (jobworkerd certs makes P-256 CAs only)`);
+  }
+  if (!cert.checkPrivateKey(key)) throw fail(`${files.key} does not match ${files.cert}`);
+  const der = key.export({ type: 'pkcs8', format: 'der' });
+  return webcrypto.subtle.importKey('pkcs8', der, P256, false, ['sign']).then((signingKey) => ({
+    ...pem,
+    // The issuer of what it signs is exactly its subject, as encoded (chains are built by name).
+    subject: new x509.X509Certificate(pem.cert).subject,
+    signingKey,
+    notAfter: new Date(cert.validTo),
+  }));
 }
 
 /** Issues a leaf certificate signed by `ca` (or self-signed when `ca` is null). */
@@ -146,7 +189,7 @@ export async function issue(ca: Issuer | null, options: LeafOptions): Promise<Pe
         })
       : await x509.X509CertificateGenerator.create({
           subject,
-          issuer: dn(ca.name),
+          issuer: ca.subject,
           publicKey: keys.publicKey,
           signingKey: ca.signingKey,
           signingAlgorithm: P256,
@@ -156,77 +199,22 @@ export async function issue(ca: Issuer | null, options: LeafOptions): Promise<Pe
   return { cert: cert.toString('pem') + '\n', key: await keyPem(keys.privateKey) };
 }
 
-/** The server certificate: SANs localhost, 127.0.0.1 and ::1, serverAuth EKU. */
-export function issueServer(ca: Issuer): Promise<PemPair> {
+/** What a server certificate names; the defaults are the development server's. */
+export interface ServerNames {
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
+  readonly notAfter?: Date;
+  readonly keyAlgorithm?: KeyAlgorithm;
+}
+
+/** The server certificate: serverAuth EKU, SANs `localhost`, `127.0.0.1` and `::1` unless given. */
+export function issueServer(ca: Issuer, names: ServerNames = {}): Promise<PemPair> {
   return issue(ca, {
     commonName: 'jobworkerd',
     eku: [Eku.serverAuth],
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1', '::1'],
+    dnsNames: names.dnsNames ?? ['localhost'],
+    ipAddresses: names.ipAddresses ?? ['127.0.0.1', '::1'],
+    ...(names.notAfter === undefined ? {} : { notAfter: names.notAfter }),
+    ...(names.keyAlgorithm === undefined ? {} : { keyAlgorithm: names.keyAlgorithm }),
   });
-}
-
-/** The clients of a development set: name and role. */
-export const DEV_CLIENTS = [
-  { name: 'alice', role: 'user' },
-  { name: 'bob', role: 'user' },
-  { name: 'admin', role: 'admin' },
-] as const;
-
-/** Writes `content` to a new file with `mode`; refuses (EEXIST) to replace an existing one. */
-export async function writeNewFile(path: string, content: string, mode: number): Promise<void> {
-  // 'wx' = O_CREAT|O_EXCL: never overwrite, and no window where a key is world-readable.
-  const file = await open(path, 'wx', mode).catch((err: unknown) => {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EEXIST' ? 'already exists; refusing to overwrite it' : String(err);
-    throw new JobworkerError(ErrorCode.InvalidArgument, `${path} ${why}`, { cause: err });
-  });
-  try {
-    await file.writeFile(content);
-  } finally {
-    await file.close();
-  }
-}
-
-/**
- * Creates a development set in `dir`: ca.crt/ca.key, server.crt/key and
- * alice, bob (role user) and admin (role admin). The CA key is kept (mode
- * 0600) so that more clients can be issued from the same CA later.
- * TODO(no issue command yet): add `jobworkerd certs issue NAME --role R`.
- * Returns the paths written.
- */
-export async function initCertsDir(dir: string): Promise<string[]> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const names = ['ca', 'server', ...DEV_CLIENTS.map((c) => c.name)];
-  // Checked before anything is written, so a refusal leaves the directory as it was.
-  for (const file of names.flatMap((n) => [`${n}.crt`, `${n}.key`])) {
-    if (
-      await access(join(dir, file)).then(
-        () => true,
-        () => false,
-      )
-    ) {
-      throw new JobworkerError(
-        ErrorCode.InvalidArgument,
-        `${join(dir, file)} already exists; refusing to overwrite it`,
-      );
-    }
-  }
-  const ca = await createCa();
-  const pairs: [string, PemPair][] = [
-    ['ca', ca],
-    ['server', await issueServer(ca)],
-  ];
-  for (const client of DEV_CLIENTS) {
-    pairs.push([client.name, await issue(ca, { commonName: client.name, role: client.role })]);
-  }
-  const written: string[] = [];
-  for (const [name, pair] of pairs) {
-    const crt = join(dir, `${name}.crt`);
-    const key = join(dir, `${name}.key`);
-    await writeNewFile(crt, pair.cert, 0o644);
-    await writeNewFile(key, pair.key, 0o600);
-    written.push(crt, key);
-  }
-  return written;
 }

@@ -5,23 +5,21 @@
  * the API layer that may exit).
  *
  *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
- *   jobworkerd certs init --dir DIR
+ *   jobworkerd certs init|issue|show ... (certs-command.ts)
  *   jobworkerd dev
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCode, EXIT_USAGE, JobworkerError } from '../errors.js';
 import { StateDirInUseError } from '../isolation/index.js';
 import { BUDGET_USAGE, budgetOptions, readBudgets } from './budget-flags.js';
+import { CERTS_USAGE, CertsUsageError, runCerts } from './certs-command.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
       Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
       DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
-${BUDGET_USAGE}  jobworkerd certs init --dir DIR
-      Create a development CA, a server certificate (localhost, 127.0.0.1, ::1)
-      and client certificates alice, bob (role user) and admin (role admin).
-  jobworkerd dev
+${BUDGET_USAGE}${CERTS_USAGE}  jobworkerd dev
       What 'npm start' runs: development certificates on first run, then serve
       on ${DEFAULT_LISTEN} with state under $XDG_STATE_HOME/jobworker/dev.
 `;
@@ -114,14 +112,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'certs': {
-      const [sub, ...flags] = rest;
-      if (sub !== 'init')
-        throw new UsageError(`unknown certs command ${JSON.stringify(sub ?? '')}; expected init`);
-      const { values } = parse(flags, { dir: { type: 'string' } });
-      // Loaded only here: certificate generation is heavy (see eku.ts).
-      const { initCertsDir } = await import('./certs.js');
-      const written = await initCertsDir(required(values, 'dir'));
-      process.stdout.write(`${written.join('\n')}\n`);
+      // certs-command.ts loads certificate generation (heavy, see eku.ts) only when it must.
+      await runCerts(rest, process.stdout).catch((err: unknown) => {
+        throw err instanceof CertsUsageError ? new UsageError(err.message) : err;
+      });
       return;
     }
     case 'dev': {

@@ -3,7 +3,7 @@
  * then the wiring of isolation, job library, audit log and server.
  */
 import type { Stats } from 'node:fs';
-import { access, lstat, mkdir } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { devPaths } from '../dev-paths.js';
@@ -16,6 +16,7 @@ import {
   StateDirInUseError,
 } from '../isolation/index.js';
 import { AUDIT_FOOTPRINT_BYTES, openAuditLog, type AuditLog } from './audit.js';
+import { prepareDevCerts } from './dev-certs.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
 
@@ -150,12 +151,9 @@ export const DEFAULT_LISTEN = '127.0.0.1:50051';
 /** `jobworkerd dev`: development certificates on first run, then serve; returns what to print. */
 export async function startDev(): Promise<{ running: Running; hint: string }> {
   const paths = devPaths();
-  const exists = await access(join(paths.certs, 'ca.crt')).then(
-    () => true,
-    () => false,
-  );
-  // Loaded only here: certificate generation is heavy (see eku.ts).
-  if (!exists) await (await import('./certs.js')).initCertsDir(paths.certs);
+  // Made on the first run, renewed once expired or about to (each renewal on a line of its own).
+  const certs = await prepareDevCerts(paths.certs);
+  for (const line of certs.renewed) process.stderr.write(`jobworkerd: ${line}\n`);
   const running = await startServe({
     listen: DEFAULT_LISTEN,
     stateDir: paths.state,
@@ -164,7 +162,7 @@ export async function startDev(): Promise<{ running: Running; hint: string }> {
   });
   const hint = [
     `jobworkerd (development) is listening on ${DEFAULT_LISTEN}`,
-    `  certificates: ${paths.certs}${exists ? '' : ' (created now)'}`,
+    `  certificates: ${paths.certs}${certs.created ? ' (created now)' : ''}`,
     `  state and audit log: ${paths.state}`,
     'In another terminal, run a first job as alice:',
     '  node dist/src/cli/main.js run -- echo hello',

@@ -146,6 +146,15 @@ export function refuseClientCertificate(socket: TLSSocket): string | null {
   if (socket.alpnProtocol !== 'h2') return 'client did not negotiate HTTP/2 (ALPN h2)';
   const cert = socket.getPeerX509Certificate();
   if (cert === undefined) return 'no client certificate';
+  return clientCertificateProblem(cert);
+}
+
+/**
+ * What the server refuses in a client certificate whose chain verified, or
+ * null: the clientAuth EKU must be present and the key ECDSA P-256 or
+ * Ed25519. (`jobworkerd certs show` reports the same.)
+ */
+export function clientCertificateProblem(cert: X509Certificate): string | null {
   // X509Certificate.keyUsage is the extended key usage list (undefined when absent).
   const eku = cert.keyUsage as string[] | undefined;
   if (eku?.includes(Eku.clientAuth) !== true)

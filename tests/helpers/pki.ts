@@ -3,14 +3,14 @@
  * init`: the normal set (ca, server, alice, bob, admin) plus the broken
  * certificates the TLS tests need. Each is written as `<name>.crt|key`.
  */
-import { createPrivateKey, webcrypto } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createCa,
   Eku,
   issue,
   issueServer,
+  loadCa,
   type LeafOptions,
   type PemPair,
 } from '../../src/api/index.js';
@@ -85,21 +85,7 @@ export async function issueTestClient(
   name: string,
   options: LeafOptions,
 ): Promise<void> {
-  const key = await readFile(join(dir, 'ca.key'), 'utf8');
-  const der = createPrivateKey(key).export({ type: 'pkcs8', format: 'der' });
-  const ca = {
-    name: TEST_CA_NAME,
-    cert: await readFile(join(dir, 'ca.crt'), 'utf8'),
-    key,
-    signingKey: await webcrypto.subtle.importKey(
-      'pkcs8',
-      der,
-      { name: 'ECDSA', namedCurve: 'P-256' },
-      false,
-      ['sign'],
-    ),
-  };
-  const pair = await issue(ca, options);
+  const pair = await issue(await loadCa({ dir, caDir: dir }), options);
   await writeFile(join(dir, `${name}.crt`), pair.cert);
   await writeFile(join(dir, `${name}.key`), pair.key, { mode: 0o600 });
 }
