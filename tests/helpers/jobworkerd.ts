@@ -39,7 +39,9 @@ export function jobworkerd(
       },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== 'number') {
-          reject(err);
+          reject(
+            new Error(`jobworkerd ${args.join(' ')} did not run: ${err.message}`, { cause: err }),
+          );
           return;
         }
         resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr });
