@@ -1,16 +1,17 @@
 /**
- * The README's "bring your own PKI" recipe, run as written with the openssl
- * CLI: a P-256 CA, a server certificate (serverAuth, SANs), users with
- * CN = name, OU = role and clientAuth (an Ed25519 one and a P-256 one), and a
- * certificate with the wrong EKU. A real mTLS server on port 0 serves with
+ * The README's "bring your own PKI" recipe, its shell block run as written
+ * with the openssl CLI: a P-256 CA, a server certificate (serverAuth, SANs)
+ * and an Ed25519 user (CN = name, OU = role, clientAuth); then, the same way,
+ * a P-256 admin and a certificate with the wrong EKU. A real mTLS server on port 0 serves with
  * them and the real jobctl connects; the wrong EKU is refused.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { requiresExecutable } from '../helpers/guards.js';
 import { jobctl } from '../helpers/jobctl.js';
@@ -62,38 +63,30 @@ async function leaf(name: string, keyType: string[], subject: string, ext: strin
 }
 
 const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-const ED25519 = ['-newkey', 'ed25519'];
 const CLIENT_EXT =
   'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
+
+/** The shell block of the README's "Bring your own PKI" section, as written there. */
+async function readmeRecipe(): Promise<string> {
+  const readme = await readFile(
+    fileURLToPath(new URL('../../../README.md', import.meta.url)),
+    'utf8',
+  );
+  const section = readme.slice(readme.indexOf('### Bring your own PKI'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(block !== undefined && block.includes('openssl'), 'the README has the openssl recipe');
+  return block;
+}
 
 before(async () => {
   if (skip !== false) return;
   dir = await mkdtemp(join(tmpdir(), 'jobworker-byo-pki-'));
-  await openssl(
-    'req',
-    '-x509',
-    ...P256,
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '365',
-    '-subj',
-    '/CN=Example jobworker CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-  await leaf(
-    'server',
-    P256,
-    '/CN=jobworkerd',
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n',
-  );
-  await leaf('dave', ED25519, '/CN=dave/OU=user', CLIENT_EXT);
+  // ca.*, server.* (localhost, 127.0.0.1) and dave.* (Ed25519, OU=user), by the README's commands.
+  await run('bash', ['-euo', 'pipefail', '-c', await readmeRecipe()], {
+    cwd: dir,
+    timeout: 120_000,
+  });
+  // Two more in the same way: an admin with a P-256 key, and a certificate with the wrong EKU.
   await leaf('erin', P256, '/CN=erin/OU=admin', CLIENT_EXT);
   await leaf(
     'wrongeku',
