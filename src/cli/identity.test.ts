@@ -18,6 +18,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+test('resolveTarget: every user name the server accepts is a --user, none that climbs out of --certs', () => {
+  assert.equal(resolveTarget({ certs: '/c', user: '_svc.ci-1' }, {}).certFile, '/c/_svc.ci-1.crt');
+  for (const user of ['..', '.hidden', 'a/b', ''])
+    assert.throws(() => resolveTarget({ certs: '/c', user }, {}), UsageError, user);
+});
+
 test('resolveTarget: flags, then JOBCTL_* variables, then the development defaults', () => {
   const env = { HOME: '/home/u' };
   assert.deepEqual(resolveTarget({}, env), {

@@ -36,7 +36,9 @@ export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): T
   checkServer(server);
   const dir = flags.certs ?? nonEmpty(env['JOBCTL_CERTS']) ?? devPaths(env).certs;
   const user = flags.user ?? nonEmpty(env['JOBCTL_USER']) ?? defaultUser;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(user)) {
+  // A file name in --certs: no '/', and no leading '.' (so never '..'); the
+  // server's own rule (api/authz.ts USER_NAME) is stricter and may start with '_'.
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(user)) {
     throw new UsageError(
       `--user ${JSON.stringify(user)} is not a user name (letters, digits, '.', '_', '-')`,
     );
