@@ -20,7 +20,8 @@ const USAGE = `Usage:
       Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
       DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
 ${BUDGET_USAGE}${CERTS_USAGE}  jobworkerd dev
-      What 'npm start' runs: development certificates on first run, then serve
+      What 'npm start' runs: development certificates on first run (renewed once
+      expired or within a day of it, with a line saying so), then serve
       on ${DEFAULT_LISTEN} with state under $XDG_STATE_HOME/jobworker/dev.
 `;
 
