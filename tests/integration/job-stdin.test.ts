@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCode, JobworkerError } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { newJobId, STDIN_PIECE_BYTES } from '../../src/job/index.js';
 import { isolationFactories } from '../helpers/isolations.js';
+import { rejectsWith, throwsWith, writeUntilWaiting } from '../helpers/stdin.js';
 import {
   hashFollow,
   newFixture,
@@ -21,24 +21,6 @@ import {
 } from '../helpers/job-fixture.js';
 
 const MiB = 1024 * 1024;
-
-/** Rejects with a JobworkerError of `code`. */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof JobworkerError, String(err));
-    assert.equal(err.code, code, err.message);
-    return true;
-  });
-}
-
-/** Throws a JobworkerError of `code`. */
-function throwsWith(fn: () => unknown, code: string): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof JobworkerError, String(err));
-    assert.equal(err.code, code, err.message);
-    return true;
-  });
-}
 
 for (const factory of isolationFactories) {
   describe(`job stdin (${factory.name} isolation)`, () => {
@@ -138,26 +120,12 @@ for (const factory of isolationFactories) {
       const job = await fx.jobs.start('alice', { ...spec(['sleep', '600']), stdin: true });
       const detach = new AbortController();
       const writer = fx.jobs.attach(job.id, { write: true, signal: detach.signal });
-      const chunk = Buffer.alloc(STDIN_PIECE_BYTES, 0x61);
       const offered = 64 * MiB;
-      let accepted = 0;
-      let pending: Promise<void> | null = null;
-      // Write until a write has not completed for a second (it waits for room that never
-      // comes); the assertion is on bytes, not time: a slow machine only stops earlier.
-      while (accepted < offered) {
-        const write = writer.write(chunk);
-        const timer = new AbortController();
-        const done = await Promise.race([
-          write.then(() => true),
-          sleep(1000, false, { signal: timer.signal }),
-        ]);
-        timer.abort();
-        if (!done) {
-          pending = write;
-          break;
-        }
-        accepted += chunk.length;
-      }
+      const { accepted, pending } = await writeUntilWaiting(
+        writer,
+        Buffer.alloc(STDIN_PIECE_BYTES, 0x61),
+        offered,
+      );
       assert.ok(pending !== null, `all ${offered} bytes were accepted: no backpressure`);
       // The bound: the job's pipe, the helper's socket buffers and the server's socket
       // buffers (docs/rfd/0001-jobworker.md); nothing grows with what is offered.
@@ -165,7 +133,7 @@ for (const factory of isolationFactories) {
       assert.ok(accepted < 4 * MiB, `${accepted} bytes accepted`);
       await fx.jobs.stop(job.id, 'test', { graceMs: 0 });
       await rejectsWith(pending, ErrorCode.AlreadyFinished);
-      await rejectsWith(writer.write(chunk), ErrorCode.AlreadyFinished);
+      await rejectsWith(writer.write(Buffer.from('x')), ErrorCode.AlreadyFinished);
       throwsWith(
         () => fx.jobs.attach(job.id, { write: true, signal: detach.signal }),
         ErrorCode.AlreadyFinished,
