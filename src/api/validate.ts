@@ -64,6 +64,9 @@ const PROTO_FIELD = {
   timeoutMs: 'timeout',
   name: 'metadata.name',
   labels: 'metadata.labels',
+  // TODO(tty-edge): the proto's names once StartJobRequest has them.
+  stdin: 'stdin',
+  tty: 'tty',
 } as const satisfies Record<keyof JobSpec, string>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */

@@ -31,6 +31,8 @@ function sample(id: string): JobRecord {
     argv: ['printf', 'x\u0000y'],
     cwd: '/',
     hostNetwork: false,
+    stdin: false,
+    tty: false,
     limits: { cpuMillis: 500, memoryBytes: 1 << 20, ioReadBps: 0, ioWriteBps: 0, pidsMax: 10 },
     startedAtMs: 1_700_000_000_000,
     state: 'finished',
@@ -72,6 +74,15 @@ test('a record without a uid (every job ran as nobody) reads as uid 65534', () =
   const id = newJobId();
   const old = { ...(JSON.parse(serializeRecord(sample(id))) as object), uid: undefined };
   assert.deepEqual(parseRecord(JSON.stringify(old), id), { ...sample(id), uid: 65534 });
+});
+
+test('stdin and tty read back; a record without them (no input then) reads as false', () => {
+  const id = newJobId();
+  const interactive = { ...sample(id), stdin: true, tty: true };
+  assert.deepEqual(parseRecord(serializeRecord(interactive), id), interactive);
+  const old = { ...(JSON.parse(serializeRecord(interactive)) as object), stdin: undefined };
+  assert.deepEqual(parseRecord(JSON.stringify({ ...old, tty: undefined }), id), sample(id));
+  assert.equal(parseRecord(JSON.stringify({ ...old, stdin: 1 }), id), 'stdin is not a boolean');
 });
 
 test('validation names what is wrong and never throws', () => {
