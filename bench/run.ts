@@ -23,6 +23,7 @@ import * as fanOut from './fan-out.bench.js';
 import * as stateScale from './state-scale.bench.js';
 import * as cli from './cli.bench.js';
 import * as logsTail from './logs-tail.bench.js';
+import * as capCpu from './cap-cpu.bench.js';
 
 const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   [1, 'Start latency', startLatency.run],
@@ -32,6 +33,7 @@ const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>
   [5, 'Scale of state', stateScale.run],
   [6, 'CLI', cli.run],
   [7, 'Logs tail', logsTail.run],
+  [8, 'Past the output cap', capCpu.run],
 ];
 
 const docsPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));

@@ -110,6 +110,9 @@
  * descriptor smuggled out of the (dead) namespace could still hold them open. */
 enum { DRAIN_IDLE_MS = 2000 };
 
+/* Past the output cap a pipe is drained at most about this often: see start_dropping. */
+enum { DROP_PACE_MS = 10 };
+
 /* Descriptors shared between the stages. r/w: read and write ends. */
 struct fds {
   int out[2], err[2]; /* the job's stdout and stderr pipes */
@@ -645,27 +648,50 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
 struct relay {
   int from, to;
   int blocked;  /* `to` is full: wait for POLLOUT instead of POLLIN */
-  int dropping; /* the server closed `to`: discard, so that the job never blocks on us */
+  int dropping; /* the server closed `to` (past the output cap, or gone): discard */
+  int sink;     /* /dev/null while dropping (-1: read into a buffer instead) */
+  int paced;    /* dropping, drained: not polled until the next poll returns */
+  unsigned long long total; /* bytes read from the job's pipe, relayed or discarded */
 };
+
+/*
+ * The server closes its end past the output cap: from then on the job's bytes
+ * are discarded here without waking the server, spliced into /dev/null (no
+ * copy) from a pipe enlarged to 1 MiB (both best effort: else read into a
+ * buffer). Discarding at pipe speed still cost this root process, in the
+ * server's cgroup, about a third of what the job spent writing (freeing the
+ * pipe's pages), so the pipe is drained once per DROP_PACE_MS: a job that goes
+ * on printing past its cap blocks on its full pipe in between, and prints at
+ * most about 1 MiB per 10 ms (100 MiB/s) from then on; it is never stopped.
+ */
+static void start_dropping(struct relay *r) {
+  r->dropping = 1;
+  r->sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  (void)fcntl(r->from, F_SETPIPE_SZ, 1 << 20);
+}
 
 /* Moves what is available without blocking; returns 0 at EOF. */
 static int pump(struct relay *r) {
   for (;;) {
     ssize_t n;
-    if (r->dropping) {
+    if (r->dropping && r->sink == -1) {
       char sink[4096];
       n = read(r->from, sink, sizeof sink);
     } else {
-      n = splice(r->from, NULL, r->to, NULL, 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      n = splice(r->from, NULL, r->dropping ? r->sink : r->to, NULL,
+                 r->dropping ? 1 << 20 : 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     }
-    if (n > 0) continue;
+    if (n > 0) {
+      r->total += (unsigned long long)n;
+      continue;
+    }
     if (n == 0) return 0;
     if (errno == EINTR) continue;
     if (errno == EPIPE && !r->dropping) {
-      r->dropping = 1;
+      start_dropping(r);
       continue;
     }
-    if (errno != EAGAIN) fail(STAGE_RELAY, r->dropping ? "read" : "splice");
+    if (errno != EAGAIN) fail(STAGE_RELAY, r->dropping && r->sink == -1 ? "read" : "splice");
     /* EAGAIN: the job pipe is empty, or our output is full if the pipe still holds data. */
     int queued = 0;
     r->blocked = !r->dropping && ioctl(r->from, FIONREAD, &queued) == 0 && queued > 0;
@@ -726,7 +752,7 @@ static void handle_signals(int sigfd, pid_t init, struct outcome *o) {
  * are at EOF.
  */
 static void relay_until_done(struct fds *fds, pid_t init, struct outcome *o) {
-  struct relay relays[2] = {{fds->out[0], 1, 0, 0}, {fds->err[0], 2, 0, 0}};
+  struct relay relays[2] = {{fds->out[0], 1, 0, 0, -1, 0, 0}, {fds->err[0], 2, 0, 0, -1, 0, 0}};
   int open_relays[2] = {1, 1};
   int report_open = 1;
   const int ours[] = {fds->report[0], fds->out[0], fds->err[0]};
@@ -736,28 +762,35 @@ static void relay_until_done(struct fds *fds, pid_t init, struct outcome *o) {
     struct pollfd pfd[4];
     pfd[0] = (struct pollfd){fds->sigfd, POLLIN, 0};
     pfd[1] = (struct pollfd){report_open ? fds->report[0] : -1, POLLIN, 0};
+    int pacing = 0;
     for (int i = 0; i < 2; i++) {
       struct relay *r = &relays[i];
       pfd[2 + i] = (struct pollfd){-1, 0, 0};
-      if (open_relays[i]) pfd[2 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
-                                                  : (struct pollfd){r->from, POLLIN, 0};
+      if (open_relays[i] && r->paced) pacing = 1;
+      else if (open_relays[i]) pfd[2 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
+                                                        : (struct pollfd){r->from, POLLIN, 0};
     }
     /* Only an idle job side counts: waiting for the server to read is not idleness. */
     int idle_bound = o->init_done && !relays[0].blocked && !relays[1].blocked;
-    int ready = poll(pfd, 4, idle_bound ? DRAIN_IDLE_MS : -1);
+    int ready = poll(pfd, 4, pacing ? DROP_PACE_MS : idle_bound ? DRAIN_IDLE_MS : -1);
     if (ready == -1) {
       if (errno == EINTR) continue;
       fail(STAGE_RELAY, "poll");
     }
-    if (ready == 0) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
+    /* Any return ends a pace (early on another event: never starved). */
+    relays[0].paced = relays[1].paced = 0;
+    if (ready == 0 && !pacing) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
     if (pfd[0].revents) handle_signals(fds->sigfd, init, o);
     if (pfd[1].revents) read_reports(fds->report[0], init, o, &report_open);
     for (int i = 0; i < 2; i++) {
       if (!pfd[2 + i].revents) continue;
       relays[i].blocked = 0;
       if (pump(&relays[i]) == 0) open_relays[i] = 0;
+      else relays[i].paced = relays[i].dropping;
     }
   }
+  /* What the job wrote, relayed or not: the server counts what it never received as dropped. */
+  report(STATUS_OUTPUT " %llu %llu", relays[0].total, relays[1].total);
 }
 
 /* The last status line: init's own report, or how init died if it could not report. */

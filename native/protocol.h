@@ -70,6 +70,7 @@
 #define STATUS_ERROR "error"
 #define STATUS_EXIT "exit"
 #define STATUS_SIGNAL "signal"
+#define STATUS_OUTPUT "output"
 
 /* STAGE of an error line: where the helper, init or the job failed. */
 #define STAGE_ARGS "args"

@@ -31,6 +31,9 @@ export interface BenchConfig {
   /** 7: bytes of the job whose log is tailed, and samples of each tail. */
   readonly logsBytes: number;
   readonly logsSamples: number;
+  /** 8: output cap of the server, and seconds the job prints past it while CPU is measured. */
+  readonly capBytes: number;
+  readonly capSeconds: number;
   /** Directory for `--cpu-prof` of the server child processes, or null. */
   readonly cpuProfDir: string | null;
   /** Where the report is written; null: not written (BENCH_DOCS=0). */
@@ -72,6 +75,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     cliSamples: num(env, 'BENCH_CLI_SAMPLES', quick ? 5 : 20),
     logsBytes: num(env, 'BENCH_LOGS_BYTES', quick ? 64 * MiB : 1024 * MiB),
     logsSamples: num(env, 'BENCH_LOGS_SAMPLES', quick ? 5 : 20),
+    capBytes: num(env, 'BENCH_CAP_BYTES', MiB),
+    capSeconds: num(env, 'BENCH_CAP_SECONDS', quick ? 3 : 10),
     cpuProfDir:
       env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === ''
         ? null

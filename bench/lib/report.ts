@@ -20,7 +20,12 @@ function goalMark(met: boolean | null): string {
 
 /** The plain-text table printed at the end of a run. */
 export function textTable(results: readonly ScenarioResult[]): string {
-  const lines: string[] = [];
+  const lines: string[] = ['Goals'];
+  for (const r of results) {
+    for (const g of r.goals) {
+      lines.push(`  ${String(r.id)}. ${g.text}: ${goalMark(g.met)} (${g.detail})`);
+    }
+  }
   const head = ['figure', 'unit', 'p50/value', 'p90', 'p99', 'n', 'ratio', 'vs'];
   for (const r of results) {
     lines.push('', `${String(r.id)}. ${r.title}`);
