@@ -15,7 +15,7 @@ import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { connected, startJob, waitFinished } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
 import { startBenchServer } from './lib/servers.js';
-import { MiB, type ScenarioResult } from './lib/stats.js';
+import { goalOf, MiB, type ScenarioResult } from './lib/stats.js';
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
 const USER_HZ = 100;
@@ -143,11 +143,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       },
     ],
     goals: [
-      {
-        text: 'server CPU while a job prints at full speed past its output cap <= 5% of one core',
-        met: measured.serverPercent <= 5,
-        detail: `${measured.serverPercent.toFixed(1)}% (job's side ${measured.jobPercent.toFixed(0)}%)`,
-      },
+      goalOf(
+        'server CPU while a job prints at full speed past its output cap <= 5% of one core',
+        { value: measured.serverPercent, unit: '% of a core', atMost: 5 },
+        `${measured.serverPercent.toFixed(1)}% (job's side ${measured.jobPercent.toFixed(0)}%)`,
+      ),
     ],
     notes: [
       `Job: cat /dev/zero, output cap ${String(capBytes / MiB)} MiB; CPU (utime + stime from /proc/PID/stat, 10 ms ticks) over ${measured.seconds.toFixed(1)} s, from 1 s after the start; then StopJob.`,

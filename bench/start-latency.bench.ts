@@ -21,7 +21,14 @@ import { waitFinished, startJob } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
 import { findRunc, makeBundle, type RuncBundle } from './lib/runc.js';
 import { startBenchServer } from './lib/servers.js';
-import { distributionRow, msSince, type Goal, type Row, type ScenarioResult } from './lib/stats.js';
+import {
+  distributionRow,
+  goalOf,
+  msSince,
+  type Goal,
+  type Row,
+  type ScenarioResult,
+} from './lib/stats.js';
 import { HelperFloor } from './lib/helper-floor.js';
 
 const API = 'StartJob -> finished (mTLS)';
@@ -174,21 +181,20 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
   const helper = rows[2]?.value ?? Number.NaN;
   const runc = runcTimes === undefined ? null : (rows[4]?.value ?? null);
   const goals: Goal[] = [
-    {
-      text: 'StartJob -> finished over mTLS <= 2.0x (b) helper alone',
-      met: api <= 2.0 * helper,
-      detail: `${api.toFixed(2)} ms = ${(api / helper).toFixed(2)}x (helper ${helper.toFixed(2)} ms)`,
-    },
-    {
-      text: 'the same <= 0.33x (c) runc run of an equal bundle',
-      met: runc === null ? null : api <= 0.33 * runc,
-      detail:
-        runc === null
-          ? runcPath === null
-            ? 'runc not installed: apt-get install runc'
-            : 'runc run failed'
-          : `${(api / runc).toFixed(2)}x (runc ${runc.toFixed(1)} ms)`,
-    },
+    goalOf(
+      'StartJob -> finished over mTLS <= 2.0x (b) helper alone',
+      { value: api / helper, unit: 'x', atMost: 2.0 },
+      `${api.toFixed(2)} ms = ${(api / helper).toFixed(2)}x (helper ${helper.toFixed(2)} ms)`,
+    ),
+    goalOf(
+      'the same <= 0.33x (c) runc run of an equal bundle',
+      { value: runc === null ? Number.NaN : api / runc, unit: 'x', atMost: 0.33 },
+      runc === null
+        ? runcPath === null
+          ? 'runc not installed: apt-get install runc'
+          : 'runc run failed'
+        : `${(api / runc).toFixed(2)}x (runc ${runc.toFixed(1)} ms)`,
+    ),
   ];
   notes.push(
     `${String(samples)} samples per variant after ${String(WARMUP)} warm-up rounds, interleaved; one client, one TLS connection kept open.`,

@@ -10,6 +10,8 @@ export interface BenchConfig {
   readonly quick: boolean;
   /** Scenario ids to run (BENCH_ONLY=1,3); all when unset. */
   readonly only: ReadonlySet<number> | null;
+  /** Whole runs in a row (BENCH_RUNS); with more than one, a table of each goal's figure per run and median. */
+  readonly runs: number;
   /** 1: samples of each start-latency variant. */
   readonly startSamples: number;
   /** 2: concurrent clients and duration of the start-throughput run. */
@@ -61,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
   return {
     quick,
     only,
+    runs: Math.max(1, num(env, 'BENCH_RUNS', 1)),
     startSamples: num(env, 'BENCH_START_SAMPLES', quick ? 30 : 200),
     throughputClients: num(env, 'BENCH_THROUGHPUT_CLIENTS', 16),
     throughputSeconds: num(env, 'BENCH_THROUGHPUT_SECONDS', quick ? 3 : 20),
