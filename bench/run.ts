@@ -14,7 +14,7 @@ import { initCertsDir } from '../src/api/index.js';
 import { loadConfig } from './lib/config.js';
 import type { BenchContext } from './lib/context.js';
 import { describeMachine, loadAverage } from './lib/machine.js';
-import { markdown, textTable, writeDocs } from './lib/report.js';
+import { acrossRuns, markdown, textTable, writeDocs } from './lib/report.js';
 import type { ScenarioResult } from './lib/stats.js';
 import * as startLatency from './start-latency.bench.js';
 import * as startThroughput from './start-throughput.bench.js';
@@ -23,6 +23,7 @@ import * as fanOut from './fan-out.bench.js';
 import * as stateScale from './state-scale.bench.js';
 import * as cli from './cli.bench.js';
 import * as logsTail from './logs-tail.bench.js';
+import * as capCpu from './cap-cpu.bench.js';
 
 const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   [1, 'Start latency', startLatency.run],
@@ -32,6 +33,7 @@ const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>
   [5, 'Scale of state', stateScale.run],
   [6, 'CLI', cli.run],
   [7, 'Logs tail', logsTail.run],
+  [8, 'Past the output cap', capCpu.run],
 ];
 
 const docsPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
@@ -55,7 +57,8 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onInterrupt);
   process.once('SIGTERM', onInterrupt);
-  const results: ScenarioResult[] = [];
+  const runs: ScenarioResult[][] = [];
+  let results: ScenarioResult[] = [];
   let failed = 0;
   try {
     await initCertsDir(certsDir);
@@ -64,22 +67,27 @@ async function main(): Promise<number> {
       certsDir,
       progress: (message) => process.stderr.write(`bench: ${message}\n`),
     };
-    for (const [id, title, runScenario] of scenarios) {
-      if (config.only !== null && !config.only.has(id)) continue;
-      ctx.progress(`${String(id)}. ${title} (load ${loadAverage()})`);
-      try {
-        results.push(await runScenario(ctx));
-      } catch (err) {
-        failed++;
-        const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
-        ctx.progress(`${String(id)}. ${title} FAILED: ${message}`);
-        results.push({
-          id,
-          title,
-          rows: [],
-          goals: [],
-          notes: [`FAILED: ${err instanceof Error ? err.message : String(err)}`],
-        });
+    for (let run = 1; run <= config.runs; run++) {
+      results = [];
+      runs.push(results);
+      if (config.runs > 1) ctx.progress(`run ${String(run)} of ${String(config.runs)}`);
+      for (const [id, title, runScenario] of scenarios) {
+        if (config.only !== null && !config.only.has(id)) continue;
+        ctx.progress(`${String(id)}. ${title} (load ${loadAverage()})`);
+        try {
+          results.push(await runScenario(ctx));
+        } catch (err) {
+          failed++;
+          const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+          ctx.progress(`${String(id)}. ${title} FAILED: ${message}`);
+          results.push({
+            id,
+            title,
+            rows: [],
+            goals: [],
+            notes: [`FAILED: ${err instanceof Error ? err.message : String(err)}`],
+          });
+        }
       }
     }
   } finally {
@@ -89,6 +97,12 @@ async function main(): Promise<number> {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(`${textTable(results)}\n`);
+  const across = runs.length > 1 ? acrossRuns(runs) : null;
+  if (across !== null) {
+    process.stdout.write(
+      `\nAcross ${String(runs.length)} runs\n${across.map((r) => r.join(' | ')).join('\n')}\n`,
+    );
+  }
   const env = Object.entries(process.env)
     .filter(([k]) => k.startsWith('BENCH_'))
     .map(([k, v]) => `${k}=${v ?? ''}`)
@@ -102,6 +116,7 @@ async function main(): Promise<number> {
         startedAt,
         seconds,
         loadAtEnd: loadAverage(),
+        across,
       }),
     );
     process.stderr.write(`bench: wrote ${config.docsPath} (${seconds.toFixed(0)} s)\n`);

@@ -136,6 +136,9 @@
  * descriptor smuggled out of the (dead) namespace could still hold them open. */
 enum { DRAIN_IDLE_MS = 2000 };
 
+/* Past the output cap a pipe is drained at most about this often: see start_dropping. */
+enum { DROP_PACE_MS = 10 };
+
 /* Descriptors shared between the stages. r/w: read and write ends; -1 when unused. */
 struct fds {
   int out[2], err[2]; /* the job's stdout and stderr pipes (none with a terminal) */
@@ -803,7 +806,10 @@ struct relay {
   int from, to; /* -1 until known (a terminal's master arrives from init) */
   int open;     /* `from` has not reached its end */
   int blocked;  /* `to` is full: wait for POLLOUT instead of POLLIN */
-  int dropping; /* output: the server closed `to`: discard, so that the job never blocks on us */
+  int dropping; /* output: the server closed `to` (past the output cap, or gone): discard */
+  int sink;     /* /dev/null while dropping (-1: read into a buffer instead) */
+  int paced;    /* dropping, drained: not polled until the next poll returns */
+  unsigned long long total; /* bytes read from the job's output, relayed or discarded */
   int input;    /* the job's input: when `to` is gone, close `from` (the server's writes fail) */
   int tty;      /* input to a terminal: its end writes the terminal's VEOF character */
   int done_eof; /* the end of `from` is read (and, tty, VEOF queued) */
@@ -814,11 +820,29 @@ struct relay {
 /* How a relay step ended: more to come, or the relay is over. */
 enum { RELAY_OPEN = 1, RELAY_OVER = 0 };
 
+/*
+ * The server closes its end past the output cap: from then on the job's bytes
+ * are discarded here without waking the server, spliced into /dev/null (no
+ * copy) from a pipe enlarged to 1 MiB (both best effort: else, and always for
+ * a terminal's master, read into a buffer). Discarding at pipe speed still
+ * cost this root process, in the server's cgroup, about a third of what the
+ * job spent writing (freeing the pipe's pages), so the output is drained once
+ * per DROP_PACE_MS: a job that goes on printing past its cap blocks on its
+ * full pipe in between, and prints at most about 1 MiB per 10 ms (100 MiB/s)
+ * from then on; it is never stopped.
+ */
+static void start_dropping(struct relay *r) {
+  r->dropping = 1;
+  r->len = r->off = 0;
+  if (r->buf != NULL) return;
+  r->sink = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  (void)fcntl(r->from, F_SETPIPE_SZ, 1 << 20);
+}
+
 /* `to` failed with errno: output discards from now on; input is over. */
 static int target_gone(struct relay *r) {
   if (r->input) return RELAY_OVER;
-  r->dropping = 1;
-  r->len = r->off = 0;
+  start_dropping(r);
   return RELAY_OPEN;
 }
 
@@ -834,20 +858,24 @@ static void queue_veof(struct relay *r) {
 static int pump_splice(struct relay *r) {
   for (;;) {
     ssize_t n;
-    if (r->dropping) {
+    if (r->dropping && r->sink == -1) {
       char sink[4096];
       n = read(r->from, sink, sizeof sink);
     } else {
-      n = splice(r->from, NULL, r->to, NULL, 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      n = splice(r->from, NULL, r->dropping ? r->sink : r->to, NULL,
+                 r->dropping ? 1 << 20 : 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     }
-    if (n > 0) continue;
+    if (n > 0) {
+      r->total += (unsigned long long)n;
+      continue;
+    }
     if (n == 0) return RELAY_OVER;
     if (errno == EINTR) continue;
     if (errno == EPIPE && !r->dropping) {
       if (target_gone(r) == RELAY_OVER) return RELAY_OVER;
       continue;
     }
-    if (errno != EAGAIN) fail(STAGE_RELAY, r->dropping ? "read" : "splice");
+    if (errno != EAGAIN) fail(STAGE_RELAY, r->dropping && r->sink == -1 ? "read" : "splice");
     /* EAGAIN: `from` is empty, or `to` is full if `from` still holds data. */
     int queued = 0;
     r->blocked = !r->dropping && ioctl(r->from, FIONREAD, &queued) == 0 && queued > 0;
@@ -876,6 +904,7 @@ static int pump_copy(struct relay *r) {
     if (r->done_eof) return RELAY_OVER;
     ssize_t n = read(r->from, r->buf, COPY_BUF);
     if (n > 0) {
+      r->total += (unsigned long long)n;
       if (!r->dropping) r->len = (size_t)n;
     } else if (n == 0 || errno == EIO) {
       r->done_eof = 1;
@@ -1050,6 +1079,7 @@ static void relay_until_done(const struct spec *spec, struct fds *fds, pid_t ini
   relays[ERR] = (struct relay){.from = fds->err[0], .to = 2, .open = !has_tty(spec)};
   relays[IN] = (struct relay){.from = has_tty(spec) ? -1 : 0, .to = fds->in[1],
                               .open = spec->stdin_open, .input = 1, .tty = has_tty(spec)};
+  for (int i = 0; i < N_RELAYS; i++) relays[i].sink = -1;
   struct control control = {.open = has_tty(spec)};
   int report_open = 1, master = -1;
   if (fcntl(fds->report[0], F_SETFL, O_NONBLOCK) == -1) fail(STAGE_RELAY, "fcntl");
@@ -1061,20 +1091,24 @@ static void relay_until_done(const struct spec *spec, struct fds *fds, pid_t ini
     pfd[1] = (struct pollfd){report_open ? fds->report[0] : -1, POLLIN, 0};
     pfd[2] = (struct pollfd){fds->tty_sock[0], POLLIN, 0};
     pfd[3] = (struct pollfd){control.open ? FD_STATUS : -1, POLLIN, 0};
+    int pacing = 0;
     for (int i = 0; i < N_RELAYS; i++) {
       struct relay *r = &relays[i];
       pfd[4 + i] = (struct pollfd){-1, 0, 0};
-      if (r->open) pfd[4 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
-                                           : (struct pollfd){r->from, POLLIN, 0};
+      if (r->open && r->paced) pacing = 1;
+      else if (r->open) pfd[4 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
+                                                : (struct pollfd){r->from, POLLIN, 0};
     }
     /* Only an idle job side counts: waiting for the server to read is not idleness. */
     int idle_bound = o->init_done && !relays[OUT].blocked && !relays[ERR].blocked;
-    int ready = poll(pfd, 4 + N_RELAYS, idle_bound ? DRAIN_IDLE_MS : -1);
+    int ready = poll(pfd, 4 + N_RELAYS, pacing ? DROP_PACE_MS : idle_bound ? DRAIN_IDLE_MS : -1);
     if (ready == -1) {
       if (errno == EINTR) continue;
       fail(STAGE_RELAY, "poll");
     }
-    if (ready == 0) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
+    /* Any return ends a pace (early on another event: never starved). */
+    for (int i = 0; i < N_RELAYS; i++) relays[i].paced = 0;
+    if (ready == 0 && !pacing) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
     if (pfd[0].revents) handle_signals(fds->sigfd, init, o);
     if (o->init_done) {
       /* Every process of the job is gone: the stdin pipe and the terminal are the
@@ -1103,11 +1137,16 @@ static void relay_until_done(const struct spec *spec, struct fds *fds, pid_t ini
     if (pfd[3].revents) read_control(&control, master);
     for (int i = 0; i < N_RELAYS; i++) {
       if (!pfd[4 + i].revents) continue;
-      if (pump(&relays[i]) == RELAY_OPEN) continue;
+      if (pump(&relays[i]) == RELAY_OPEN) {
+        relays[i].paced = relays[i].dropping;
+        continue;
+      }
       if (relays[i].input) end_input(&relays[i], fds);
       relays[i].open = 0;
     }
   }
+  /* What the job wrote, relayed or not: the server counts what it never received as dropped. */
+  report(STATUS_OUTPUT " %llu %llu", relays[OUT].total, relays[ERR].total);
 }
 
 /* The last status line: init's own report, or how init died if it could not report. */

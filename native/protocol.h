@@ -81,6 +81,7 @@
 #define STATUS_ERROR "error"
 #define STATUS_EXIT "exit"
 #define STATUS_SIGNAL "signal"
+#define STATUS_OUTPUT "output"
 
 /* Control lines from the server on the status channel. */
 #define CONTROL_RESIZE "resize"

@@ -10,6 +10,8 @@ export interface BenchConfig {
   readonly quick: boolean;
   /** Scenario ids to run (BENCH_ONLY=1,3); all when unset. */
   readonly only: ReadonlySet<number> | null;
+  /** Whole runs in a row (BENCH_RUNS); with more than one, a table of each goal's figure per run and median. */
+  readonly runs: number;
   /** 1: samples of each start-latency variant. */
   readonly startSamples: number;
   /** 2: concurrent clients and duration of the start-throughput run. */
@@ -31,6 +33,9 @@ export interface BenchConfig {
   /** 7: bytes of the job whose log is tailed, and samples of each tail. */
   readonly logsBytes: number;
   readonly logsSamples: number;
+  /** 8: output cap of the server, and seconds the job prints past it while CPU is measured. */
+  readonly capBytes: number;
+  readonly capSeconds: number;
   /** Directory for `--cpu-prof` of the server child processes, or null. */
   readonly cpuProfDir: string | null;
   /** Where the report is written; null: not written (BENCH_DOCS=0). */
@@ -58,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
   return {
     quick,
     only,
+    runs: Math.max(1, num(env, 'BENCH_RUNS', 1)),
     startSamples: num(env, 'BENCH_START_SAMPLES', quick ? 30 : 200),
     throughputClients: num(env, 'BENCH_THROUGHPUT_CLIENTS', 16),
     throughputSeconds: num(env, 'BENCH_THROUGHPUT_SECONDS', quick ? 3 : 20),
@@ -72,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     cliSamples: num(env, 'BENCH_CLI_SAMPLES', quick ? 5 : 20),
     logsBytes: num(env, 'BENCH_LOGS_BYTES', quick ? 64 * MiB : 1024 * MiB),
     logsSamples: num(env, 'BENCH_LOGS_SAMPLES', quick ? 5 : 20),
+    capBytes: num(env, 'BENCH_CAP_BYTES', MiB),
+    capSeconds: num(env, 'BENCH_CAP_SECONDS', quick ? 3 : 10),
     cpuProfDir:
       env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === ''
         ? null

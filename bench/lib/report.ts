@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { format, resolveConfig } from 'prettier';
 import type { Machine } from './machine.js';
-import { fmt, ratioOf, type ScenarioResult } from './stats.js';
+import { fmt, ratioOf, summarize, type ScenarioResult } from './stats.js';
 
 /** Markers of the generated part of the page. */
 export const BEGIN =
@@ -20,7 +20,12 @@ function goalMark(met: boolean | null): string {
 
 /** The plain-text table printed at the end of a run. */
 export function textTable(results: readonly ScenarioResult[]): string {
-  const lines: string[] = [];
+  const lines: string[] = ['Goals'];
+  for (const r of results) {
+    for (const g of r.goals) {
+      lines.push(`  ${String(r.id)}. ${g.text}: ${goalMark(g.met)} (${g.detail})`);
+    }
+  }
   const head = ['figure', 'unit', 'p50/value', 'p90', 'p99', 'n', 'ratio', 'vs'];
   for (const r of results) {
     lines.push('', `${String(r.id)}. ${r.title}`);
@@ -58,7 +63,15 @@ export function textTable(results: readonly ScenarioResult[]): string {
 export function markdown(
   results: readonly ScenarioResult[],
   machine: Machine,
-  run: { command: string; env: string; startedAt: Date; seconds: number; loadAtEnd: string },
+  run: {
+    command: string;
+    env: string;
+    startedAt: Date;
+    seconds: number;
+    loadAtEnd: string;
+    /** acrossRuns() of a BENCH_RUNS run; the page's tables are then the last run's. */
+    across: string[][] | null;
+  },
 ): string {
   const out: string[] = [
     BEGIN,
@@ -88,6 +101,17 @@ export function markdown(
       r.goals.map((g) => `| ${String(r.id)}. ${g.text} | ${goalMark(g.met)} | ${g.detail} |`),
     ),
   ];
+  if (run.across !== null) {
+    const [head = [], ...rows] = run.across;
+    out.push(
+      '',
+      `### Across ${String(head.length - 3)} runs (the sections below are the last run's)`,
+      '',
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+    );
+  }
   for (const r of results) {
     out.push('', `### ${String(r.id)}. ${r.title}`, '');
     out.push('| figure | unit | p50 / value | p90 | p99 | n | ratio | vs |');
@@ -126,4 +150,46 @@ export async function writeDocs(path: string, generated: string): Promise<void> 
   }
   const options = (await resolveConfig(path)) ?? {};
   await writeFile(path, await format(next, { ...options, filepath: path }));
+}
+
+/**
+ * Goals with a figure across several runs (BENCH_RUNS): each run's figure,
+ * their median and whether the median meets the goal, as table rows (the
+ * first is the header).
+ */
+export function acrossRuns(runs: readonly (readonly ScenarioResult[])[]): string[][] {
+  const head = ['goal', ...runs.map((_, i) => `run ${String(i + 1)}`), 'median', 'median meets'];
+  const keys = new Map<string, { id: number; text: string }>();
+  for (const run of runs) {
+    for (const r of run)
+      for (const g of r.goals)
+        if (g.figure) keys.set(`${String(r.id)} ${g.text}`, { id: r.id, text: g.text });
+  }
+  const rows = [...keys.values()].map(({ id, text }) => {
+    const figures = runs.map(
+      (run) => run.find((r) => r.id === id)?.goals.find((g) => g.text === text)?.figure,
+    );
+    const values = figures.flatMap((f) =>
+      f !== undefined && Number.isFinite(f.value) ? [f.value] : [],
+    );
+    const shape = figures.find((f) => f !== undefined);
+    const median = values.length === 0 ? Number.NaN : summarize(values).p50;
+    const meets =
+      shape === undefined || !Number.isFinite(median)
+        ? 'not measured'
+        : (shape.atMost === undefined || median <= shape.atMost) &&
+            (shape.atLeast === undefined || median >= shape.atLeast)
+          ? 'met'
+          : 'MISSED';
+    const unit = shape?.unit ?? '';
+    return [
+      `${String(id)}. ${text}`,
+      ...figures.map((f) =>
+        f === undefined || !Number.isFinite(f.value) ? '' : `${fmt(f.value)} ${unit}`,
+      ),
+      Number.isFinite(median) ? `${fmt(median)} ${unit}` : '',
+      meets,
+    ];
+  });
+  return [head, ...rows];
 }

@@ -54,6 +54,25 @@ export interface Goal {
   readonly met: boolean | null;
   /** The figure compared with the goal, in words, e.g. "p50 2.1x (b)". */
   readonly detail: string;
+  /** The number compared and its bound, so that several runs can be summarised by its median. */
+  readonly figure?: Figure;
+}
+
+/** A goal's number: `value` in `unit`, met when at most `atMost` or at least `atLeast`. */
+export interface Figure {
+  readonly value: number;
+  readonly unit: string;
+  readonly atMost?: number;
+  readonly atLeast?: number;
+}
+
+/** A goal met by `figure` (null when the figure is not a number: not measured). */
+export function goalOf(text: string, figure: Figure, detail: string): Goal {
+  const { value, atMost, atLeast } = figure;
+  const met = Number.isFinite(value)
+    ? (atMost === undefined || value <= atMost) && (atLeast === undefined || value >= atLeast)
+    : null;
+  return { text, met, detail, figure };
 }
 
 /** Everything one scenario reports. */

@@ -62,6 +62,7 @@ export const STATUS = {
   error: 'error',
   exit: 'exit',
   signal: 'signal',
+  output: 'output',
 } as const;
 
 /** STAGE of an error line. */
@@ -229,7 +230,9 @@ export type HelperEvent =
   | { readonly type: 'started'; readonly pid: number }
   | ({ readonly type: 'error' } & HelperFailure)
   | { readonly type: 'exit'; readonly code: number }
-  | { readonly type: 'signal'; readonly signal: number };
+  | { readonly type: 'signal'; readonly signal: number }
+  /** Bytes the job wrote to each pipe, relayed or discarded (sent once, before the last line). */
+  | { readonly type: 'output'; readonly stdout: number; readonly stderr: number };
 
 const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : null);
 
@@ -248,6 +251,11 @@ export function parseHelperLine(line: string): HelperEvent | null {
     case STATUS.signal: {
       const signal = int(a);
       return signal === null ? null : { type, signal };
+    }
+    case STATUS.output: {
+      const stdout = int(a);
+      const stderr = int(b);
+      return stdout === null || stderr === null ? null : { type, stdout, stderr };
     }
     case STATUS.error: {
       const errno = int(c);

@@ -41,6 +41,8 @@ class HelperRun {
   readonly proc: HelperProcess;
   first: HelperEvent | null = null;
   last: HelperEvent | null = null;
+  /** The helper's count of the job's output bytes (its `output` line), once sent. */
+  output: { stdout: number; stderr: number } | null = null;
   /** How the helper process ended, once it has. */
   end: HelperEnd | null = null;
   /** Resolves once the helper has been reaped and its status channel has closed. */
@@ -53,6 +55,11 @@ class HelperRun {
       readStatus(
         proc.status,
         (event) => {
+          // Not a status of the job: sent before the last line, kept apart from it.
+          if (event.type === 'output') {
+            this.output = { stdout: event.stdout, stderr: event.stderr };
+            return;
+          }
           this.first ??= event;
           this.last = event;
           this.onFirst?.();
@@ -208,8 +215,11 @@ function startedSandbox(
       ctx.warn(toJobworkerError(err, `removing the cgroups of job ${spec.jobId}`));
     });
     const last = run.last;
-    if (last?.type === 'exit') return { exitCode: last.code, signal: null, ...data };
-    if (last?.type === 'signal') return { exitCode: null, signal: last.signal, ...data };
+    const counted = run.output === null ? {} : { outputBytes: run.output };
+    if (last?.type === 'exit') return { exitCode: last.code, signal: null, ...data, ...counted };
+    if (last?.type === 'signal') {
+      return { exitCode: null, signal: last.signal, ...data, ...counted };
+    }
     // The helper itself failed or was killed: the job is gone, how is unknown.
     ctx.warn(
       new JobworkerError(
@@ -219,7 +229,7 @@ function startedSandbox(
         }`,
       ),
     );
-    return { exitCode: null, signal: constants.signals.SIGKILL, ...data };
+    return { exitCode: null, signal: constants.signals.SIGKILL, ...data, ...counted };
   })();
 
   return {
@@ -250,6 +260,12 @@ function startedSandbox(
         await run.done;
       })();
       return killing;
+    },
+    discardOutput() {
+      // The helper's next splice fails with EPIPE: it discards the rest itself,
+      // spliced into /dev/null, and counts it in its `output` line.
+      proc.stdout.destroy();
+      proc.stderr.destroy();
     },
   };
 }

@@ -107,6 +107,12 @@ export interface ExitReport {
   /** Whether the kernel OOM-killed any process of the job (from the cgroup's oom_kill counter). */
   readonly oomKilled: boolean;
   readonly usage: Usage;
+  /**
+   * Bytes the job wrote to each of its pipes, counted by the sandbox whether
+   * it delivered them or discarded them (after {@link Sandbox.discardOutput});
+   * absent when the sandbox does not count (then what was read is all).
+   */
+  readonly outputBytes?: { readonly stdout: number; readonly stderr: number };
 }
 
 /**
@@ -141,6 +147,13 @@ export interface Sandbox {
   signal(signal: ForwardedSignal, all: boolean): void;
   /** Kills every process in the job's cgroups; resolves when none is left. Idempotent. */
   kill(): Promise<void>;
+  /**
+   * The owner needs no more output (past the output cap): `stdout` and
+   * `stderr` may end now, and the sandbox discards the rest without waking
+   * the owner, counting it in {@link ExitReport.outputBytes}. The job is not
+   * blocked. Idempotent; a sandbox may also go on delivering.
+   */
+  discardOutput(): void;
 }
 
 /**

@@ -432,6 +432,11 @@ export class LiveJob implements LogSource {
   }
 
   async #run(writer: OutputLogWriter, sandbox: Sandbox): Promise<void> {
+    // Past the cap the sandbox discards and counts the rest (ExitReport.outputBytes):
+    // reading it here only to count it kept a core busy (docs/benchmarks.md, scenario 8).
+    writer.onTruncated(() => {
+      sandbox.discardOutput();
+    });
     const streams = Promise.all([
       writer.consume('stdout', sandbox.stdout),
       writer.consume('stderr', sandbox.stderr),
@@ -463,9 +468,11 @@ export class LiveJob implements LogSource {
     const failed = writer.writeError !== null;
     const stream = (name: StreamName): StreamRecord => {
       const s = writer.summary(name);
+      // What the job wrote but the log never received (discarded by the sandbox) is dropped too.
+      const written = report.outputBytes?.[name] ?? 0;
       return {
         storedBytes: s.storedBytes,
-        droppedBytes: s.droppedBytes,
+        droppedBytes: Math.max(s.droppedBytes, written - s.storedBytes),
         sha256Hex: s.sha256?.toString('hex') ?? null,
         incompleteAt: failed ? s.storedBytes : null,
       };

@@ -123,6 +123,7 @@ export class OutputLogWriter {
   #closed = false;
   readonly #sources = new Set<Readable>();
   #paused = false;
+  #onTruncated: (() => void) | null = null;
 
   /** Creates the log file (it must not exist) and a writer for it. */
   static async create(path: string, options: LogWriterOptions): Promise<OutputLogWriter> {
@@ -196,9 +197,19 @@ export class OutputLogWriter {
       if (!this.#truncated) {
         this.#truncated = true;
         this.#enqueue({ stream: null, header: truncatedHeader(this.#capBytes), payload: null });
+        this.#onTruncated?.();
       }
     }
     return this.#queuedBytes < HIGH_WATER_BYTES;
+  }
+
+  /**
+   * Calls `listener` once when the cap is reached (at once if it was), so
+   * that the producer can stop sending what would only be counted.
+   */
+  onTruncated(listener: () => void): void {
+    if (this.#truncated) listener();
+    else this.#onTruncated = listener;
   }
 
   /**

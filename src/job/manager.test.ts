@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -92,6 +92,13 @@ class FakeSandbox implements Sandbox {
     this.end({ signal: 9 });
     return Promise.resolve();
   }
+  discarding = 0;
+  /** As the real sandbox does: the pipes end for the owner (the helper counts the rest). */
+  discardOutput(): void {
+    this.discarding++;
+    this.stdout.destroy();
+    this.stderr.destroy();
+  }
 }
 
 class FakeIsolation implements Isolation {
@@ -137,11 +144,16 @@ after(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-async function setup() {
+async function setup(outputCapBytes?: number) {
   const isolation = new FakeIsolation();
   const dir = await mkdtemp(join(stateDir, 's-'));
   isolation.stateDir = dir;
-  return { isolation, dir, jobs: new JobManager({ stateDir: dir, isolation }) };
+  const options = {
+    stateDir: dir,
+    isolation,
+    ...(outputCapBytes === undefined ? {} : { outputCapBytes }),
+  };
+  return { isolation, dir, jobs: new JobManager(options) };
 }
 
 async function finished(jobs: JobManager, id: string) {
@@ -220,6 +232,52 @@ test('end reasons: OOM wins over a stop; a broken exited promise is "lost"', asy
   sb.breakPromise();
   const stb = await finished(jobs, b.id);
   assert.equal(stb.endReason, 'lost');
+});
+
+test('past the cap the sandbox is told to discard once; what it counted is dropped, stored and on disk', async () => {
+  const { isolation, jobs, dir } = await setup(10);
+  const job = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  sb.stdout.write('12345');
+  await setImmediate();
+  assert.equal(sb.discarding, 0, 'below the cap nothing is discarded');
+  sb.stdout.write('6789abcdef');
+  await setImmediate();
+  assert.equal(sb.discarding, 1);
+  // The sandbox counted what the job wrote, read by the log or not.
+  sb.exitOnly({ exitCode: 3, outputBytes: { stdout: 1_000_015, stderr: 10 } });
+  const final = await finished(jobs, job.id);
+  assert.equal(final.exitCode, 3);
+  assert.equal(final.outputTruncated, true);
+  assert.deepEqual(
+    [
+      final.stdout.storedBytes,
+      final.stdout.droppedBytes,
+      final.stderr.storedBytes,
+      final.stderr.droppedBytes,
+    ],
+    [10, 1_000_005, 0, 10],
+  );
+  assert.equal(sb.discarding, 1, 'told once');
+  // The durable final record says the same (what a restart recovers).
+  const record = JSON.parse(await readFile(join(dir, 'jobs', job.id, 'record.json'), 'utf8')) as {
+    stdout: { droppedBytes: number };
+    stderr: { droppedBytes: number };
+  };
+  assert.deepEqual([record.stdout.droppedBytes, record.stderr.droppedBytes], [1_000_005, 10]);
+});
+
+test('without the sandbox counting, dropped bytes are what the log received past the cap', async () => {
+  const { isolation, jobs } = await setup(4);
+  const job = await jobs.start('alice', spec);
+  const sb = isolation.sandboxes[0];
+  assert.ok(sb);
+  sb.stdout.write('123456');
+  await setImmediate();
+  sb.exitOnly({ exitCode: 0 });
+  const final = await finished(jobs, job.id);
+  assert.deepEqual([final.stdout.storedBytes, final.stdout.droppedBytes], [4, 2]);
 });
 
 test('grace expiry kills the sandbox and records the escalation', async () => {

@@ -148,6 +148,8 @@ export class PlainIsolation implements Isolation {
         if (all) signalGroup(pid, signal);
         else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       },
+      // Plain pipes have nobody else to discard: the owner goes on reading.
+      discardOutput: () => undefined,
       kill: async () => {
         signalGroup(pid, 'SIGKILL');
         await exited;

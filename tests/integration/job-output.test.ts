@@ -246,5 +246,30 @@ for (const factory of isolationFactories) {
         await fx.close();
       }
     });
+
+    test('megabytes past the cap: counted to the byte, the job runs to its end', async () => {
+      // Past the cap the helper discards (paced) instead of relaying: the counts
+      // then come from the helper's own, and must be what the job wrote.
+      const past = 24 * 1024 * 1024 + 7;
+      const fx = await newFixture(factory, { outputCapBytes: 1000 });
+      try {
+        const job = await fx.jobs.start(
+          'alice',
+          spec(['sh', '-c', `head -c ${String(past)} /dev/zero; printf abc >&2; exit 9`]),
+        );
+        const { stdout, finished } = await readAll(fx.jobs, job.id);
+        assert.equal(stdout.length, 1000);
+        assert.ok(finished);
+        assert.equal(finished.exitCode, 9, 'the job ran to its end');
+        assert.deepEqual(
+          [finished.stdout.storedBytes, finished.stdout.droppedBytes],
+          [1000, past - 1000],
+        );
+        assert.deepEqual([finished.stderr.storedBytes, finished.stderr.droppedBytes], [0, 3]);
+        assert.deepEqual(fx.jobs.get(job.id).stdout, finished.stdout);
+      } finally {
+        await fx.close();
+      }
+    });
   });
 }
