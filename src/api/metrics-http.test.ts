@@ -1,44 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Counter, Registry } from 'prom-client';
+import { fetchFrom, refused } from '../../tests/helpers/metrics.js';
 import { checkMetricsAddress, isLoopback, serveMetrics } from './metrics-http.js';
 
 const log = pino({ level: 'silent' });
-
-/** One HTTP request to 127.0.0.1:`port`; resolves with the status, headers and body. */
-async function fetchFrom(
-  port: number,
-  path: string,
-  options: { method?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  const req = request({ host: '127.0.0.1', port, path, agent: false, ...options });
-  req.end();
-  const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
-  let body = '';
-  res.setEncoding('utf8');
-  for await (const chunk of res) body += chunk as string;
-  return { status: res.statusCode ?? 0, headers: res.headers, body };
-}
-
-/** Whether a TCP connection to 127.0.0.1:`port` is refused. */
-async function refused(port: number): Promise<boolean> {
-  const socket = connect({ host: '127.0.0.1', port });
-  // events.once('connect') would reject on 'error': one listener each instead.
-  const outcome = await new Promise<boolean>((resolve) => {
-    socket.once('connect', () => {
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      resolve(err.code === 'ECONNREFUSED');
-    });
-  });
-  socket.destroy();
-  return outcome;
-}
 
 test('loopback addresses only, unless remote is allowed', () => {
   for (const host of ['127.0.0.1', '127.3.4.5', '::1', '::ffff:127.0.0.1', 'localhost']) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { status as Status } from '@grpc/grpc-js';
 import { docsTableRows } from '../../tests/helpers/docs.js';
-import { families, value } from '../../tests/helpers/metrics-text.js';
+import { families, value } from '../../tests/helpers/metrics.js';
 import { CloseReason } from './connection-stats.js';
 import { createMetrics } from './metrics.js';
 

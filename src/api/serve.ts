@@ -97,13 +97,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const isolation = await createIsolation({
     stateDir: options.stateDir,
     ...(options.hostBudget ? { hostBudget: options.hostBudget } : {}),
-    ...(metrics
-      ? {
-          onForkServerRestart: () => {
-            metrics.onForkServerRestart();
-          },
-        }
-      : {}),
+    ...(metrics ? { onForkServerRestart: metrics.onForkServerRestart.bind(metrics) } : {}),
     onWarning: (err) => {
       log.warn({ code: err.code }, err.message);
     },

@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { startServe, type Running } from '../../src/api/serve.js';
 import type { JobServiceClient } from '../../src/gen/jobworker/v1/job_service.js';
 import { requiresExecutable, requiresRoot } from '../helpers/guards.js';
-import { value } from '../helpers/metrics-text.js';
+import { fetchFrom, refused, value } from '../helpers/metrics.js';
 import { makeTestPki } from '../helpers/pki.js';
 import { connect, readStream, unary } from '../helpers/server.js';
 
@@ -26,13 +24,8 @@ const PROMTOOL = '/usr/bin/promtool';
 const MAIN = fileURLToPath(new URL('../../src/api/main.js', import.meta.url));
 
 async function scrape(port: number): Promise<string> {
-  const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false });
-  req.end();
-  const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
-  assert.equal(res.statusCode, 200);
-  let body = '';
-  res.setEncoding('utf8');
-  for await (const chunk of res) body += chunk as string;
+  const { status, body } = await fetchFrom(port, '/metrics');
+  assert.equal(status, 200);
   return body;
 }
 
@@ -45,22 +38,6 @@ async function promtool(text: string): Promise<{ code: number | null; output: st
   child.stdin.end(text);
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, output };
-}
-
-/** Whether a TCP connection to 127.0.0.1:`port` is refused. */
-async function refused(port: number): Promise<boolean> {
-  const socket = connectTcp({ host: '127.0.0.1', port });
-  // events.once('connect') would reject on 'error': one listener each instead.
-  const outcome = await new Promise<boolean>((resolve) => {
-    socket.once('connect', () => {
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      resolve(err.code === 'ECONNREFUSED');
-    });
-  });
-  socket.destroy();
-  return outcome;
 }
 
 const START_JOB = '/jobworker.v1.JobService/StartJob';
