@@ -42,6 +42,20 @@ export const CloseReason = {
 /** One of {@link CloseReason}. */
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 
+/**
+ * The reasons that refuse a connection before it serves a call (its TLS
+ * handshake, its client certificate, the connection budgets); every other
+ * reason closes an established one.
+ */
+export const REFUSAL_REASONS: ReadonlySet<CloseReason> = new Set([
+  CloseReason.HandshakeFailed,
+  CloseReason.HandshakeTimeout,
+  CloseReason.HandshakeEvicted,
+  CloseReason.ClientRefused,
+  CloseReason.ConnectionLimit,
+  CloseReason.IdentityConnectionLimit,
+]);
+
 /** Counters of closed connections, by reason. */
 export class ConnectionStats {
   readonly #counts = new Map<CloseReason, number>();

@@ -4,7 +4,8 @@
  * server and owns the process: signals and the exit code (the only module of
  * the API layer that may exit).
  *
- *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
+ *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+ *                    [--metrics-listen HOST:PORT [--metrics-allow-remote]] [budgets]
  *   jobworkerd certs init|issue|show ... (certs-command.ts)
  *   jobworkerd dev
  */
@@ -16,9 +17,12 @@ import { CERTS_USAGE, CertsUsageError, runCerts } from './certs-command.js';
 import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
 
 const USAGE = `Usage:
-  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout] [budgets]
+  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
+                   [--metrics-listen HOST:PORT [--metrics-allow-remote]] [budgets]
       Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
       DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
+      --metrics-listen serves Prometheus metrics at http://HOST:PORT/metrics, without
+      authentication: a loopback address only, unless --metrics-allow-remote.
 ${BUDGET_USAGE}${CERTS_USAGE}  jobworkerd dev
       What 'npm start' runs: development certificates on first run (renewed once
       expired or within a day of it, with a line saying so), then serve
@@ -95,13 +99,21 @@ async function main(argv: string[]): Promise<void> {
         'state-dir': { type: 'string' },
         certs: { type: 'string' },
         'audit-stdout': { type: 'boolean', default: false },
+        'metrics-listen': { type: 'string' },
+        'metrics-allow-remote': { type: 'boolean', default: false },
         ...budgetOptions,
       });
+      const metricsListen = values['metrics-listen'];
+      if (values['metrics-allow-remote'] === true && metricsListen === undefined)
+        throw new UsageError('--metrics-allow-remote needs --metrics-listen');
       const starting = startServe({
         listen: required(values, 'listen'),
         stateDir: required(values, 'state-dir'),
         certsDir: required(values, 'certs'),
         auditStdout: values['audit-stdout'] === true,
+        ...(typeof metricsListen === 'string'
+          ? { metricsListen, metricsAllowRemote: values['metrics-allow-remote'] === true }
+          : {}),
         ...(await readBudgets(values).catch((err: unknown) => {
           if (err instanceof JobworkerError && err.code === ErrorCode.InvalidArgument)
             throw new UsageError(err.message);

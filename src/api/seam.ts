@@ -23,6 +23,7 @@
  * method added to the proto without a handler does not compile, and
  * `bindService` also refuses at start-up a definition method with no handler.
  */
+import { status as Status, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -91,6 +92,8 @@ export interface SeamDeps {
   readonly streams: StreamQuota;
   /** The signal that ends the calls of the connection `peer` (a drain's end, a dropped connection). */
   readonly connectionSignal: (peer: string) => AbortSignal | undefined;
+  /** Told of each call's end: its method path, the status it ended with, how long it took (metrics). */
+  readonly observe?: (method: string, code: Status, seconds: number) => void;
 }
 
 function outcomeOf(err: JobworkerError): AuditOutcome {
@@ -127,6 +130,8 @@ async function runCall(
   body: (ctx: HandlerContext, request: unknown) => Promise<void>,
   fail: (status: ReturnType<typeof toStatus>) => void,
 ): Promise<void> {
+  const begun = process.hrtime.bigint();
+  let code = Status.OK;
   let principal: Principal | null = null;
   let jobId: string | null = null;
   const { signal, dispose } = callSignal(
@@ -170,10 +175,12 @@ async function runCall(
     const err = toJobworkerError(signal.aborted ? signal.reason : caught);
     record(deps, call, path, principal, jobId, outcomeOf(err), err.code);
     const sent = err.code === ErrorCode.Internal ? logInternal(deps.log, caught, path) : err;
+    const status = toStatus(sent);
+    code = status.code;
     // After a client cancel or an expired deadline grpc-js has already ended the call.
     if (!call.cancelled) {
       try {
-        fail(toStatus(sent));
+        fail(status);
       } catch (failure) {
         // The call ended under us (e.g. the stream was destroyed): nothing left to tell the client.
         deps.log.debug({ err: failure, method: path }, 'could not send the error status');
@@ -182,6 +189,7 @@ async function runCall(
   } finally {
     dispose();
     deps.calls.leave();
+    deps.observe?.(path, code, Number(process.hrtime.bigint() - begun) / 1e9);
   }
 }
 
@@ -224,8 +232,8 @@ export function bindService<D extends Definition>(
   definition: D,
   handlers: Handlers<D>,
   deps: SeamDeps,
-): grpc.UntypedServiceImplementation {
-  const implementation: grpc.UntypedServiceImplementation = {};
+): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition)) {
     const handler = (
       handlers as Record<

@@ -17,6 +17,8 @@ import {
 } from '../isolation/index.js';
 import { AUDIT_FOOTPRINT_BYTES, openAuditLog, type AuditLog } from './audit.js';
 import { prepareDevCerts } from './dev-certs.js';
+import { createMetrics } from './metrics.js';
+import { checkMetricsAddress, serveMetrics, type MetricsListener } from './metrics-http.js';
 import { createServer, type JobworkerServer } from './server.js';
 import { loadIdentity } from './tls.js';
 
@@ -30,14 +32,20 @@ export interface ServeOptions {
   readonly hostBudget?: Partial<HostBudget>;
   /** Each owner's bounds; absent fields take the job layer's defaults. */
   readonly ownerBudget?: Partial<OwnerBudget>;
+  /** `HOST:PORT` of the Prometheus endpoint (metrics-http.ts); no endpoint when absent. */
+  readonly metricsListen?: string;
+  /** Let {@link metricsListen} be an address other than loopback (it has no authentication). */
+  readonly metricsAllowRemote?: boolean;
 }
 
 /** A started server and what must be closed after it. */
 export interface Running {
   readonly server: JobworkerServer;
   readonly port: number;
+  /** The metrics endpoint's port; null when it is off. */
+  readonly metricsPort: number | null;
   readonly log: Logger;
-  /** Graceful shutdown (jobs stopped), then the audit log flushed. */
+  /** Graceful shutdown (jobs stopped), then the audit log flushed and the metrics endpoint closed. */
   stop(signal?: AbortSignal): Promise<void>;
 }
 
@@ -71,6 +79,9 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   if (process.getuid?.() !== 0) {
     throw refuse('jobworkerd must run as root: it creates cgroups and namespaces for jobs');
   }
+  const allowRemote = options.metricsAllowRemote === true;
+  if (options.metricsListen !== undefined) checkMetricsAddress(options.metricsListen, allowRemote);
+  const metrics = options.metricsListen === undefined ? undefined : createMetrics();
   // Certificates first: the commonest mistake, and the error names the file.
   const identity = await loadIdentity(options.certsDir, 'server');
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
@@ -87,6 +98,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const isolation = await createIsolation({
     stateDir: options.stateDir,
     ...(options.hostBudget ? { hostBudget: options.hostBudget } : {}),
+    ...(metrics ? { onForkServerRestart: metrics.onForkServerRestart.bind(metrics) } : {}),
     onWarning: (err) => {
       log.warn({ code: err.code }, err.message);
     },
@@ -105,6 +117,7 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     // The audit log's files share the state directory's budget.
     diskBudgetBytes: DEFAULT_DISK_BUDGET_BYTES - AUDIT_FOOTPRINT_BYTES,
     ...(options.ownerBudget ? { ownerBudget: options.ownerBudget } : {}),
+    ...(metrics ? { onEvent: metrics.onJobEvent.bind(metrics) } : {}),
     log: (level, message, fields) => {
       log[level](fields ?? {}, message);
     },
@@ -119,11 +132,22 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const audit: AuditLog = openAuditLog(join(options.stateDir, 'audit.log'), {
     stdout: options.auditStdout,
   });
-  const server = createServer({ jobs, audit, log, identity });
+  metrics?.onRecovery(jobs.recovery);
+  const server = createServer({ jobs, audit, log, identity, ...(metrics ? { metrics } : {}) });
   let port: number;
+  let endpoint: MetricsListener | null = null;
   try {
+    if (metrics && options.metricsListen !== undefined) {
+      endpoint = await serveMetrics(metrics.registry, {
+        address: options.metricsListen,
+        allowRemote,
+        log,
+      });
+      log.info({ listen: options.metricsListen, port: endpoint.port }, 'metrics listening');
+    }
     port = await server.listen(options.listen);
   } catch (err) {
+    await endpoint?.close();
     await jobs.shutdown();
     await isolation.close();
     audit.close();
@@ -133,14 +157,20 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   return {
     server,
     port,
+    metricsPort: endpoint?.port ?? null,
     log,
     async stop(signal) {
-      await server.shutdown(signal);
-      // Every job has ended (server.shutdown waited for jobs.shutdown).
-      await isolation.close().catch((err: unknown) => {
-        log.warn({ err }, 'cannot remove the job cgroup group');
-      });
-      audit.close();
+      try {
+        await server.shutdown(signal);
+        // Every job has ended (server.shutdown waited for jobs.shutdown).
+        await isolation.close().catch((err: unknown) => {
+          log.warn({ err }, 'cannot remove the job cgroup group');
+        });
+        audit.close();
+      } finally {
+        // Last: the shutdown itself can be watched on it.
+        await endpoint?.close();
+      }
     },
   };
 }

@@ -20,8 +20,9 @@ import type { CloseReason } from './connection-stats.js';
 import { createTlsListener } from './listener.js';
 import { StreamQuota } from './quota.js';
 import { auditUnknownMethods, auditUnreceived } from './refusals.js';
-import { CallTracker } from './call.js';
+import { CallTracker, type Definition } from './call.js';
 import { withSafeDecoding } from './decode.js';
+import type { ServerMetrics } from './metrics.js';
 import { bindService, type SeamDeps } from './seam.js';
 import type { TlsIdentity } from './tls.js';
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   readonly identity: TlsIdentity;
   /** Bounds on connections other than the defaults (connection-policy.ts). */
   readonly connections?: Partial<ConnectionPolicy>;
+  /** Where the server's calls, streams, jobs and connections are counted; none when absent. */
+  readonly metrics?: ServerMetrics;
 }
 
 /** A built server. */
@@ -91,6 +94,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
   });
   auditUnknownMethods(grpcServer, options.audit, options.log);
   const calls = new CallTracker();
+  const { metrics } = options;
   const listener = createTlsListener(grpcServer, {
     identity: options.identity,
     log: options.log,
@@ -105,15 +109,23 @@ export function createServer(options: ServerOptions): JobworkerServer {
     calls,
     streams: new StreamQuota(),
     connectionSignal: (peer) => listener.connectionSignal(peer),
+    ...(metrics ? { observe: metrics.observeCall.bind(metrics) } : {}),
   };
+  const wire = <D extends Definition>(definition: D): D =>
+    withSafeDecoding(metrics ? metrics.countStreamBytes(definition) : definition);
   grpcServer.addService(
-    withSafeDecoding(JobServiceService),
+    wire(JobServiceService),
     bindService(JobServiceService, jobServiceHandlers, deps),
   );
   grpcServer.addService(
-    withSafeDecoding(HealthService),
+    wire(HealthService),
     bindService(HealthService, healthHandlers(health), deps),
   );
+  metrics?.watchJobs(options.jobs);
+  metrics?.watchConnections({
+    open: () => listener.connectionCount,
+    closed: () => listener.stats.snapshot(),
+  });
   let shutdownDone: Promise<void> | null = null;
 
   const shutdown = async (signal?: AbortSignal): Promise<void> => {

@@ -11,13 +11,15 @@ import type { LaunchRequest } from './protocol.js';
 export class ForkServerSlot {
   readonly #helper: string;
   readonly #baseDir: string;
+  readonly #onRestart: () => void;
   #current: Promise<ForkServer> | null = null;
   #closed = false;
 
-  /** `helper` is the jobexec binary; its socket directory goes below `baseDir`. */
-  constructor(helper: string, baseDir: string) {
+  /** `helper` is the jobexec binary; its socket directory goes below `baseDir`; `onRestart` is told of each replacement. */
+  constructor(helper: string, baseDir: string, onRestart: () => void = () => undefined) {
     this.#helper = helper;
     this.#baseDir = baseDir;
+    this.#onRestart = onRestart;
   }
 
   /**
@@ -50,6 +52,7 @@ export class ForkServerSlot {
     if (server?.alive === true) return server;
     // Another fork replaced it while this one waited.
     if (this.#current !== current && this.#current !== null) return this.#current;
+    if (current !== null) this.#onRestart();
     this.#current = (async () => {
       await server?.close();
       return ForkServer.start(this.#helper, this.#baseDir);

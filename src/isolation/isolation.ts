@@ -54,6 +54,8 @@ export interface IsolationOptions {
   readonly layout?: CgroupLayout;
   /** Non-fatal failures (usage unreadable, a cgroup not removable); default process.emitWarning. */
   readonly onWarning?: (err: JobworkerError) => void;
+  /** Told each time a dead fork server is replaced (metrics); must not throw. */
+  readonly onForkServerRestart?: () => void;
 }
 
 /** The isolation layer as the server sees it. */
@@ -135,7 +137,7 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
   const maxima = options.maxima ?? hostMaxima(budget);
   const defaults = lowerTo(options.defaults ?? DEFAULT_LIMITS, maxima);
   const allowHostNetwork = options.allowHostNetwork ?? true;
-  const forkServer = new ForkServerSlot(helper, options.stateDir);
+  const forkServer = new ForkServerSlot(helper, options.stateDir, options.onForkServerRestart);
   const ctx = {
     helper,
     fork: forkServer.fork.bind(forkServer),

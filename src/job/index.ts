@@ -1,10 +1,13 @@
 /** Public entry of the job library: the only module the API layer imports. */
 export { FORWARDED_SIGNALS, type ForwardedSignal } from '../isolation/index.js';
+export { END_REASONS, JOB_STATES, OUTPUT_DROP_REASONS } from './types.js';
 export type {
   Attachment,
   AttachOptions,
   DeleteOptions,
   EndReason,
+  JobEvent,
+  OutputDropReason,
   JobSpec,
   JobState,
   Jobs,
@@ -55,7 +58,9 @@ export {
   DEFAULT_MAX_FINISHED_JOBS_PER_OWNER,
   DEFAULT_RECORD_BUDGET_BYTES,
   DEFAULT_RETENTION_MS,
+  REMOVAL_REASONS,
   RETENTION_SWEEP_INTERVAL_MS,
+  type RemovalReason,
 } from './retention.js';
 export { isValidJobId, newJobId } from './ids.js';
 export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';

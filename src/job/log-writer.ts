@@ -23,7 +23,7 @@ import {
   truncatedHeader,
 } from './log-format.js';
 import type { Notifier } from './notifier.js';
-import type { StreamName } from './types.js';
+import type { OutputDropReason, StreamName } from './types.js';
 
 /** Default per-job output cap across both streams. TODO(configuration): make it a server option. */
 export const DEFAULT_OUTPUT_CAP_BYTES = 1024 * 1024 * 1024;
@@ -94,6 +94,8 @@ export interface LogWriterOptions {
   readonly notifier: Notifier;
   /** Wall clock in ms that dates the records (Date.now when absent; tests pass their own). */
   readonly clock?: () => number;
+  /** Told of bytes not stored, as they are dropped (for metrics). */
+  readonly onDropped?: (reason: OutputDropReason, bytes: number) => void;
 }
 
 /** The last SYNC record written: where it is, its time, and the log bytes after it. */
@@ -109,6 +111,7 @@ export class OutputLogWriter {
   readonly #capBytes: number;
   readonly #notifier: Notifier;
   readonly #clock: () => number;
+  readonly #onDropped: (reason: OutputDropReason, bytes: number) => void;
   #sync: SyncPoint | null = null;
   readonly #streams: Record<StreamName, StreamState> = {
     stdout: newStreamState(),
@@ -137,6 +140,7 @@ export class OutputLogWriter {
     this.#capBytes = options.capBytes;
     this.#notifier = options.notifier;
     this.#clock = options.clock ?? Date.now;
+    this.#onDropped = options.onDropped ?? (() => undefined);
   }
 
   /** Position of the last SYNC record in the committed log, or null before the first write. */
@@ -183,6 +187,7 @@ export class OutputLogWriter {
     const s = this.#streams[stream];
     if (this.#writeError !== null) {
       s.dropped += chunk.length;
+      this.#onDropped('write_error', chunk.length);
       return true;
     }
     const room = this.#capBytes - this.#streams.stdout.accepted - this.#streams.stderr.accepted;
@@ -194,6 +199,7 @@ export class OutputLogWriter {
     }
     if (keep < chunk.length) {
       s.dropped += chunk.length - keep;
+      this.#onDropped('cap', chunk.length - keep);
       if (!this.#truncated) {
         this.#truncated = true;
         this.#enqueue({ stream: null, header: truncatedHeader(this.#capBytes), payload: null });
@@ -325,10 +331,14 @@ export class OutputLogWriter {
   /** Marks the log incomplete: what was not written is counted as dropped, and the pipes keep flowing. */
   #fail(err: unknown, batch: QueuedRecord[]): void {
     this.#writeError = err instanceof Error ? err : new Error(String(err));
+    let lost = 0;
     for (const r of [...batch, ...this.#queue]) {
-      if (r.stream !== null && r.payload !== null)
+      if (r.stream !== null && r.payload !== null) {
         this.#streams[r.stream].dropped += r.payload.length;
+        lost += r.payload.length;
+      }
     }
+    this.#onDropped('write_error', lost);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#resumeSources();

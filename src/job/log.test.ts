@@ -36,9 +36,14 @@ async function newLog(
 ) {
   const notifier = new Notifier();
   const path = join(dir, `log-${n++}`);
+  /** Bytes the writer reported dropped, by reason. */
+  const dropped = { cap: 0, write_error: 0 };
+  const onDropped = (reason: keyof typeof dropped, bytes: number): void => {
+    dropped[reason] += bytes;
+  };
   const writer = file
-    ? new OutputLogWriter(file, { capBytes, notifier, clock })
-    : await OutputLogWriter.create(path, { capBytes, notifier, clock });
+    ? new OutputLogWriter(file, { capBytes, notifier, clock, onDropped })
+    : await OutputLogWriter.create(path, { capBytes, notifier, clock, onDropped });
   let status: JobStatus | null = null;
   let followers = 0;
   /** Called when a follower joins: it has read its start (length, last SYNC) in the same tick. */
@@ -58,6 +63,7 @@ async function newLog(
   };
   return {
     writer,
+    dropped,
     source,
     path,
     notifier,
@@ -235,6 +241,7 @@ test('the cap stores exactly capBytes across both streams, marks the place once 
   });
   assert.equal(log.writer.summary('stderr').droppedBytes, 2);
   assert.equal(log.writer.truncated, true);
+  assert.deepEqual(log.dropped, { cap: 5, write_error: 0 }, 'reported as dropped (metrics)');
 });
 
 test('a follower sleeps until new output is committed, then gets it and the end', async () => {
@@ -332,6 +339,7 @@ test('a write error marks the log incomplete, keeps draining the pipes and keeps
     sha256: sha(Buffer.from('first')),
   });
   assert.equal(log.writer.summary('stderr').droppedBytes, 200 * 1000);
+  assert.deepEqual(log.dropped, { cap: 0, write_error: 200 * (64 * 1024 + 1000) });
 });
 
 test('a follower joining at the end (log closed, job not yet finished) gets every byte, then the end', async () => {

@@ -49,6 +49,7 @@ import type {
   Attachment,
   AttachOptions,
   DeleteOptions,
+  JobEvent,
   JobSpec,
   Jobs,
   JobStatus,
@@ -97,6 +98,12 @@ export interface JobManagerOptions {
   readonly recordBudgetBytes?: number;
   /** The owners' uid range and the host's passwd and group files (owner-ids.ts); defaults for a server. */
   readonly owners?: Omit<OwnerIdsOptions, 'stateDir'>;
+  /**
+   * Told of each {@link JobEvent} as it happens (metrics). Jobs a previous
+   * run left running are in {@link JobManager.recovery}, not told here.
+   * Must not throw.
+   */
+  readonly onEvent?: (event: JobEvent) => void;
 }
 
 /** The default {@link JobManagerOptions.log}: warnings only. */
@@ -133,6 +140,7 @@ export class JobManager implements Jobs {
   /** Each owner's running jobs and limit sums, taken at start and given back at the end. */
   readonly #ownerBudgets: OwnerBudgets;
   readonly #log: RecoveryLog;
+  readonly #onEvent: (event: JobEvent) => void;
   /** Each owner's uid; a rejection (a colliding host entry) fails every start. */
   readonly #owners: Promise<OwnerIds>;
   /** Owns the retention sweeps and their hourly timer; closed at shutdown. */
@@ -172,6 +180,7 @@ export class JobManager implements Jobs {
       ...options.ownerBudget,
     });
     this.#log = options.log ?? defaultLog;
+    this.#onEvent = options.onEvent ?? (() => undefined);
     for (const job of restored) this.#jobs.add(job);
     this.recovery = recovery ?? {
       restored: 0,
@@ -191,6 +200,9 @@ export class JobManager implements Jobs {
       },
       now: options.now ?? Date.now,
       log: this.#log,
+      onRemoved: (reason) => {
+        this.#onEvent({ type: 'removed', reason });
+      },
     });
   }
 
@@ -249,9 +261,12 @@ export class JobManager implements Jobs {
     this.#starting.add(starting);
     try {
       const job = await starting;
+      this.#onEvent({ type: 'started' });
       void job.done.then(() => {
         this.#active--;
         release();
+        const { endReason } = job.record;
+        if (endReason !== null) this.#onEvent({ type: 'finished', reason: endReason });
         // A finished job adds to the output kept: the budget rule may apply now.
         this.sweepRetention();
       });
@@ -288,6 +303,9 @@ export class JobManager implements Jobs {
       writer = await OutputLogWriter.create(logPath, {
         capBytes: this.#capBytes,
         notifier,
+        onDropped: (reason, bytes) => {
+          this.#onEvent({ type: 'output_dropped', reason, bytes });
+        },
       }).catch((err: unknown) => {
         throw storageError(err, `cannot create the output log of job ${id}`);
       });

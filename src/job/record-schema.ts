@@ -6,7 +6,7 @@
  * version, edited by hand or damaged is refused with the field it trips on.
  */
 import { NOBODY } from '../isolation/index.js';
-import type { EndReason, JobState } from './types.js';
+import { END_REASONS, JOB_STATES as STATES } from './types.js';
 import type { JobRecord, StreamRecord } from './job.js';
 
 /** Format version of record.json; bump on an incompatible change. */
@@ -14,17 +14,6 @@ export const RECORD_VERSION = 1;
 
 /** The record as stored: the job's record plus the format version. */
 export type StoredRecord = JobRecord & { readonly version: typeof RECORD_VERSION };
-
-const STATES: readonly JobState[] = ['running', 'stopping', 'finished'];
-const END_REASONS: readonly EndReason[] = [
-  'exited',
-  'signaled',
-  'oom_killed',
-  'stopped',
-  'stop_escalated',
-  'lost',
-  'timed_out',
-];
 
 /** Thrown (and caught by {@link parseRecord}) at the first field of the wrong type. */
 class ShapeError extends Error {}

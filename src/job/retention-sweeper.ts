@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import type { JobRecord, Remover } from './job.js';
 import type { RecoveryLog } from './recovery.js';
 import {
+  type RemovalReason,
   RETENTION_SWEEP_INTERVAL_MS,
   selectForRemoval,
   type RetentionCandidate,
@@ -39,6 +40,8 @@ export interface SweeperOptions {
   readonly policy: RetentionPolicy;
   readonly now: () => number;
   readonly log: RecoveryLog;
+  /** Told of each job removed, with the rule that removed it (for metrics). */
+  readonly onRemoved?: (reason: RemovalReason) => void;
 }
 
 /** What a record holds beyond its fixed fields: its argv and working directory, in UTF-8 bytes. */
@@ -111,6 +114,7 @@ export class RetentionSweeper {
       const job = jobs.get(id);
       if (job === undefined) continue;
       await removeJob(jobs, job, 'retention', log, { reason });
+      this.#options.onRemoved?.(reason);
     }
   }
 }

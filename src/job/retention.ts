@@ -46,8 +46,17 @@ export interface RetentionPolicy {
   readonly recordBudgetBytes: number;
 }
 
-/** Why a job is removed (for the log). */
-export type RemovalReason = 'age' | 'disk_budget' | 'owner_count' | 'count' | 'record_budget';
+/** Every {@link RemovalReason}. */
+export const REMOVAL_REASONS = [
+  'age',
+  'disk_budget',
+  'owner_count',
+  'count',
+  'record_budget',
+] as const;
+
+/** Why retention removes a job (for the log and the metrics). */
+export type RemovalReason = (typeof REMOVAL_REASONS)[number];
 
 /**
  * Marks in `out`, oldest first, jobs of `byAge` not marked yet, while the

@@ -6,14 +6,34 @@ import type {
   Usage,
 } from '../isolation/index.js';
 import type { LabelSelector, Labels } from './labels.js';
+import type { RemovalReason } from './retention.js';
 import type { FieldNames } from './spec.js';
 
+/** Every {@link JobState}. */
+export const JOB_STATES = ['running', 'stopping', 'finished'] as const;
+
 /** Where a job is in its lifecycle (mirrors jobworker.v1.JobState). */
-export type JobState = 'running' | 'stopping' | 'finished';
+export type JobState = (typeof JOB_STATES)[number];
+
+/** Every {@link EndReason}. */
+export const END_REASONS = [
+  'exited',
+  'signaled',
+  'oom_killed',
+  'stopped',
+  'stop_escalated',
+  'lost',
+  'timed_out',
+] as const;
 
 /** Why a job ended (mirrors jobworker.v1.EndReason). */
-export type EndReason =
-  'exited' | 'signaled' | 'oom_killed' | 'stopped' | 'stop_escalated' | 'lost' | 'timed_out';
+export type EndReason = (typeof END_REASONS)[number];
+
+/** Why output bytes were not stored: over the job's output cap, or after a write to its log failed. */
+export const OUTPUT_DROP_REASONS = ['cap', 'write_error'] as const;
+
+/** One of {@link OUTPUT_DROP_REASONS}. */
+export type OutputDropReason = (typeof OUTPUT_DROP_REASONS)[number];
 
 /** One of a job's output streams. */
 export type StreamName = 'stdout' | 'stderr';
@@ -288,3 +308,14 @@ export interface Jobs {
   /** Stops every running job with its grace period and waits until all have ended. */
   shutdown(signal?: AbortSignal): Promise<void>;
 }
+
+/**
+ * What the job library reports as it happens, for metrics
+ * ({@link JobManagerOptions.onEvent}): the API layer counts these, so that
+ * the library knows nothing of how they are exported.
+ */
+export type JobEvent =
+  | { readonly type: 'started' }
+  | { readonly type: 'finished'; readonly reason: EndReason }
+  | { readonly type: 'removed'; readonly reason: RemovalReason }
+  | { readonly type: 'output_dropped'; readonly reason: OutputDropReason; readonly bytes: number };

@@ -97,9 +97,16 @@ describe('isolation fork server', { skip }, () => {
   /** The job cgroups below this isolation's group directories. */
   const jobCgroups = async (): Promise<string[]> =>
     (await Promise.all(fx.iso.cgroupGroupDirs.map((dir) => nodeCgroupFs.children(dir)))).flat();
+  /** Fork servers replaced (what the metrics count). */
+  let restarts = 0;
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'jobworker-fork-'));
-    fx = await isolationFixture({ stateDir });
+    fx = await isolationFixture({
+      stateDir,
+      onForkServerRestart: () => {
+        restarts++;
+      },
+    });
   });
   after(async () => {
     await fx.dispose();
@@ -143,8 +150,10 @@ describe('isolation fork server', { skip }, () => {
       warning.some((m) => m.includes('ended without the job')),
       `warned: ${JSON.stringify(warning)}`,
     );
+    assert.equal(restarts, 0);
     const again = await run(fx.iso, ['echo', 'restarted']);
     assert.deepEqual([again.report.exitCode, again.stdout], [0, 'restarted\n']);
+    assert.equal(restarts, 1, 'the replacement is reported');
     const [restarted] = await forkServers();
     assert.ok(restarted !== undefined && restarted !== pid);
     assert.equal((await socketDirs(stateDir)).length, 1, 'the dead one left no directory');

@@ -9,7 +9,7 @@ import { readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { JobworkerError } from '../../src/errors.js';
-import { DEFAULT_RETENTION_MS } from '../../src/job/index.js';
+import { DEFAULT_RETENTION_MS, type JobEvent } from '../../src/job/index.js';
 import { spec, waitForOutput } from '../helpers/job-fixture.js';
 import { persistFixture, runToEnd } from '../helpers/persist-fixture.js';
 
@@ -25,7 +25,8 @@ async function openPaths(): Promise<string[]> {
 test('finished jobs are removed after the retention period, at open and by the sweep; running ones stay', async () => {
   const fx = await persistFixture();
   try {
-    const jobs = await fx.open();
+    const events: JobEvent[] = [];
+    const jobs = await fx.open({ onEvent: (e) => events.push(e) });
     const old = await runToEnd(jobs, ['printf', 'old']);
     const running = await jobs.start('bob', spec(['sh', '-c', 'printf up; exec sleep 1000']));
     await waitForOutput(jobs, running.id, 'up');
@@ -40,6 +41,14 @@ test('finished jobs are removed after the retention period, at open and by the s
     await assert.rejects(stat(join(fx.jobsDir, old.id)), { code: 'ENOENT' });
     assert.equal(jobs.get(running.id).state, 'running', 'a running job is never removed');
     await jobs.shutdown();
+    // What the metrics count (src/api/metrics.ts).
+    assert.deepEqual(events, [
+      { type: 'started' },
+      { type: 'finished', reason: 'exited' },
+      { type: 'started' },
+      { type: 'removed', reason: 'age' },
+      { type: 'finished', reason: 'stopped' },
+    ]);
 
     // At open: the job stopped by the shutdown is old by the (skewed) clock at the next open.
     fx.skewMs = 0;
