@@ -4,54 +4,68 @@
  * server and owns the process: signals and the exit code (the only module of
  * the API layer that may exit).
  *
- *   jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
- *                    [--metrics-listen HOST:PORT [--metrics-allow-remote]] [budgets]
+ *   jobworkerd serve [--config FILE] [settings]
+ *   jobworkerd dev [--config FILE] [settings]
+ *   jobworkerd config check FILE
  *   jobworkerd certs init|issue|show ... (certs-command.ts)
- *   jobworkerd dev
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ErrorCode, EXIT_USAGE, JobworkerError } from '../errors.js';
-import { StateDirInUseError } from '../isolation/index.js';
-import { BUDGET_USAGE, budgetOptions, readBudgets } from './budget-flags.js';
+import { availableParallelism } from 'node:os';
+import { devPaths } from '../dev-paths.js';
+import { EXIT_USAGE } from '../errors.js';
+import { readHostTotals, StateDirInUseError } from '../isolation/index.js';
+import {
+  checkAgainstHost,
+  ConfigError,
+  loadSettings,
+  parseFlags,
+  readConfigFile,
+  serveOptions,
+  UsageError,
+} from './config.js';
+import { CONFIG_ENV, CONFIG_FLAG, DEFAULT_LISTEN, optionsHelp, SETTINGS } from './config-schema.js';
 import { CERTS_USAGE, CertsUsageError, runCerts } from './certs-command.js';
-import { DEFAULT_LISTEN, startDev, startServe, type Running } from './serve.js';
+import { startDev, startServe, type Running } from './serve.js';
+
+/** Could not start because of the configuration (EX_CONFIG): the file, a variable, or keys that do not fit together. */
+const EXIT_CONFIG = 78;
+
+const listen = SETTINGS.listen.kind.show(DEFAULT_LISTEN);
 
 const USAGE = `Usage:
-  jobworkerd serve [--listen HOST:PORT] --state-dir DIR --certs DIR [--audit-stdout]
-                   [--metrics-listen HOST:PORT [--metrics-allow-remote]] [budgets]
-      Serve the JobService over mutual TLS (default --listen ${DEFAULT_LISTEN}).
-      DIR of --certs holds ca.crt, server.crt and server.key. Runs as root.
-      --metrics-listen serves Prometheus metrics at http://HOST:PORT/metrics, without
-      authentication: a loopback address only, unless --metrics-allow-remote.
-${BUDGET_USAGE}${CERTS_USAGE}  jobworkerd dev
+  jobworkerd serve [${CONFIG_FLAG} FILE] [settings]
+      Serve the JobService over mutual TLS (default on ${listen}). Runs as root.
+      Settings come from flags, then JOBWORKER_* variables, then the TOML
+      file (${CONFIG_FLAG} or ${CONFIG_ENV}), then defaults: see 'jobworkerd serve --help'.
+  jobworkerd dev [settings]
       What 'npm start' runs: development certificates on first run (renewed once
       expired or within a day of it, with a line saying so), then serve
-      on ${DEFAULT_LISTEN} with state under $XDG_STATE_HOME/jobworker/dev.
-`;
+      on ${listen} with state under $XDG_STATE_HOME/jobworker/dev.
+  jobworkerd config check FILE
+      Validate a configuration file: exit 0 if valid, ${EXIT_CONFIG} (with the file, key
+      and reason of each problem) if not.
+${CERTS_USAGE}`;
+
+/** serve --help and dev --help: the command and every setting. */
+function commandHelp(command: 'serve' | 'dev'): string {
+  const intro =
+    command === 'serve'
+      ? `Usage: jobworkerd serve [${CONFIG_FLAG} FILE] [settings]\n  Serve the JobService over mutual TLS. Runs as root.\n`
+      : `Usage: jobworkerd dev [${CONFIG_FLAG} FILE] [settings]\n  serve with development certificates (made on first run, renewed\n  once expired or within a day of it) and state under\n  $XDG_STATE_HOME/jobworker/dev unless state_dir or tls.dir is set.\n`;
+  return `${intro}
+Each setting is a flag, a JOBWORKER_* variable and a key of the TOML file
+(${CONFIG_FLAG} FILE or ${CONFIG_ENV}); a flag wins over a variable, a variable over
+the file, the file over the default. Sizes take a unit (256M, 1.5G), durations
+one too (90s, 24h), CPU is cores (0.5) or millicores (500m).
+
+  ${CONFIG_FLAG} FILE  [${CONFIG_ENV}]
+      the TOML configuration file
+${optionsHelp()}`;
+}
 
 /** Could not start (EX_UNAVAILABLE / EX_CONFIG collapsed into one: the message says which). */
 const EXIT_START = 69;
 /** Another server holds the state directory (EX_TEMPFAIL: retry once that one has stopped). */
 const EXIT_STATE_IN_USE = 75;
-
-class UsageError extends Error {}
-
-function parse(
-  args: string[],
-  options: NonNullable<ParseArgsConfig['options']>,
-): { values: Record<string, unknown> } {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-}
-
-function required(values: Record<string, unknown>, name: string): string {
-  const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
-  return value;
-}
 
 /**
  * Waits for SIGTERM/SIGINT, shuts down gracefully; a second signal exits at
@@ -90,38 +104,55 @@ function exitOnSignals(starting: Promise<Running>): void {
   process.on('SIGINT', onSignal);
 }
 
+/**
+ * The options of serve or dev from `args` and the environment, checked
+ * against the host; null when --help was asked (and printed).
+ */
+async function settingsOf(
+  command: 'serve' | 'dev',
+  args: string[],
+): Promise<{ options: ReturnType<typeof serveOptions>; certsDir: string } | null> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    process.stdout.write(commandHelp(command));
+    return null;
+  }
+  const paths = devPaths();
+  const loaded = await loadSettings(
+    flags,
+    process.env,
+    command === 'dev' ? { state_dir: paths.state, 'tls.dir': paths.certs } : {},
+  );
+  checkAgainstHost(loaded, await readHostTotals(), availableParallelism());
+  return { options: serveOptions(loaded), certsDir: loaded.settings['tls.dir'] ?? paths.certs };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values } = parse(rest, {
-        listen: { type: 'string', default: DEFAULT_LISTEN },
-        'state-dir': { type: 'string' },
-        certs: { type: 'string' },
-        'audit-stdout': { type: 'boolean', default: false },
-        'metrics-listen': { type: 'string' },
-        'metrics-allow-remote': { type: 'boolean', default: false },
-        ...budgetOptions,
-      });
-      const metricsListen = values['metrics-listen'];
-      if (values['metrics-allow-remote'] === true && metricsListen === undefined)
-        throw new UsageError('--metrics-allow-remote needs --metrics-listen');
-      const starting = startServe({
-        listen: required(values, 'listen'),
-        stateDir: required(values, 'state-dir'),
-        certsDir: required(values, 'certs'),
-        auditStdout: values['audit-stdout'] === true,
-        ...(typeof metricsListen === 'string'
-          ? { metricsListen, metricsAllowRemote: values['metrics-allow-remote'] === true }
-          : {}),
-        ...(await readBudgets(values).catch((err: unknown) => {
-          if (err instanceof JobworkerError && err.code === ErrorCode.InvalidArgument)
-            throw new UsageError(err.message);
-          throw err;
-        })),
-      });
+      const wanted = await settingsOf('serve', rest);
+      if (wanted === null) return;
+      const starting = startServe(wanted.options);
       exitOnSignals(starting);
       await starting;
+      return;
+    }
+    case 'dev': {
+      const wanted = await settingsOf('dev', rest);
+      if (wanted === null) return;
+      const starting = startDev(wanted.options, wanted.certsDir);
+      exitOnSignals(starting.then((dev) => dev.running));
+      process.stdout.write(`${(await starting).hint}\n`);
+      return;
+    }
+    case 'config': {
+      const [sub, file, ...extra] = rest;
+      if (sub !== 'check' || file === undefined || extra.length > 0) {
+        throw new UsageError('expected: config check FILE');
+      }
+      await readConfigFile(file);
+      process.stdout.write(`${file}: valid\n`);
       return;
     }
     case 'certs': {
@@ -129,13 +160,6 @@ async function main(argv: string[]): Promise<void> {
       await runCerts(rest, process.stdout).catch((err: unknown) => {
         throw err instanceof CertsUsageError ? new UsageError(err.message) : err;
       });
-      return;
-    }
-    case 'dev': {
-      parse(rest, {});
-      const starting = startDev();
-      exitOnSignals(starting.then((dev) => dev.running));
-      process.stdout.write(`${(await starting).hint}\n`);
       return;
     }
     case undefined:
@@ -153,6 +177,10 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) {
     process.stderr.write(`jobworkerd: ${err.message}\n${USAGE}`);
     process.exit(EXIT_USAGE);
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`jobworkerd: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
   }
   process.stderr.write(`jobworkerd: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(err instanceof StateDirInUseError ? EXIT_STATE_IN_USE : EXIT_START);

@@ -6,36 +6,67 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { devPaths } from '../dev-paths.js';
+import pretty from 'pino-pretty';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { DEFAULT_DISK_BUDGET_BYTES, openJobManager, type OwnerBudget } from '../job/index.js';
 import {
   createIsolation,
   type HostBudget,
+  type Limits,
   protectServerFromOom,
   StateDirInUseError,
 } from '../isolation/index.js';
 import { AUDIT_FOOTPRINT_BYTES, openAuditLog, type AuditLog } from './audit.js';
+import { DEFAULT_LISTEN, SETTINGS, type LOG_FORMATS, type LOG_LEVELS } from './config-schema.js';
 import { prepareDevCerts } from './dev-certs.js';
 import { createMetrics } from './metrics.js';
 import { checkMetricsAddress, serveMetrics, type MetricsListener } from './metrics-http.js';
 import { createServer, type JobworkerServer } from './server.js';
-import { loadIdentity } from './tls.js';
+import { loadIdentityFiles, type TlsFiles } from './tls.js';
 
-/** Settings of `serve`. */
+/** Settings of `serve` (config.ts makes them from the configuration); an absent one takes its layer's default. */
 export interface ServeOptions {
   readonly listen: string;
   readonly stateDir: string;
-  readonly certsDir: string;
+  /** The server's CA, certificate and key. */
+  readonly tls: TlsFiles;
   readonly auditStdout: boolean;
-  /** All jobs together; absent fields take the isolation's defaults. */
-  readonly hostBudget?: Partial<HostBudget>;
-  /** Each owner's bounds; absent fields take the job layer's defaults. */
-  readonly ownerBudget?: Partial<OwnerBudget>;
+  readonly log?: {
+    readonly level: (typeof LOG_LEVELS)[number];
+    readonly format: (typeof LOG_FORMATS)[number];
+  };
   /** `HOST:PORT` of the Prometheus endpoint (metrics-http.ts); no endpoint when absent. */
   readonly metricsListen?: string;
   /** Let {@link metricsListen} be an address other than loopback (it has no authentication). */
   readonly metricsAllowRemote?: boolean;
+  /** Per-job output cap (job layer). */
+  readonly outputCapBytes?: number;
+  /** Most jobs running at once. */
+  readonly maxRunningJobs?: number;
+  /** Age after which finished jobs are removed. */
+  readonly retentionMs?: number;
+  /** The state directory's budget: finished jobs' output and the audit log. */
+  readonly diskBudgetBytes?: number;
+  /** All jobs together; absent fields take the isolation's defaults. */
+  readonly hostBudget?: Partial<HostBudget>;
+  /** Each owner's bounds; absent fields take the job layer's defaults. */
+  readonly ownerBudget?: Partial<OwnerBudget>;
+  /** Limits of a job that asks for none, and the most one may ask for. */
+  readonly limitDefaults?: Partial<Limits>;
+  readonly limitMaxima?: Partial<Limits>;
+}
+
+/** The server log on standard error, synchronous so that nothing is lost at exit. */
+function serverLog(options: ServeOptions['log']): Logger {
+  const settings = {
+    base: null,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    level: options?.level ?? 'info',
+  };
+  if (options?.format === 'text') {
+    return pino(settings, pretty({ destination: 2, sync: true, colorize: false }));
+  }
+  return pino(settings, pino.destination({ dest: 2, sync: true }));
 }
 
 /** A started server and what must be closed after it. */
@@ -83,14 +114,17 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   if (options.metricsListen !== undefined) checkMetricsAddress(options.metricsListen, allowRemote);
   const metrics = options.metricsListen === undefined ? undefined : createMetrics();
   // Certificates first: the commonest mistake, and the error names the file.
-  const identity = await loadIdentity(options.certsDir, 'server');
+  const identity = await loadIdentityFiles(options.tls);
+  const diskBudget = options.diskBudgetBytes ?? DEFAULT_DISK_BUDGET_BYTES;
+  if (diskBudget <= AUDIT_FOOTPRINT_BYTES) {
+    throw refuse(
+      `the disk budget ${diskBudget} does not leave room for job output after the audit log's ${AUDIT_FOOTPRINT_BYTES} bytes`,
+    );
+  }
   await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const problem = stateDirProblem(options.stateDir, await lstat(options.stateDir));
   if (problem !== null) throw refuse(problem);
-  const log = pino(
-    { base: null, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  const log = serverLog(options.log);
   // Before the isolation starts its fork server, which goes lower (native/oom.h).
   if (!(await protectServerFromOom())) {
     log.warn('no CAP_SYS_RESOURCE: the server keeps its oom_score_adj (jobs still go first)');
@@ -98,6 +132,8 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   const isolation = await createIsolation({
     stateDir: options.stateDir,
     ...(options.hostBudget ? { hostBudget: options.hostBudget } : {}),
+    ...(options.limitDefaults ? { defaults: options.limitDefaults } : {}),
+    ...(options.limitMaxima ? { maxima: options.limitMaxima } : {}),
     ...(metrics ? { onForkServerRestart: metrics.onForkServerRestart.bind(metrics) } : {}),
     onWarning: (err) => {
       log.warn({ code: err.code }, err.message);
@@ -115,8 +151,11 @@ export async function startServe(options: ServeOptions): Promise<Running> {
     stateDir: options.stateDir,
     isolation,
     // The audit log's files share the state directory's budget.
-    diskBudgetBytes: DEFAULT_DISK_BUDGET_BYTES - AUDIT_FOOTPRINT_BYTES,
+    diskBudgetBytes: diskBudget - AUDIT_FOOTPRINT_BYTES,
     ...(options.ownerBudget ? { ownerBudget: options.ownerBudget } : {}),
+    ...(options.outputCapBytes === undefined ? {} : { outputCapBytes: options.outputCapBytes }),
+    ...(options.maxRunningJobs === undefined ? {} : { maxRunningJobs: options.maxRunningJobs }),
+    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     ...(metrics ? { onEvent: metrics.onJobEvent.bind(metrics) } : {}),
     log: (level, message, fields) => {
       log[level](fields ?? {}, message);
@@ -175,28 +214,26 @@ export async function startServe(options: ServeOptions): Promise<Running> {
   };
 }
 
-/** Default listen address. */
-export const DEFAULT_LISTEN = '127.0.0.1:50051';
-
-/** `jobworkerd dev`: development certificates on first run, then serve; returns what to print. */
-export async function startDev(): Promise<{ running: Running; hint: string }> {
-  const paths = devPaths();
+/** `jobworkerd dev`: development certificates in `certsDir` if it has none, then serve; returns what to print. */
+export async function startDev(
+  options: ServeOptions,
+  certsDir: string,
+): Promise<{ running: Running; hint: string }> {
   // Made on the first run, renewed once expired or about to (each renewal on a line of its own).
-  const certs = await prepareDevCerts(paths.certs);
+  const certs = await prepareDevCerts(certsDir);
   for (const line of certs.renewed) process.stderr.write(`jobworkerd: ${line}\n`);
-  const running = await startServe({
-    listen: DEFAULT_LISTEN,
-    stateDir: paths.state,
-    certsDir: paths.certs,
-    auditStdout: false,
-  });
+  const running = await startServe(options);
+  const address = options.listen.replace(/:0$/, `:${running.port}`);
+  // jobctl's default is localhost:50051; another address needs its --server.
+  const server =
+    address === SETTINGS.listen.kind.show(DEFAULT_LISTEN) ? '' : ` --server ${address}`;
   const hint = [
-    `jobworkerd (development) is listening on ${DEFAULT_LISTEN}`,
-    `  certificates: ${paths.certs}${certs.created ? ' (created now)' : ''}`,
-    `  state and audit log: ${paths.state}`,
+    `jobworkerd (development) is listening on ${address}`,
+    `  certificates: ${certsDir}${certs.created ? ' (created now)' : ''}`,
+    `  state and audit log: ${options.stateDir}`,
     'In another terminal, run a first job as alice:',
-    '  node dist/src/cli/main.js run -- echo hello',
-    '  node dist/src/cli/main.js --user bob list    # bob sees only his jobs; --user admin all',
+    `  node dist/src/cli/main.js${server} run -- echo hello`,
+    `  node dist/src/cli/main.js${server} --user bob list    # bob sees only his jobs; --user admin all`,
     'Stop the server with Ctrl-C (running jobs are stopped).',
   ].join('\n');
   return { running, hint };

@@ -66,15 +66,30 @@ function checkValidity(path: string, cert: X509Certificate, now = new Date()): v
   }
 }
 
+/** Where one end's PEM files are: the CA to verify the peer with, its certificate and its key. */
+export interface TlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The files of `name` as `jobworkerd certs init` lays them out in `dir`: ca.crt, NAME.crt, NAME.key. */
+export function tlsFilesIn(dir: string, name: string): TlsFiles {
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+/** {@link loadIdentityFiles} of `name`'s files in `dir` ({@link tlsFilesIn}). */
+export function loadIdentity(dir: string, name: string): Promise<TlsIdentity> {
+  return loadIdentityFiles(tlsFilesIn(dir, name));
+}
+
 /**
- * Reads `<dir>/ca.crt` and `<dir>/<name>.crt|key` and checks them: each file
+ * Reads the CA, certificate and key `files` and checks them: each file
  * parses, the certificates are valid now, the key matches the certificate and
  * the CA signed it. Every error names the file at fault.
  */
-export async function loadIdentity(dir: string, name: string): Promise<TlsIdentity> {
-  const caPath = join(dir, 'ca.crt');
-  const certPath = join(dir, `${name}.crt`);
-  const keyPath = join(dir, `${name}.key`);
+export async function loadIdentityFiles(files: TlsFiles): Promise<TlsIdentity> {
+  const { ca: caPath, cert: certPath, key: keyPath } = files;
   // One after the other, so that the first missing file is always the one named.
   const ca = await readPem(caPath);
   const cert = await readPem(certPath);

@@ -3,6 +3,7 @@
  * (`500ms`, `1m30s`) and CPU (`0.5` cores, `500m`), parsed strictly with a
  * message naming the flag and the value, and formatted back for reports.
  */
+import { readCpu, readDuration } from '../quantities.js';
 import { readSize } from '../sizes.js';
 import { UsageError } from './failures.js';
 
@@ -13,34 +14,21 @@ import { UsageError } from './failures.js';
  * naming `flag` and `value`.
  */
 export function parseSize(flag: string, value: string): number {
-  const bytes = readSize(value);
-  if (typeof bytes === 'string') throw new UsageError(`${flag} ${quote(value)} ${bytes}`);
-  return bytes;
+  return orUsage(flag, value, readSize(value));
 }
 
-const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The value a shared reader returned, or a {@link UsageError} naming `flag`, `value` and what is wrong. */
+function orUsage(flag: string, value: string, read: number | string): number {
+  if (typeof read === 'string') throw new UsageError(`${flag} ${quote(value)} ${read}`);
+  return read;
+}
 
 /**
  * Parses a duration such as `500ms`, `10s`, `1m30s`, `1.5h` into whole
- * milliseconds (`0` alone is allowed). A unit is required, as in Go's
- * time.ParseDuration, because a bare `10` is ambiguous.
+ * milliseconds (`0` alone is allowed; src/quantities.ts).
  */
 export function parseDuration(flag: string, value: string): number {
-  const text = value.trim();
-  if (text === '0') return 0;
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let ms = 0;
-  let end = 0;
-  for (let m = part.exec(text); m !== null; m = part.exec(text)) {
-    ms += Number(m[1]) * (durationUnits[m[2] ?? ''] ?? Number.NaN);
-    end = part.lastIndex;
-  }
-  if (end === 0 || end !== text.length || !Number.isFinite(ms)) {
-    throw new UsageError(`${flag} ${quote(value)} is not a duration; use e.g. 500ms, 10s, 1m30s`);
-  }
-  const rounded = Math.round(ms);
-  if (!Number.isSafeInteger(rounded)) throw new UsageError(`${flag} ${quote(value)} is too long`);
-  return rounded;
+  return orUsage(flag, value, readDuration(value));
 }
 
 /** Milliseconds as a protobuf Duration. */
@@ -58,17 +46,7 @@ export function durationMs(d: { readonly seconds: number; readonly nanos: number
  * thousandths of a core, the unit of ResourceLimits.cpu_millis.
  */
 export function parseCpu(flag: string, value: string): number {
-  const text = value.trim();
-  const cores = /^\d+(?:\.\d+)?$/.test(text) ? Number(text) * 1000 : Number.NaN;
-  const millis = /^\d+m$/.test(text) ? Number(text.slice(0, -1)) : Math.round(cores);
-  if (!Number.isFinite(millis)) {
-    throw new UsageError(
-      `${flag} ${quote(value)} is not a CPU amount; use cores (0.5, 2) or millicores (500m)`,
-    );
-  }
-  if (millis < 1) throw new UsageError(`${flag} ${quote(value)} must be at least 0.001 cores`);
-  if (millis > 0xffff_ffff) throw new UsageError(`${flag} ${quote(value)} is too large`);
-  return millis;
+  return orUsage(flag, value, readCpu(value));
 }
 
 /** Parses a positive whole number no larger than `max` (uint32 by default). */

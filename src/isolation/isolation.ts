@@ -43,10 +43,10 @@ export interface IsolationOptions {
    * host's (host-budget.ts). Refused (invalid_argument) above the host's total.
    */
   readonly hostBudget?: Partial<HostBudget>;
-  /** Lowered to the maxima where above them. */
-  readonly defaults?: Limits;
-  /** Default: all cores and the host budget (hostMaxima). */
-  readonly maxima?: Limits;
+  /** Limits of a job that asks for none; an absent field is DEFAULT_LIMITS', lowered to the maxima where above them. */
+  readonly defaults?: Partial<Limits>;
+  /** Most a job may ask for; an absent field is all cores or the host budget (hostMaxima). */
+  readonly maxima?: Partial<Limits>;
   /** Whether a job may share the host network namespace; default true. */
   readonly allowHostNetwork?: boolean;
   /** For tests: another cgroup file system (a fake) and its layout. */
@@ -134,8 +134,8 @@ export async function createIsolation(options: IsolationOptions): Promise<JobIso
     await lock?.release();
     throw err;
   });
-  const maxima = options.maxima ?? hostMaxima(budget);
-  const defaults = lowerTo(options.defaults ?? DEFAULT_LIMITS, maxima);
+  const maxima = { ...hostMaxima(budget), ...options.maxima };
+  const defaults = lowerTo({ ...DEFAULT_LIMITS, ...options.defaults }, maxima);
   const allowHostNetwork = options.allowHostNetwork ?? true;
   const forkServer = new ForkServerSlot(helper, options.stateDir, options.onForkServerRestart);
   const ctx = {

@@ -1,7 +1,7 @@
 /**
  * Default limits and server maxima, and the resolution of a client's request
- * against them. TODO(configuration): defaults and maxima are constants until
- * the server gets a config file; createIsolation already takes overrides.
+ * against them. The server's configuration overrides the defaults and maxima
+ * (createIsolation's options; `limits.*` in src/api/config-schema.ts).
  */
 import { availableParallelism } from 'node:os';
 import { ErrorCode, JobworkerError } from '../errors.js';

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startServe, type Running } from '../../src/api/serve.js';
+import { tlsFilesIn } from '../../src/api/tls.js';
 import type { JobServiceClient } from '../../src/gen/jobworker/v1/job_service.js';
 import { requiresExecutable, requiresRoot } from '../helpers/guards.js';
 import { fetchFrom, refused, value } from '../helpers/metrics.js';
@@ -63,7 +64,7 @@ describe('metrics endpoint', { timeout: 120_000 }, async () => {
       running = await startServe({
         listen: '127.0.0.1:0',
         stateDir: join(root, 'state'),
-        certsDir: join(root, 'certs'),
+        tls: tlsFilesIn(join(root, 'certs'), 'server'),
         auditStdout: false,
         metricsListen: '127.0.0.1:0',
       });
@@ -138,14 +139,14 @@ describe('metrics endpoint', { timeout: 120_000 }, async () => {
         });
       const dirs = ['--state-dir', join(root, 'state2'), '--certs', join(root, 'certs')];
       const remote = await run([...dirs, '--metrics-listen', '0.0.0.0:0']);
-      assert.equal(remote.code, 69);
+      assert.equal(remote.code, 78);
       assert.match(
         remote.stderr,
-        /^jobworkerd: metrics listen address "0\.0\.0\.0:0" is not loopback; .*--metrics-allow-remote/,
+        /^jobworkerd: --metrics-listen: "0\.0\.0\.0:0" is not loopback; .*--metrics-allow-remote/,
       );
       const alone = await run([...dirs, '--metrics-allow-remote']);
-      assert.equal(alone.code, 64);
-      assert.match(alone.stderr, /^jobworkerd: --metrics-allow-remote needs --metrics-listen/);
+      assert.equal(alone.code, 78);
+      assert.match(alone.stderr, /^jobworkerd: --metrics-allow-remote: true needs metrics\.listen/);
     },
   );
 });

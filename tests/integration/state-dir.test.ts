@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startServe, type Running } from '../../src/api/serve.js';
+import { tlsFilesIn } from '../../src/api/tls.js';
 import { EndReason, JobState } from '../../src/gen/jobworker/v1/job_service.js';
 import type { JobServiceClient } from '../../src/gen/jobworker/v1/job_service.js';
 import { nodeCgroupFs } from '../../src/isolation/cgroup/fs.js';
@@ -124,7 +125,7 @@ describe('two servers on one host', { skip: requiresRoot() }, () => {
     const running = await startServe({
       listen: '127.0.0.1:0',
       stateDir: join(root, name),
-      certsDir,
+      tls: tlsFilesIn(certsDir, 'server'),
       auditStdout: false,
     });
     servers.push(running);
@@ -213,7 +214,12 @@ describe('two servers on one host', { skip: requiresRoot() }, () => {
     await mkdir(dir, { mode: 0o700 });
     await chmod(dir, 0o755);
     await assert.rejects(
-      startServe({ listen: '127.0.0.1:0', stateDir: dir, certsDir, auditStdout: false }),
+      startServe({
+        listen: '127.0.0.1:0',
+        stateDir: dir,
+        tls: tlsFilesIn(certsDir, 'server'),
+        auditStdout: false,
+      }),
       {
         code: 'unavailable',
         message: `state directory ${dir} is owned by uid 0 with mode 0755; it must be root's with mode 0700 (fix: chmod 700 ${dir})`,
@@ -222,7 +228,12 @@ describe('two servers on one host', { skip: requiresRoot() }, () => {
     await chown(dir, 1000, 1000);
     await chmod(dir, 0o700);
     await assert.rejects(
-      startServe({ listen: '127.0.0.1:0', stateDir: dir, certsDir, auditStdout: false }),
+      startServe({
+        listen: '127.0.0.1:0',
+        stateDir: dir,
+        tls: tlsFilesIn(certsDir, 'server'),
+        auditStdout: false,
+      }),
       { message: new RegExp(`uid 1000 with mode 0700; .*\\(fix: chown root:root ${dir}\\)$`) },
     );
     assert.deepEqual(await readdir(dir), [], 'nothing was created in it');
