@@ -223,7 +223,8 @@ describe('configuration', () => {
       ),
     );
     assert.deepEqual(options.tls, { ca: '/c/ca.crt', cert: '/c/server.crt', key: '/k/server.key' });
-    assert.deepEqual(options.metricsListen, { host: '127.0.0.1', port: 9464 });
+    assert.equal(options.metricsListen, '127.0.0.1:9464');
+    assert.equal(options.metricsAllowRemote, false);
     assert.equal(options.listen, '127.0.0.1:50051');
     assert.deepEqual(options.hostBudget, {});
     const off = serveOptions(
