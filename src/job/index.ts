@@ -20,8 +20,10 @@ export type {
 } from './types.js';
 export {
   checkJobName,
+  checkLabels,
   isValidJobName,
   MAX_LABELS,
+  matchesSelector,
   parseSelector,
   type LabelSelector,
   type Labels,
