@@ -19,6 +19,9 @@ const connectionOptions = {
   cert: { type: 'string' },
   key: { type: 'string' },
   ca: { type: 'string' },
+  context: { type: 'string' },
+  'context-selector': { type: 'string' },
+  config: { type: 'string' },
 } as const satisfies OptionSpec;
 
 /** `-h`/`--help`, accepted everywhere. */
@@ -33,6 +36,12 @@ export interface ConnectionFlags {
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
   readonly ca?: string | undefined;
+  /** Context names of the contexts file, comma-separated. */
+  readonly context?: string | undefined;
+  /** A label selector over the contexts file's contexts. */
+  readonly contextSelector?: string | undefined;
+  /** The contexts file, instead of the default one. */
+  readonly config?: string | undefined;
 }
 
 /** Picks the {@link connectionOptions} out of parsed values. */
@@ -47,6 +56,9 @@ function connectionFlags(values: {
     cert: values.cert,
     key: values.key,
     ca: values.ca,
+    context: values.context,
+    contextSelector: values['context-selector'],
+    config: values.config,
   };
 }
 
@@ -136,8 +148,8 @@ export const serverFlags = {
   options: { ...connectionOptions, ...helpOption },
   parse: parseFlags,
   connection: connectionFlags,
-  helpNote: `Connection flags (--server, --certs, --user, --cert, --key, --ca, --tls-server-name)
-and their JOBCTL_* variables: see 'jobctl --help'.`,
+  helpNote: `Connection flags (--context, --config, --server, --certs, --user, --cert, --key, --ca,
+--tls-server-name) and their JOBCTL_* variables: see 'jobctl --help'.`,
 } as const;
 
 /** A parsed server command: `-h`, or the command `K` with its fields `F` and where to connect. */

@@ -24,7 +24,8 @@ export function parseCompletion(args: readonly string[]): CompletionCommand {
   return { kind: 'completion', shell };
 }
 
-const connectionFlags = '--server --tls-server-name --certs --user --cert --key --ca';
+const connectionFlags =
+  '--context --context-selector --config --server --tls-server-name --certs --user --cert --key --ca';
 const jobFlags =
   '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout --name -l --label';
 
@@ -37,21 +38,22 @@ _jobctl() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmd="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      --server|--tls-server-name|--certs|--user|--cert|--key|--ca) ((i++)) ;;
+      --context|--context-selector|--config|--server|--tls-server-name|--certs|--user|--cert|--key|--ca) ((i++)) ;;
       -*) ;;
       *) cmd="\${COMP_WORDS[i]}"; break ;;
     esac
   done
   case "$prev" in
     --certs|--cwd) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --cert|--key|--ca) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --cert|--key|--ca|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --context) COMPREPLY=($(compgen -W "$(jobctl config get-contexts -o name 2>/dev/null)" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "running stopping finished" -- "$cur")); return ;;
     --network) COMPREPLY=($(compgen -W "host loopback" -- "$cur")); return ;;
-    --server|--tls-server-name|--user|--cpu|--memory|--io-read|--io-write|--pids|--env|-e|--grace|--timeout|--signal|-s) return ;;
+    --context-selector|--server|--tls-server-name|--user|--cpu|--memory|--io-read|--io-write|--pids|--env|-e|--grace|--timeout|--signal|-s) return ;;
   esac
   local global="${connectionFlags} --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "start run stop status list logs events kill wait rm completion --version $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "start run stop status list logs events kill wait rm config completion --version $global" -- "$cur")) ;;
     start|run)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "${jobFlags} $global" -- "$cur"))
       else COMPREPLY=($(compgen -c -- "$cur")); fi ;;
@@ -73,6 +75,9 @@ _jobctl() {
     rm)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-f --force --all-finished $global" -- "$cur"))
       else _jobctl_ids; fi ;;
+    config)
+      if [[ $prev == config ]]; then COMPREPLY=($(compgen -W "get-contexts current-context use-context set-context delete-context" -- "$cur"))
+      elif [[ $prev == *-context && $prev != current-context ]]; then COMPREPLY=($(compgen -W "$(jobctl config get-contexts -o name 2>/dev/null)" -- "$cur")); fi ;;
     completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
   esac
 }
@@ -86,10 +91,18 @@ _jobctl_ids() {
   ids=(\${(f)"$(jobctl list -q "$@" 2>/dev/null)"})
   _describe 'job id' ids
 }
+_jobctl_contexts() {
+  local -a contexts
+  contexts=(\${(f)"$(jobctl config get-contexts -o name 2>/dev/null)"})
+  _describe 'context' contexts
+}
 _jobctl() {
   local state
   local -a global commands job filter
   global=(
+    '--context[contexts of the contexts file]:context:_jobctl_contexts'
+    '--context-selector[run: contexts whose labels match]:selector:'
+    '--config[contexts file]:file:_files'
     '--server[server address]:host\\:port:'
     '--tls-server-name[name to verify the server certificate against]:name:'
     '--certs[certificates directory]:directory:_files -/'
@@ -110,6 +123,7 @@ _jobctl() {
     'wait:wait until jobs end'
     'rm:remove jobs and their output'
     'events:print job state changes as they happen'
+    'config:named contexts: servers and certificates'
     'completion:print a shell completion script'
   )
   job=(
@@ -151,6 +165,7 @@ _jobctl() {
         wait) _arguments $global '--timeout[give up after]:duration:' '*:job id:_jobctl_ids' ;;
         rm) _arguments $global '(-f --force)'{-f,--force}'[stop a running job first]' \\
           '--all-finished[every finished job]' '*:job id:_jobctl_ids' ;;
+        config) _arguments '1:verb:(get-contexts current-context use-context set-context delete-context)' '2:context:_jobctl_contexts' ;;
         completion) _arguments '1:shell:(bash zsh)' ;;
       esac ;;
   esac

@@ -5,6 +5,7 @@
  * start-up time.
  */
 import {
+  connectivityState,
   credentials,
   Metadata,
   type ClientOptions,
@@ -34,7 +35,9 @@ import {
 } from '../gen/jobworker/v1/job_service.js';
 import type { ConnectionFlags } from './args.js';
 import { fromCallError, type DialTarget } from './call-errors.js';
-import { loadCredentials, resolveTarget } from './identity.js';
+import { resolveTargets } from './contexts.js';
+import { HandshakeBoundCredentials } from './handshake-bound.js';
+import { loadCredentials, type Target } from './identity.js';
 import { durationOf } from './units.js';
 
 /**
@@ -42,6 +45,13 @@ import { durationOf } from './units.js';
  * grace period). TODO(no user asked yet): a --timeout flag.
  */
 export const callTimeoutMs = 30_000;
+
+/**
+ * How long a TLS handshake may take, and {@link Connection.dial} waits for
+ * a connection (TCP and TLS). TODO(no user asked yet): a flag or a context
+ * setting.
+ */
+export const dialTimeoutMs = 10_000;
 
 /** A client for one command; {@link Connection.close} ends its channel. */
 export class Connection {
@@ -53,9 +63,18 @@ export class Connection {
     this.#context = context;
   }
 
-  /** Resolves the target from flags and environment, loads and checks the certificates, and creates the channel. */
+  /**
+   * Resolves the target from flags, the contexts file and the environment
+   * (one context: only `run` takes several), then {@link Connection.to}.
+   */
   static async open(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Promise<Connection> {
-    const target = resolveTarget(flags, env);
+    const [chosen] = await resolveTargets('this command', flags, env, false);
+    if (chosen === undefined) throw new JobworkerError(ErrorCode.Internal, 'no target resolved');
+    return Connection.to(chosen.target);
+  }
+
+  /** Loads and checks the target's certificates and creates the channel (it connects on the first call). */
+  static async to(target: Target): Promise<Connection> {
     const pem = await loadCredentials(target);
     let secureContext;
     try {
@@ -75,10 +94,52 @@ export class Connection {
     }
     const client = new JobServiceClient(
       target.server,
-      credentials.createFromSecureContext(secureContext),
+      new HandshakeBoundCredentials(
+        credentials.createFromSecureContext(secureContext),
+        dialTimeoutMs,
+      ),
       options,
     );
     return new Connection(client, { server: target.server, certFile: target.certFile });
+  }
+
+  /**
+   * Waits until the channel has connected, or its first attempt has failed
+   * (the next call then fails at once saying why), for at most `timeoutMs`:
+   * grpc-js bounds neither a TCP connect nor a TLS handshake that is never
+   * answered, so a host that swallows packets would hold a call for its
+   * whole deadline. Rejects with `unavailable` after `timeoutMs`, or with
+   * the signal's reason.
+   */
+  async dial(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    const channel = this.#client.getChannel();
+    const deadline = Date.now() + timeoutMs;
+    let state = channel.getConnectivityState(true);
+    while (
+      state !== connectivityState.READY &&
+      state !== connectivityState.TRANSIENT_FAILURE &&
+      state !== connectivityState.SHUTDOWN
+    ) {
+      const current = state;
+      const changed = await new Promise<boolean>((resolve) => {
+        // The watch ends at the deadline or when close() shuts the channel down.
+        const stopListening = onAbort(signal, () => {
+          resolve(false);
+        });
+        channel.watchConnectivityState(current, deadline, (error) => {
+          stopListening();
+          resolve(error === undefined);
+        });
+      });
+      signal.throwIfAborted();
+      if (!changed) {
+        throw new JobworkerError(
+          ErrorCode.Unavailable,
+          `cannot connect to jobworkerd at ${this.#context.server} within ${timeoutMs / 1000}s; check the address and the network`,
+        );
+      }
+      state = channel.getConnectivityState(false);
+    }
   }
 
   /** Ends the channel; pending calls fail with CANCELLED. */

@@ -8,27 +8,7 @@ import { EndReason, JobState, type Job } from '../gen/jobworker/v1/job_service.j
 import { durationMs, formatAge, formatDuration } from './units.js';
 import { hasControl, visible } from './visible.js';
 
-/** Left-aligned columns separated by three spaces, as `docker ps`; no trailing spaces. */
-export function formatTable(
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-): string {
-  const widths = columnWidths([header, ...rows]);
-  return [header, ...rows].map((row) => formatRow(row, widths)).join('\n');
-}
-
-/** The width of each column of `rows`: its widest cell. */
-export function columnWidths(rows: readonly (readonly string[])[]): number[] {
-  return (rows[0] ?? []).map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
-}
-
-/** One line of a table with these column widths (a wider cell pushes the rest right). */
-export function formatRow(row: readonly string[], widths: readonly number[]): string {
-  return row
-    .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col] ?? 0)))
-    .join('   ')
-    .trimEnd();
-}
+export { columnWidths, formatRow, formatTable } from './table.js';
 
 /** `key: value` lines with the values aligned, as `kubectl describe`. */
 export function formatFields(fields: readonly (readonly [string, string])[]): string {

@@ -30,30 +30,83 @@ export interface Target {
   readonly caFile: string;
 }
 
-/** Applies the environment and defaults to `flags`; validates the server address and user name. */
-export function resolveTarget(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Target {
-  const server = flags.server ?? nonEmpty(env['JOBCTL_SERVER']) ?? defaultServer;
-  checkServer(server);
-  const dir = flags.certs ?? nonEmpty(env['JOBCTL_CERTS']) ?? devPaths(env).certs;
-  const user = flags.user ?? nonEmpty(env['JOBCTL_USER']) ?? defaultUser;
-  // A file name in --certs: no '/', and no leading '.' (so never '..'); the
-  // server's own rule (api/authz.ts USER_NAME) is stricter and may start with '_'.
-  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(user)) {
-    throw new UsageError(
-      `--user ${JSON.stringify(user)} is not a user name (letters, digits, '.', '_', '-')`,
-    );
-  }
-  // A flag beats any environment variable: `--certs DIR` on the command line
-  // wins over a JOBCTL_CERT left in the environment.
-  const fromEnv = (name: string): string | undefined =>
-    flags.certs === undefined && flags.user === undefined ? nonEmpty(env[name]) : undefined;
+/**
+ * Applies the environment and defaults to `flags`; validates the server
+ * address and user name. `context`, the settings of a context of the
+ * contexts file (contexts.ts), comes before the environment when it was
+ * chosen by name (`--context`, JOBCTL_CONTEXT) and after it when it is only
+ * the file's current context, as docker's DOCKER_HOST beats its current
+ * context but not an explicit `--context`.
+ */
+export function resolveTarget(
+  flags: ConnectionFlags,
+  env: NodeJS.ProcessEnv,
+  context?: { readonly settings: ConnectionFlags; readonly explicit: boolean },
+): Target {
+  const fromEnv: ConnectionFlags = {
+    server: nonEmpty(env['JOBCTL_SERVER']),
+    tlsServerName: nonEmpty(env['JOBCTL_TLS_SERVER_NAME']),
+    certs: nonEmpty(env['JOBCTL_CERTS']),
+    user: nonEmpty(env['JOBCTL_USER']),
+    cert: nonEmpty(env['JOBCTL_CERT']),
+    key: nonEmpty(env['JOBCTL_KEY']),
+    ca: nonEmpty(env['JOBCTL_CA']),
+  };
+  const layers =
+    context === undefined
+      ? [flags, fromEnv]
+      : context.explicit
+        ? [flags, context.settings, fromEnv]
+        : [flags, fromEnv, context.settings];
+  const chosen = firstOfEach(layers);
+  const server = chosen.server ?? defaultServer;
+  const serverIssue = serverProblem(server);
+  if (serverIssue !== null)
+    throw new UsageError(`--server ${JSON.stringify(server)} ${serverIssue}`);
+  const dir = chosen.certs ?? devPaths(env).certs;
+  const user = chosen.user ?? defaultUser;
+  const userIssue = userProblem(user);
+  if (userIssue !== null) throw new UsageError(`--user ${JSON.stringify(user)} ${userIssue}`);
   return {
     server,
-    tlsServerName: flags.tlsServerName ?? nonEmpty(env['JOBCTL_TLS_SERVER_NAME']),
-    certFile: flags.cert ?? fromEnv('JOBCTL_CERT') ?? join(dir, `${user}.crt`),
-    keyFile: flags.key ?? fromEnv('JOBCTL_KEY') ?? join(dir, `${user}.key`),
-    caFile: flags.ca ?? fromEnv('JOBCTL_CA') ?? join(dir, 'ca.crt'),
+    tlsServerName: chosen.tlsServerName,
+    certFile: chosen.cert ?? join(dir, `${user}.crt`),
+    keyFile: chosen.key ?? join(dir, `${user}.key`),
+    caFile: chosen.ca ?? join(dir, 'ca.crt'),
   };
+}
+
+/**
+ * Each setting from the first layer that has it, except that a layer naming
+ * a certificate directory or user hides the single files of the layers
+ * after it: `--certs DIR` on the command line wins over a JOBCTL_CERT left
+ * in the environment (or a context's `cert`).
+ */
+function firstOfEach(layers: readonly ConnectionFlags[]): ConnectionFlags {
+  let server, tlsServerName, certs, user, cert, key, ca;
+  let filesHidden = false;
+  for (const layer of layers) {
+    server ??= layer.server;
+    tlsServerName ??= layer.tlsServerName;
+    certs ??= layer.certs;
+    user ??= layer.user;
+    if (!filesHidden) {
+      cert ??= layer.cert;
+      key ??= layer.key;
+      ca ??= layer.ca;
+    }
+    if (layer.certs !== undefined || layer.user !== undefined) filesHidden = true;
+  }
+  return { server, tlsServerName, certs, user, cert, key, ca };
+}
+
+/** Why `user` is not a user name jobctl takes, or null. */
+export function userProblem(user: string): string | null {
+  // A file name in --certs: no '/', and no leading '.' (so never '..'); the
+  // server's own rule (api/authz.ts USER_NAME) is stricter and may start with '_'.
+  return /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(user)
+    ? null
+    : "is not a user name (letters, digits, '.', '_', '-')";
 }
 
 /** The PEM contents of a {@link Target}'s files. */
@@ -132,15 +185,13 @@ async function readPem(file: string, what: string): Promise<Buffer> {
   }
 }
 
-function checkServer(server: string): void {
-  // HOST:PORT or [IPv6]:PORT.
+/** Why `server` is not HOST:PORT or [IPv6]:PORT, or null. */
+export function serverProblem(server: string): string | null {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):(\d{1,5})$/.exec(server);
   const port = Number(match?.[2]);
-  if (match === null || port < 1 || port > 65_535) {
-    throw new UsageError(
-      `--server ${JSON.stringify(server)} is not HOST:PORT (e.g. localhost:50051)`,
-    );
-  }
+  return match === null || port < 1 || port > 65_535
+    ? 'is not HOST:PORT (e.g. localhost:50051)'
+    : null;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

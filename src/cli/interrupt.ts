@@ -30,3 +30,45 @@ export async function untilInterrupted(
     io.signals.off('SIGINT', onSigint);
   }
 }
+
+/** The second Ctrl-C's reason: leave the jobs as they are and exit. */
+export class Detached extends Error {
+  override readonly name = 'Detached';
+}
+
+/** The two signals of {@link listenForInterrupts}. */
+export interface Interrupts {
+  /** Aborted by the first Ctrl-C: stop the jobs and keep following them. */
+  readonly stop: AbortSignal;
+  /** Aborted by the second Ctrl-C (reason {@link Detached}): give up on them. */
+  readonly detach: AbortSignal;
+  /** Removes the SIGINT listener and aborts `detach`, ending whatever still waits on it. */
+  dispose(): void;
+}
+
+/**
+ * Ctrl-C for work that is stopped before it is given up on (`run` on
+ * several contexts): the first aborts `stop` and calls `onStop`, the second
+ * aborts `detach`.
+ */
+export function listenForInterrupts(io: Io, onStop: () => void): Interrupts {
+  const stop = new AbortController();
+  const detach = new AbortController();
+  const onSigint = (): void => {
+    if (stop.signal.aborted) {
+      detach.abort(new Detached('detached'));
+    } else {
+      stop.abort(new Detached('stopping'));
+      onStop();
+    }
+  };
+  io.signals.on('SIGINT', onSigint);
+  return {
+    stop: stop.signal,
+    detach: detach.signal,
+    dispose: () => {
+      io.signals.off('SIGINT', onSigint);
+      detach.abort(new Detached('done'));
+    },
+  };
+}

@@ -120,6 +120,9 @@ test('status, stop, logs, list and completion parse into their results', () => {
       cert: undefined,
       key: undefined,
       ca: undefined,
+      context: undefined,
+      contextSelector: undefined,
+      config: undefined,
     },
   });
   const stop = parseStop(['--grace', '1m30s', 'abc']);

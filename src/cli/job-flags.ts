@@ -21,11 +21,19 @@ export const jobOptions = {
   cwd: { type: 'string' },
   network: { type: 'string' },
   timeout: { type: 'string' },
+  'no-prefix': { type: 'boolean' },
   ...metadataOptions,
 } as const;
 
 /** A parsed `start` or `run`. */
-export type JobCommand = ParsedCommand<'job', { request: StartJobRequest }>;
+export type JobCommand = ParsedCommand<
+  'job',
+  {
+    request: StartJobRequest;
+    /** run on several contexts: no `context: ` before each line. */
+    noPrefix: boolean;
+  }
+>;
 
 /** Text of the job flags for both commands' help. */
 export const jobFlagsHelp = `Flags (limits take the server's defaults when absent):
@@ -85,5 +93,10 @@ export function parseJobCommand(command: string, args: readonly string[]): JobCo
     },
     ...metadataOf(values),
   };
-  return { kind: 'job', request, connection: serverFlags.connection(values) };
+  return {
+    kind: 'job',
+    request,
+    noPrefix: values['no-prefix'] === true,
+    connection: serverFlags.connection(values),
+  };
 }

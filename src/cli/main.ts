@@ -24,6 +24,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
   wait: () => import('./wait.js'),
   rm: () => import('./rm.js'),
   events: () => import('./events.js'),
+  config: () => import('./config.js'),
   completion: () => import('./completion.js'),
 };
 
@@ -47,9 +48,14 @@ Commands:
   wait        wait until jobs end; exit with the first one's status
   rm          remove jobs and their output (--force, --all-finished)
   events      print each job that starts, stops or finishes, as it happens
+  config      named contexts (servers and certificates): get-contexts, use-context, set-context
   completion  print a bash or zsh completion script
 
 Connection flags (any command; each also from the environment variable shown):
+  --context NAME            JOBCTL_CONTEXT          a context of the contexts file (run: NAME,NAME,...)
+  --context-selector SEL    -                       run: the contexts whose labels match SEL
+  --config FILE             JOBCTL_CONFIG           the contexts file; default
+                                                    \${XDG_CONFIG_HOME:-~/.config}/jobworker/config
   --server HOST:PORT        JOBCTL_SERVER           default localhost:50051
   --certs DIR               JOBCTL_CERTS            DIR/USER.crt, DIR/USER.key, DIR/ca.crt;
                                                     default: the certificates of 'npm start'
@@ -60,6 +66,8 @@ Connection flags (any command; each also from the environment variable shown):
   --ca FILE                 JOBCTL_CA               CA certificate that signed the server's
   --tls-server-name NAME    JOBCTL_TLS_SERVER_NAME  verify the server's certificate against NAME
                                                     instead of the host of --server
+  Flags beat a context; a context named by --context beats the JOBCTL_* variables,
+  which beat the current context ('jobctl config --help').
 Other flags:
   -h, --help                help; 'jobctl COMMAND --help' for a command's flags and an example
       --version             print jobctl's version

@@ -34,15 +34,30 @@ export async function copyOutput(
   sinks: Sinks,
   onTruncated: (capBytes: number) => void,
 ): Promise<Job | undefined> {
+  return forEachChunk(
+    messages,
+    (stream, data) =>
+      write(stream === OutputStream.OUTPUT_STREAM_STDERR ? sinks.stderr : sinks.stdout, data),
+    onTruncated,
+  );
+}
+
+/**
+ * Hands every chunk of `messages` to `onChunk`, the next message read only
+ * once it has settled, and returns the job of the closing `finished`
+ * message, as {@link copyOutput} (which writes the chunks as they are).
+ */
+export async function forEachChunk(
+  messages: AsyncIterable<StreamOutputResponse>,
+  onChunk: (stream: OutputStream, data: Uint8Array) => Promise<void>,
+  onTruncated: (capBytes: number) => void,
+): Promise<Job | undefined> {
   for await (const { event } of messages) {
     if (event === undefined) continue;
     switch (event.$case) {
-      case 'chunk': {
-        const sink =
-          event.value.stream === OutputStream.OUTPUT_STREAM_STDERR ? sinks.stderr : sinks.stdout;
-        await write(sink, event.value.data);
+      case 'chunk':
+        await onChunk(event.value.stream, event.value.data);
         break;
-      }
       case 'truncated':
         onTruncated(event.value.capBytes);
         break;

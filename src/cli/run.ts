@@ -8,6 +8,8 @@ import { OutputStream } from '../gen/jobworker/v1/job_service.js';
 import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
+import { MAX_FLEET_CONTEXTS } from './contexts.js';
+import { fleetOf, runOnFleet } from './fleet-run.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
 import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
 import { copyOutput } from './output.js';
@@ -22,9 +24,18 @@ server's grace period) and keeps printing until it has ended; a second
 Ctrl-C detaches, leaving the job as it is, and prints its id (exit 130).
 
 ${jobFlagsHelp}
+      --no-prefix        on several contexts: no 'context: ' before each line
+
+On several contexts (--context a,b,c or --context-selector env=prod, at most
+${MAX_FLEET_CONTEXTS}) the job runs on each at once; every output line comes as
+'context: line' (whole lines only, control characters escaped), then a
+summary on stderr (context, job id, how it ended). The exit status is 0 when
+every job exited 0, else the first failing context's, in the order named (a
+selector's: by name). Ctrl-C stops them all; a second Ctrl-C detaches.
 
 Example:
   jobctl run --memory 64M -- sh -c 'echo out; echo err >&2; exit 3'; echo "exit $?"
+  jobctl run --context-selector env=prod -- uptime
 
 ${serverFlags.helpNote}`;
 
@@ -39,6 +50,8 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     println(io.stdout, help);
     return 0;
   }
+  const fleet = await fleetOf(command.connection, io.env);
+  if (fleet !== undefined) return runOnFleet(fleet, command.request, command.noPrefix, io);
   const connection = await Connection.open(command.connection, io.env);
   const detach = new AbortController();
   let jobId: string | undefined;

@@ -2,6 +2,7 @@
 import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
+import { UsageError } from './failures.js';
 import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
 
 const help = `Usage: jobctl start [flags] [--] CMD [ARG...]
@@ -24,6 +25,7 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     println(io.stdout, help);
     return 0;
   }
+  if (command.noPrefix) throw new UsageError('start: --no-prefix is for run on several contexts');
   const connection = await Connection.open(command.connection, io.env);
   try {
     const job = await connection.startJob(command.request);

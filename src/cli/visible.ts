@@ -32,3 +32,12 @@ export function visible(text: string): string {
 export function hasControl(text: string): boolean {
   return /\p{Cc}/u.test(text);
 }
+
+/**
+ * {@link visible} for one line of a job's output among other hosts' lines
+ * (`jobctl run` on several contexts): a tab stays, since it cannot leave the
+ * line or overwrite its prefix; every other control character is escaped.
+ */
+export function visibleLine(text: string): string {
+  return text.replace(CONTROL, (c) => (c === '\t' ? c : escapeControl(c)));
+}

@@ -26,8 +26,10 @@ export type {
 } from './types.js';
 export {
   checkJobName,
+  checkLabels,
   isValidJobName,
   MAX_LABELS,
+  matchesSelector,
   parseSelector,
   type LabelSelector,
   type Labels,
