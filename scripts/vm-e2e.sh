@@ -20,7 +20,19 @@ bad() { printf 'e2e %s: FAIL %s\n' "$layout" "$*"; failures=$((failures + 1)); }
 # check NAME CONDITION-STATUS DETAIL: one line per check.
 check() { if [ "$2" = 0 ]; then ok "$1"; else bad "$1: $3"; fi; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-jobctl() { node dist/src/cli/main.js --server "127.0.0.1:$port" --certs "$root/certs" --user alice "$@"; }
+# Exit 69 (unavailable: unreachable, TLS handshake refused) means no call
+# reached the server; seen once at load 25, a handshake slower than the
+# server's handshake budget under emulation. Retried twice; any other status
+# is the call's.
+jobctl() {
+  local rc try
+  for try in 1 2 3; do
+    node dist/src/cli/main.js --server "127.0.0.1:$port" --certs "$root/certs" --user alice "$@"
+    rc=$?
+    { [ $rc = 69 ] && [ $try != 3 ]; } || return $rc
+    sleep 1
+  done
+}
 
 stop_server() {
   [ -n "$server_pid" ] || return 0
@@ -72,9 +84,10 @@ if [ "$layout" = v2 ]; then
     "$(cat /sys/fs/cgroup/jobworkerd-e2e.service/cgroup.procs 2>&1)"
 fi
 
-# 2. OOM: a child allocates past 32 MiB. v2 (memory.oom.group=1) ends the whole
+# 2. OOM: a child allocates past 64 MiB (at 32 MiB on v1 the kernel went on
+# to kill the shell too, as the charge stayed above the limit; seen once). v2 (memory.oom.group=1) ends the whole
 # job; v1 kills only the offender and the shell goes on to print "after".
-id=$(jobctl start --memory 32M -- sh -c '(head -c 300000000 /dev/zero | tail > /dev/null); echo after')
+id=$(jobctl start --memory 64M -- sh -c '(head -c 300000000 /dev/zero | tail > /dev/null); echo after')
 jobctl wait "$id" >/dev/null 2>&1
 rc=$?
 out=$(jobctl logs "$id" 2>&1)
