@@ -110,12 +110,11 @@ check "a fork past --pids 20 fails: exit 2 after 18 children" \
 
 # 4. Stop with a grace period, and the cost of stopping a tree or a fork bomb
 # against a plain job's stop in the same VM (all ignore SIGTERM: escalated).
-stop_ms() { # stop_ms ID -> prints the stop's wall time in ms; status in $stop_status
+stop_ms() { # stop_ms ID -> prints the stop's wall time in ms (run in $(...))
   local t0 t1
   t0=$(now_ms)
   jobctl stop --grace 1s "$1" >/dev/null 2>&1
   t1=$(now_ms)
-  stop_status=$(jobctl status "$1" 2>&1)
   echo $((t1 - t0))
 }
 started() { # waits (bounded) until the job has printed "ready"
@@ -128,11 +127,13 @@ started() { # waits (bounded) until the job has printed "ready"
 id=$(jobctl start -- sh -c 'trap "" TERM; echo ready; while :; do sleep 1; done')
 started "$id"
 plain=$(stop_ms "$id")
+stop_status=$(jobctl status "$id" 2>&1)
 check "stop --grace 1s of a job ignoring SIGTERM: escalated after the grace (${plain} ms)" \
   "$(grep -q 'killed after the grace period' <<<"$stop_status" && [ "$plain" -ge 1000 ] && echo 0)" "$stop_status"
 id=$(jobctl start -- sh -c 'trap "" TERM; for i in $(seq 50); do setsid sh -c "trap \"\" TERM; while :; do sleep 1; done" & done; echo ready; wait')
 started "$id"
 tree=$(stop_ms "$id")
+stop_status=$(jobctl status "$id" 2>&1)
 check "stop of a tree of 50 setsid shells (${tree} ms)" \
   "$(grep -q 'killed after the grace period' <<<"$stop_status" && echo 0)" "$stop_status"
 bomb='$SIG{TERM}="IGNORE"; $|=1; print "ready"; while (1) { my $p = fork; if (!defined $p) { select undef, undef, undef, 0.01; next } exec "sleep", "60" if $p == 0 }'
@@ -140,6 +141,7 @@ id=$(jobctl start --pids 300 -- perl -e "$bomb")
 started "$id"
 sleep 2 # let it fill its pids limit
 bombms=$(stop_ms "$id")
+stop_status=$(jobctl status "$id" 2>&1)
 check "stop of a fork bomb at --pids 300 (${bombms} ms)" \
   "$(grep -q 'killed after the grace period' <<<"$stop_status" && echo 0)" "$stop_status"
 awk -v p="$plain" -v t="$tree" -v b="$bombms" -v l="$layout" \
