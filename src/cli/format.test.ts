@@ -78,6 +78,12 @@ test('outcome and the EXIT column say how a job ended', () => {
       'SIGKILL',
     ],
     [
+      // cgroup v1: only the offender was killed; the job went on and exited.
+      { endReason: EndReason.END_REASON_OOM_KILLED, exitCode: 0, oomKilled: true },
+      'exited with code 0 after the OOM killer killed one of its processes at its memory limit',
+      '0',
+    ],
+    [
       { endReason: EndReason.END_REASON_LOST },
       'lost: the server ended while it ran; exit status unknown',
       'lost',

@@ -71,7 +71,11 @@ export function outcome(job: Job): string {
     case EndReason.END_REASON_SIGNALED:
       return `killed by ${job.signal === undefined ? 'a signal' : signalName(job.signal)}`;
     case EndReason.END_REASON_OOM_KILLED:
-      return `killed by the OOM killer at its memory limit${sig}`;
+      // On cgroup v2 (memory.oom.group) the kill takes the whole job; on v1
+      // only the offender dies, and the job may go on and exit by itself.
+      return job.exitCode === undefined
+        ? `killed by the OOM killer at its memory limit${sig}`
+        : `exited with code ${job.exitCode} after the OOM killer killed one of its processes at its memory limit`;
     case EndReason.END_REASON_STOPPED:
       return `stopped${by}${sig}${code}`;
     case EndReason.END_REASON_STOP_ESCALATED:

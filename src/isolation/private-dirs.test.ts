@@ -27,6 +27,11 @@ const tree: [string, number][] = [
   ['closed/drop', 0o777], // unreachable below a directory others cannot search
   ['ro', 0o755],
   ['ro/drop', 0o777], // on a read-only mount
+  ['ro/sub', 0o755], // not walked: nothing below is writable
+  ['ro/sub/rw', 0o755], // ...except this read-write mount below ro
+  ['ro/sub/rw/drop', 0o777], // listed
+  ['ro/other', 0o755],
+  ['ro/other/x', 0o777], // never read: ro/other is not walked
   ['auto', 0o755],
   ['auto/drop', 0o777], // below an autofs mount
   ['skipped', 0o777], // in the skip set
@@ -55,6 +60,7 @@ const scan = (bounds: ScanBounds = wide) =>
     [
       mount('/', 'rw'),
       mount(join(root, 'ro'), 'ro,nosuid'),
+      mount(join(root, 'ro/sub/rw'), 'rw'),
       mount(join(root, 'auto'), 'rw', 'autofs'),
     ],
     bounds,
@@ -64,9 +70,18 @@ test('lists the directories others may write and search, where a job can reach t
   const { dirs, truncated } = await scan();
   assert.deepEqual(
     [...dirs].sort(),
-    ['a/b/deep', 'lock', 'open/drop'].map((d) => join(root, d)),
+    ['a/b/deep', 'lock', 'open/drop', 'ro/sub/rw/drop'].map((d) => join(root, d)),
   );
   assert.equal(truncated, false);
+});
+
+test('a read-only mount is walked only on the way to a read-write mount below it', async () => {
+  // Visited: the root's 6 (skipped excluded), open's 2, ro's 3, a's 1, ro/sub's
+  // 1, a/b's 1, ro/sub/rw's 1 = 15. Walking ro/other too would visit a 16th (x).
+  const { dirs, truncated } = await scan({ ...wide, maxVisited: 15 });
+  assert.equal(truncated, false);
+  assert.ok(dirs.includes(join(root, 'ro/sub/rw/drop')));
+  assert.equal((await scan({ ...wide, maxVisited: 14 })).truncated, true);
 });
 
 test('levels below maxDepth are not examined', async () => {

@@ -11,6 +11,9 @@
  *   others may search it (o+x): below any other, nothing is reachable;
  * - a directory others may write and search (o+wx, sticky or not) on a
  *   read-write mount is listed, and not entered (its tmpfs hides what is below);
+ * - a read-only mount is entered only on the way to a read-write mount below
+ *   it: nothing on it can be written, whatever its modes (a read-only root
+ *   over 9p took 146 s to walk in CI's emulated VM);
  * - not walked: /proc and /dev (each job mounts its own), /sys (sysfs and the
  *   pseudo file systems below it: nothing there is an unprivileged user's to
  *   create), /tmp and /var/tmp (always private), the state directory (its
@@ -69,6 +72,8 @@ export async function scanWorldWritable(
 ): Promise<ScanResult> {
   // Later lines are mounted on top of earlier ones on the same path.
   const byPoint = new Map(mounts.map((m) => [m.mountPoint, m]));
+  const writable = [...byPoint.values()].filter((m) => !readOnly(m)).map((m) => m.mountPoint);
+  const leadsToWritable = (path: string) => writable.some((p) => p.startsWith(`${path}/`));
   const rootMount = byPoint.get(root);
   let level = [{ path: root, readOnly: rootMount !== undefined && readOnly(rootMount) }];
   const dirs: string[] = [];
@@ -99,7 +104,7 @@ export async function scanWorldWritable(
         if ((mode & 0o003) === 0o003 && !onReadOnly) {
           if (dirs.length === bounds.maxFound) return { dirs, truncated: true };
           dirs.push(path);
-        } else if ((mode & 0o001) !== 0) {
+        } else if ((mode & 0o001) !== 0 && (!onReadOnly || leadsToWritable(path))) {
           next.push({ path, readOnly: onReadOnly });
         }
       }

@@ -36,6 +36,8 @@ async function dirWith(iso: { cgroupGroupDirs: readonly string[] }, file: string
   throw new Error(`no hierarchy has ${file}`);
 }
 
+const FILL_MS = 10_000;
+
 const readNumber = async (file: string) => Number((await readFile(file, 'utf8')).trim());
 
 /** Polls `file` until it reads at least `target` (or `ms` pass); returns the most seen. */
@@ -96,7 +98,7 @@ describe('host budget: tasks', { skip }, () => {
     const ended = collect(bomb);
     try {
       const jobDir = await dirWith(fx.iso, 'pids.current', jobId);
-      const reached = await waitAtLeast(`${jobDir}/pids.current`, 100, 10_000);
+      const reached = await waitAtLeast(`${jobDir}/pids.current`, 100, FILL_MS);
       t.diagnostic(`fork bomb under pids 100: reached ${reached} tasks`);
       assert.equal(reached, 100);
       const other = await run(fx.iso, ['echo', 'still starts']);
@@ -114,7 +116,7 @@ describe('host budget: tasks', { skip }, () => {
     const ended = collect(bomb);
     try {
       const started = Date.now();
-      const reached = await waitAtLeast(`${group}/pids.current`, 400, 10_000);
+      const reached = await waitAtLeast(`${group}/pids.current`, 400, FILL_MS);
       t.diagnostic(
         `bomb at pids 400: the group reached ${reached} tasks in ${Date.now() - started} ms`,
       );
@@ -144,9 +146,9 @@ describe('host budget: tasks', { skip }, () => {
         bombs.push(
           await launch(fx.iso, specFor(fx.iso, BOMB, { jobId, limits: { pidsMax: 300 } })),
         );
-        await waitAtLeast(`${group}/${jobId}/pids.current`, i === 0 ? 300 : 100, 10_000);
+        await waitAtLeast(`${group}/${jobId}/pids.current`, i === 0 ? 300 : 100, FILL_MS);
       }
-      const reached = await waitAtLeast(`${group}/pids.current`, 400, 10_000);
+      const reached = await waitAtLeast(`${group}/pids.current`, 400, FILL_MS);
       const each = await Promise.all(ids.map((id) => readNumber(`${group}/${id}/pids.current`)));
       t.diagnostic(`two bombs at pids 300 each: the group holds ${reached} (${each.join(' + ')})`);
       assert.equal(reached, 400);
@@ -197,13 +199,13 @@ describe('host budget: memory', { skip }, () => {
     );
     const held = collect(holder);
     try {
-      const memory = await dirWith(fx.iso, 'memory.usage_in_bytes').catch(() => null);
-      if (memory !== null) {
-        const group = await waitAtLeast(`${memory}/memory.usage_in_bytes`, 38_000_000, 10_000);
-        assert.ok(group >= 38_000_000, `the holder reached ${group} bytes`);
-      } else {
-        await delay(1000);
-      }
+      // v1 memory.usage_in_bytes, v2 memory.current: the group's charge.
+      const usage = (await dirWith(fx.iso, 'memory.current').catch(() => null))
+        ? 'memory.current'
+        : 'memory.usage_in_bytes';
+      const memory = await dirWith(fx.iso, usage);
+      const group = await waitAtLeast(`${memory}/${usage}`, 38_000_000, FILL_MS);
+      assert.ok(group >= 38_000_000, `the holder reached ${group} bytes`);
       const grower = await run(
         fx.iso,
         ['sh', '-c', 'head -c 30000000 /dev/zero | tail > /dev/null'],
@@ -272,11 +274,11 @@ describe('host budget: defaults and the OOM order', { skip }, () => {
       hostBudget: { memoryBytes: 128 * MiB },
     });
     try {
-      const dir = await dirWith(second.iso, 'memory.limit_in_bytes').catch(() => null);
-      if (dir !== null) {
-        const limit = await readFile(`${dir}/memory.limit_in_bytes`, 'utf8');
-        assert.equal(limit.trim(), String(128 * MiB));
-      }
+      const file = (await dirWith(second.iso, 'memory.max').catch(() => null))
+        ? 'memory.max'
+        : 'memory.limit_in_bytes';
+      const limit = await readFile(`${await dirWith(second.iso, file)}/${file}`, 'utf8');
+      assert.equal(limit.trim(), String(128 * MiB));
       const { report } = await run(second.iso, ['true']);
       assert.equal(report.exitCode, 0);
     } finally {

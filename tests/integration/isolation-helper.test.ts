@@ -16,7 +16,7 @@ import {
   DEFAULT_HELPER_SOURCE,
 } from '../../src/isolation/helper-check.js';
 import { createIsolation } from '../../src/isolation/index.js';
-import { guard, requiresExecutable, requiresRoot } from '../helpers/guards.js';
+import { requiresExecutable, requiresLayout, requiresRoot } from '../helpers/guards.js';
 
 const refusal = (pattern: RegExp) => (err: unknown) => {
   assert.ok(err instanceof JobworkerError);
@@ -128,7 +128,8 @@ describe('the helper binary', { skip: requiresRoot() }, () => {
 
   test(
     'CLONE_INTO_CGROUP falls back to a cgroup.procs write when clone3 refuses the cgroup',
-    { skip: guard(v1Pids !== undefined, 'requires the cgroup v1 pids hierarchy') },
+    // Pure v2 has no directory clone3 refuses that a cgroup.procs write takes.
+    { skip: requiresLayout(v1Pids !== undefined, 'needs a cgroup v1 pids hierarchy (v1, hybrid)') },
     async () => {
       // A v1 directory is not a cgroup2 directory: clone3 fails, the write works.
       assert.ok(v1Pids !== undefined);

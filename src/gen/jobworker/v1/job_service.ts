@@ -100,7 +100,10 @@ export const EndReason = {
   END_REASON_SIGNALED: 2,
   /**
    * END_REASON_OOM_KILLED - END_REASON_OOM_KILLED: a process of the job was killed by the kernel's OOM
-   * killer because the job reached its memory limit.
+   * killer because the job reached its memory limit. On cgroup v2 hosts the
+   * kill takes the whole job (memory.oom.group), so signal is set; on cgroup
+   * v1 and hybrid hosts only the offender dies, and a job that went on and
+   * exited by itself has exit_code set.
    */
   END_REASON_OOM_KILLED: 3,
   /**
