@@ -18,6 +18,7 @@ import type {
   WatchEvent,
 } from '../job/index.js';
 import type { StreamQuota } from './quota.js';
+import { attachJob, type AttachOptions, type Attachment } from './pending-tty-core.js';
 
 /** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
 export const ROLES = ['user', 'admin'] as const;
@@ -100,6 +101,8 @@ export interface ScopedJobs extends Pick<
   start(spec: JobSpec, signal: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
   delete(id: string, options: DeleteOptions): Promise<void>;
+  /** Attaches to the job's stdin (writer) or only watches (reader); its output is read with `output`. */
+  attach(id: string, options: AttachOptions): Attachment;
 }
 
 /** Rewrites any not_found to the one message, so the library's wording cannot tell jobs apart. */
@@ -168,6 +171,14 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
       visible(id);
       try {
         await jobs.delete(id, principal.name, options);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      }
+    },
+    attach(id, options) {
+      visible(id);
+      try {
+        return attachJob(jobs, id, options);
       } catch (err) {
         throw sameNotFound(id, err);
       }

@@ -7,7 +7,11 @@
 import { constants } from 'node:os';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
+import { MAX_STDIN_CHUNK_BYTES } from '../stdin-chunk.js';
 import type {
+  AttachStart,
+  Terminal,
+  WindowSize,
   ListJobsRequest,
   SignalJobRequest,
   StartJobRequest,
@@ -36,6 +40,11 @@ import {
 } from '../job/index.js';
 import { USER_NAME } from './authz.js';
 import { STATE_FROM_PROTO, STREAM_FROM_PROTO } from './convert.js';
+import {
+  MAX_TERMINAL_DIMENSION,
+  type InteractiveSpec,
+  type TerminalSpec,
+} from './pending-tty-core.js';
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
@@ -64,7 +73,9 @@ const PROTO_FIELD = {
   timeoutMs: 'timeout',
   name: 'metadata.name',
   labels: 'metadata.labels',
-} as const satisfies Record<keyof JobSpec, string>;
+  stdin: 'stdin',
+  tty: 'terminal',
+} as const satisfies Record<keyof InteractiveSpec, string>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
 export const protoFieldName = (name: string): string =>
@@ -73,13 +84,14 @@ export const protoFieldName = (name: string): string =>
 // The job validator names job-layer field paths; this renames them (via PROTO_FIELD) to the proto's.
 /** Job-layer field paths spelled as the proto's (`limits.memoryBytes` -> `limits.memory_bytes`). */
 export const protoNames: FieldNames = (field) => {
-  const [head, ...rest] = field.split('.') as [keyof JobSpec, ...string[]];
+  const [head, ...rest] = field.split('.') as [keyof InteractiveSpec, ...string[]];
   return [PROTO_FIELD[head], ...rest].map(protoFieldName).join('.');
 };
 
 /** StartJobRequest -> JobSpec, validated by the job library with the proto's field names. */
 export function startSpec(request: StartJobRequest): JobSpec {
-  const spec: JobSpec = {
+  const terminal = request[PROTO_FIELD.tty];
+  const spec: InteractiveSpec = {
     argv: request[PROTO_FIELD.argv],
     env: request[PROTO_FIELD.env],
     cwd: request[PROTO_FIELD.cwd],
@@ -88,9 +100,48 @@ export function startSpec(request: StartJobRequest): JobSpec {
     timeoutMs: timeoutMs(request[PROTO_FIELD.timeoutMs]),
     name: request.metadata?.name ?? '',
     labels: request.metadata?.labels ?? {},
+    // A terminal is the job's stdin: asking for one opens it.
+    stdin: request[PROTO_FIELD.stdin] === true || terminal !== undefined,
+    ...(terminal === undefined ? {} : { tty: terminalSpec(terminal) }),
   };
   validateSpec(spec, protoNames);
   return spec;
+}
+
+/** StartJobRequest.terminal -> the job's terminal; its size checked here, its TERM by the job library. */
+function terminalSpec(terminal: Terminal): TerminalSpec {
+  return { ...checkWindowSize(terminal, PROTO_FIELD.tty), term: terminal.term };
+}
+
+/** A window size with each side 1 to the job library's maximum, `field` naming the message in errors. */
+export function checkWindowSize(size: WindowSize, field: string): WindowSize {
+  for (const side of ['rows', 'cols'] as const) {
+    const value = size[side];
+    if (!(value >= 1 && value <= MAX_TERMINAL_DIMENSION)) {
+      throw invalid(`${field}.${side} ${value} is not between 1 and ${MAX_TERMINAL_DIMENSION}`);
+    }
+  }
+  return { rows: size.rows, cols: size.cols };
+}
+
+/** AttachStart, checked (its job_id is resolved by the seam's resolveJob). */
+export function attachStart(start: AttachStart): AttachStart {
+  if (start.tailLines !== undefined && start.tailLines > MAX_TAIL_LINES) {
+    throw invalid(
+      `start.tail_lines ${start.tailLines} exceeds the maximum of ${MAX_TAIL_LINES}`,
+    );
+  }
+  return start;
+}
+
+/** An AttachRequest's stdin bytes, at most {@link MAX_STDIN_CHUNK_BYTES}. */
+export function stdinChunk(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_STDIN_CHUNK_BYTES) {
+    throw invalid(
+      `stdin of ${data.length} bytes exceeds the maximum of ${MAX_STDIN_CHUNK_BYTES} per message`,
+    );
+  }
+  return data;
 }
 
 /** A Duration in milliseconds, checked: non-negative, normalized, at most `maxMs`. */
