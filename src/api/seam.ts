@@ -28,12 +28,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Jobs } from '../job/index.js';
-import {
-  recordSafely,
-  type AttachmentAudit,
-  type AuditLog,
-  type AuditOutcome,
-} from './audit.js';
+import { recordSafely, type AttachmentAudit, type AuditLog, type AuditOutcome } from './audit.js';
 import {
   isHiddenJob,
   jobNotFound,

@@ -127,9 +127,7 @@ export function checkWindowSize(size: WindowSize, field: string): WindowSize {
 /** AttachStart, checked (its job_id is resolved by the seam's resolveJob). */
 export function attachStart(start: AttachStart): AttachStart {
   if (start.tailLines !== undefined && start.tailLines > MAX_TAIL_LINES) {
-    throw invalid(
-      `start.tail_lines ${start.tailLines} exceeds the maximum of ${MAX_TAIL_LINES}`,
-    );
+    throw invalid(`start.tail_lines ${start.tailLines} exceeds the maximum of ${MAX_TAIL_LINES}`);
   }
   return start;
 }

@@ -2,7 +2,7 @@
 import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
-import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
+import { jobFlagsHelp, parseJobCommand, terminalOf } from './job-flags.js';
 
 const help = `Usage: jobctl start [flags] [--] CMD [ARG...]
 
@@ -15,6 +15,7 @@ ${jobFlagsHelp}
 Example:
   id=$(jobctl start --memory 256M --cpu 0.5 -- sh -c 'echo hello; sleep 60')
   jobctl logs -f "$id"
+  id=$(jobctl start -it -- sh); jobctl attach "$id"
 
 ${serverFlags.helpNote}`;
 
@@ -26,7 +27,9 @@ async function main(args: readonly string[], io: Io): Promise<number> {
   }
   const connection = await Connection.open(command.connection, io.env);
   try {
-    const job = await connection.startJob(command.request);
+    const job = await connection.startJob(
+      command.tty ? { ...command.request, terminal: terminalOf(io) } : command.request,
+    );
     println(io.stdout, job.id);
     return 0;
   } finally {
