@@ -15,7 +15,8 @@
  *
  * A forked helper connects to SOCKET three times, sending TOKEN and one
  * HANDSHAKE byte (stdout, stderr, status): those connections become its fds
- * 1, 2 and 3. Once the server holds all three it writes HANDSHAKE_GO on the
+ * 1, 2 and 3; a launch with stdin connects a fourth time (stdin), which
+ * becomes its fd 0 (else /dev/null). Once the server holds all three it writes HANDSHAKE_GO on the
  * status connection, and the helper goes on exactly as in the direct mode.
  * Only the fork server ever signals a helper, and only before reaping it:
  * the pid cannot have been reused. EOF on fd 0 ends the fork server; the
@@ -103,19 +104,22 @@ static int connect_back(const char *socket_path, const char *token, char kind) {
   return moved;
 }
 
-/* Makes fds 1-3 the three connections back and 0 /dev/null; failures are replies (fd 1). */
-static void connect_streams(const char *socket_path, const char *token) {
-  static const char kinds[] = {HANDSHAKE_STDOUT, HANDSHAKE_STDERR, HANDSHAKE_STATUS};
-  int socks[3];
-  for (int i = 0; i < 3; i++) {
+/* Makes fds 1-3 the three connections back and 0 the stdin one or /dev/null; failures are
+ * replies (fd 1). */
+static void connect_streams(const char *socket_path, const char *token, int with_stdin) {
+  static const char kinds[] = {HANDSHAKE_STDOUT, HANDSHAKE_STDERR, HANDSHAKE_STATUS,
+                               HANDSHAKE_STDIN};
+  int socks[4];
+  int n = with_stdin ? 4 : 3;
+  for (int i = 0; i < n; i++) {
     socks[i] = connect_back(socket_path, token, kinds[i]);
     if (socks[i] == -1) {
       report(REPLY_FAILED " %s " FAILED_CONNECT " %d", token, errno);
       _exit(EXIT_HELPER_FAILED);
     }
   }
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd == -1 || dup2(null_fd, 0) == -1 || dup2(socks[0], 1) == -1 ||
+  int in_fd = with_stdin ? socks[3] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in_fd == -1 || dup2(in_fd, 0) == -1 || dup2(socks[0], 1) == -1 ||
       dup2(socks[1], 2) == -1 || dup2(socks[2], FD_STATUS) == -1) {
     report(REPLY_FAILED " %s " FAILED_DUP2 " %d", token, errno);
     _exit(EXIT_HELPER_FAILED);
@@ -146,7 +150,7 @@ static void await_go(void) {
 /* The forked helper: streams back to the server on fds 1-3, then the direct mode's work. */
 static _Noreturn void run_served(const struct server *srv, const char *token,
                                  const struct spec *spec) {
-  connect_streams(srv->socket_path, token);
+  connect_streams(srv->socket_path, token, spec->stdin_open);
   report_to(FD_STATUS);
   /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
   if (close_range(FD_STATUS + 1, ~0U, 0) != 0) fail(STAGE_SETUP, "close_range");
@@ -181,7 +185,7 @@ static int parse_launch(char **strs, size_t count, struct spec *spec) {
     errno = EINVAL;
     return -1;
   }
-  return 0;
+  return spec_check(spec);
 }
 
 /* Room for one more helper in the table; -1 with errno ENOMEM. */

@@ -23,6 +23,8 @@ struct spec {
   uid_t uid;
   gid_t gid;
   int host_network;
+  int stdin_open;              /* fd 0 carries the job's input (FIELD_STDIN) */
+  unsigned tty_rows, tty_cols; /* a terminal of this size for the job; 0: none */
   pid_t parent_pid; /* who forked the helper; 0: not checked */
   char **argv;
   char **envp;
@@ -34,7 +36,10 @@ void spec_init(struct spec *spec);
 /* Sets one FIELD_* option (not arg or env) from its text; -1 with errno EINVAL or E2BIG. */
 int spec_set(struct spec *spec, const char *field, const char *value);
 
-/* Runs the helper for spec; its fds 1-3 are in place. Returns its exit code. */
+/* Whether spec is whole: a terminal has both sizes and stdin. 0, or -1 with errno EINVAL. */
+int spec_check(const struct spec *spec);
+
+/* Runs the helper for spec; its fds 1-3 (and 0 with stdin) are in place. Returns its exit code. */
 int run_helper(const struct spec *spec);
 
 /*

@@ -11,7 +11,7 @@
  *   jobexec --clear-keys UID        (empties UID's own keyrings, see uid-keys.c)
  *   jobexec [--cgroup1-dir DIR]... [--cgroup2-dir DIR] [--private-dir DIR]...
  *           [--hostname NAME] [--uid N] [--gid N] [--cwd DIR] [--host-network]
- *           [--parent-pid N] -- COMMAND [ARG]...
+ *           [--stdin [--tty-rows N --tty-cols N]] [--parent-pid N] -- COMMAND [ARG]...
  *
  * The last form (the direct mode) runs one helper; the fork server forks
  * one per launch request, whose fields are these options (protocol.h), and
@@ -63,6 +63,30 @@
  * and exits only once the job has ended and both pipes reached EOF. (Forked
  * by the fork server, its fds 1-3 are Unix stream connections to the
  * server, not pipes; splice works the same.)
+ *
+ * Input (--stdin): the helper's fd 0 carries the job's stdin. Without a
+ * terminal the job's fd 0 is a pipe the helper splices fd 0 into, and EOF
+ * on fd 0 closes it. Without --stdin the job's fd 0 is /dev/null.
+ *
+ * A terminal (--tty-rows/--tty-cols, with --stdin): init opens /dev/ptmx of
+ * the job's own devpts instance (make_dev), so the pty exists only in the
+ * job's mount namespace and no host terminal is involved; it sets the window
+ * size, chowns the slave to the job's user, and passes the master to the
+ * helper over a socketpair (SCM_RIGHTS). The job is a session leader with
+ * the slave as controlling terminal and as fds 0-2; its output is the one
+ * merged stream on fd 1. The helper copies fd 0 to the master (EOF on fd 0
+ * writes the terminal's VEOF character, as a user typing it would) and the
+ * master to fd 1, and acts on control lines from the server on fd 3
+ * (protocol.h): TIOCSWINSZ, and TIOCSIG for an interrupt.
+ *
+ * Flow control: every relay holds at most one buffer (or, splicing, none)
+ * and reads its source only once its target took what it had, so a job
+ * that does not read its input stops the helper reading fd 0, and then the
+ * server's writes wait on the socket's buffers. The helper holds the stdin
+ * pipe's read end (or a slave of the terminal) itself until init has
+ * ended: a job that closes its input is one that does not read it, and
+ * only the job's end, which the status channel reports, ends the server's
+ * wait, never a write failing first as the job dies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,11 +108,13 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -110,12 +136,15 @@
  * descriptor smuggled out of the (dead) namespace could still hold them open. */
 enum { DRAIN_IDLE_MS = 2000 };
 
-/* Descriptors shared between the stages. r/w: read and write ends. */
+/* Descriptors shared between the stages. r/w: read and write ends; -1 when unused. */
 struct fds {
-  int out[2], err[2]; /* the job's stdout and stderr pipes */
+  int out[2], err[2]; /* the job's stdout and stderr pipes (none with a terminal) */
+  int in[2];          /* the job's stdin pipe (--stdin without a terminal) */
+  int tty_sock[2];    /* init -> helper: the terminal's master (SCM_RIGHTS) */
   int report[2];      /* init -> helper: one line per event */
   int release[2];     /* helper -> init: one byte once the cgroups are joined */
   int sigfd;          /* helper's signalfd */
+  int tty_slave;      /* init: the terminal's slave, for the job; the helper: one of its own */
 };
 
 /* The strings of main's argv, which /proc/PID/cmdline shows: see hide_cmdline. */
@@ -169,12 +198,31 @@ int spec_set(struct spec *spec, const char *field, const char *value) {
     spec->gid = (gid_t)number;
   } else if (strcmp(field, FIELD_HOST_NETWORK) == 0 && (number = parse_number(value, 1)) >= 0) {
     spec->host_network = (int)number;
+  } else if (strcmp(field, FIELD_STDIN) == 0 && (number = parse_number(value, 1)) >= 0) {
+    spec->stdin_open = (int)number;
+  } else if (strcmp(field, FIELD_TTY_ROWS) == 0 &&
+             (number = parse_number(value, LIMIT_MAX_TTY_DIMENSION)) > 0) {
+    spec->tty_rows = (unsigned)number;
+  } else if (strcmp(field, FIELD_TTY_COLS) == 0 &&
+             (number = parse_number(value, LIMIT_MAX_TTY_DIMENSION)) > 0) {
+    spec->tty_cols = (unsigned)number;
   } else {
     errno = EINVAL; /* an unknown field, or a number parse_number refused */
     return -1;
   }
   return 0;
 }
+
+int spec_check(const struct spec *spec) {
+  if ((spec->tty_rows == 0) != (spec->tty_cols == 0) || (spec->tty_rows != 0 && !spec->stdin_open)) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Whether the job gets a terminal. */
+static int has_tty(const struct spec *spec) { return spec->tty_rows != 0; }
 
 char **split_strings(char *buf, size_t len, size_t *count) {
   if (len > 0 && buf[len - 1] != '\0') {
@@ -201,6 +249,9 @@ static void parse_args(int argc, char **argv, struct spec *spec) {
       {FIELD_GID, required_argument, NULL, 0},
       {FIELD_CWD, required_argument, NULL, 0},
       {FIELD_HOST_NETWORK, no_argument, NULL, 0},
+      {FIELD_STDIN, no_argument, NULL, 0},
+      {FIELD_TTY_ROWS, required_argument, NULL, 0},
+      {FIELD_TTY_COLS, required_argument, NULL, 0},
       {"parent-pid", required_argument, NULL, 'p'},
       {NULL, 0, NULL, 0},
   };
@@ -224,6 +275,7 @@ static void parse_args(int argc, char **argv, struct spec *spec) {
     errno = EINVAL;
     fail(STAGE_ARGS, "argv");
   }
+  if (spec_check(spec) != 0) fail(STAGE_ARGS, FIELD_TTY_ROWS);
   spec->argv = &argv[optind];
 }
 
@@ -271,15 +323,34 @@ static void guard_parent(const struct spec *spec) {
   if (call != NULL) fail(STAGE_SETUP, call);
 }
 
-static void make_pipes(struct fds *fds) {
-  if (pipe2(fds->out, O_CLOEXEC) != 0 || pipe2(fds->err, O_CLOEXEC) != 0 ||
-      pipe2(fds->report, O_CLOEXEC) != 0 || pipe2(fds->release, O_CLOEXEC) != 0)
+static void set_nonblock(int fd, const char *stage) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) fail(stage, "fcntl");
+}
+
+static void make_pipes(const struct spec *spec, struct fds *fds) {
+  int *unused[] = {&fds->out[0], &fds->out[1], &fds->err[0],      &fds->err[1],
+                   &fds->in[0],  &fds->in[1],  &fds->tty_sock[0], &fds->tty_sock[1],
+                   &fds->tty_slave};
+  for (size_t i = 0; i < sizeof unused / sizeof unused[0]; i++) *unused[i] = -1;
+  if (pipe2(fds->report, O_CLOEXEC) != 0 || pipe2(fds->release, O_CLOEXEC) != 0)
     fail(STAGE_SETUP, "pipe2");
-  /* Our fds 1 and 2 are the server's pipes: never block the relay on them. */
-  for (int fd = 1; fd <= 2; fd++) {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) fail(STAGE_SETUP, "fcntl");
+  if (has_tty(spec)) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds->tty_sock) != 0)
+      fail(STAGE_SETUP, "socketpair");
+  } else {
+    if (pipe2(fds->out, O_CLOEXEC) != 0 || pipe2(fds->err, O_CLOEXEC) != 0)
+      fail(STAGE_SETUP, "pipe2");
+    if (spec->stdin_open && pipe2(fds->in, O_CLOEXEC) != 0) fail(STAGE_SETUP, "pipe2");
   }
+  /* Our fds 1 and 2 are the server's pipes: never block the relay on them; nor on fd 0. */
+  for (int fd = spec->stdin_open ? 0 : 1; fd <= 2; fd++) set_nonblock(fd, STAGE_SETUP);
+}
+
+/* Closes fd unless it is unused (-1), and marks it so. */
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
 }
 
 /* Signals are blocked from here on and read from a signalfd; the child inherits the mask. */
@@ -371,8 +442,10 @@ static pid_t start_init(const struct spec *spec, struct fds *fds) {
     discard_child(pid);
     fail(STAGE_CGROUP, "write");
   }
-  close(fds->out[1]);
-  close(fds->err[1]);
+  close_fd(&fds->out[1]);
+  close_fd(&fds->err[1]);
+  /* in[0] stays: see "Flow control" above. */
+  close_fd(&fds->tty_sock[1]);
   close(fds->report[1]);
   close(fds->release[0]);
   if (write(fds->release[1], "go", 1) != 1) {
@@ -475,6 +548,52 @@ static void make_mounts(const struct spec *spec) {
   }
 }
 
+/* Sends fd over the socket sock as SCM_RIGHTS, with one byte of data; -1 with errno. */
+static int send_fd(int sock, int fd) {
+  char byte = 't';
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                       .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+  ssize_t n;
+  while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) == -1 && errno == EINTR) {
+  }
+  return n == 1 ? 0 : -1;
+}
+
+/*
+ * The job's terminal, made by init inside the job's namespaces: a pty of
+ * the devpts instance make_dev mounted (so the job sees no host pty, and
+ * the host none of its), of the requested size before anything runs on it,
+ * its slave owned by the job's user. TIOCGPTPEER opens the slave from the
+ * master itself, with no path lookup. The master goes to the helper; init
+ * keeps the slave for the job (fds->tty_slave).
+ */
+static void make_terminal(const struct spec *spec, struct fds *fds) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master == -1) fail(STAGE_TTY, "open");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail(STAGE_TTY, "ioctl(TIOCSPTLCK)");
+  struct winsize size = {.ws_row = (unsigned short)spec->tty_rows,
+                         .ws_col = (unsigned short)spec->tty_cols};
+  if (ioctl(master, TIOCSWINSZ, &size) != 0) fail(STAGE_TTY, "ioctl(TIOCSWINSZ)");
+  fds->tty_slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fds->tty_slave == -1) fail(STAGE_TTY, "ioctl(TIOCGPTPEER)");
+  if (fchown(fds->tty_slave, spec->uid, spec->gid) != 0) fail(STAGE_TTY, "fchown");
+  if (send_fd(fds->tty_sock[1], master) != 0) fail(STAGE_TTY, "sendmsg");
+  close(master);
+  close_fd(&fds->tty_sock[1]);
+}
+
 /* The value of PATH in the job's environment, or NULL. */
 static const char *job_path(char **envp) {
   for (; *envp != NULL; envp++)
@@ -508,15 +627,33 @@ static void exec_command(char **argv, char **envp) {
   errno = saw_eacces ? EACCES : ENOENT;
 }
 
+/*
+ * The job's fds 0-2: the terminal's slave for all three (the controlling
+ * terminal of the session it leads), or its pipes, with fd 0 the stdin pipe
+ * or init's /dev/null.
+ */
+static void job_stdio(const struct spec *spec, const struct fds *fds) {
+  if (fds->tty_slave >= 0) {
+    /* After setsid: a session leader without a controlling terminal acquires this one,
+     * and its process group is the terminal's foreground group. */
+    if (ioctl(fds->tty_slave, TIOCSCTTY, 0) != 0) fail(STAGE_TTY, "ioctl(TIOCSCTTY)");
+    for (int fd = 0; fd <= 2; fd++)
+      if (dup2(fds->tty_slave, fd) == -1) fail(STAGE_INIT, "dup2");
+    return; /* the slave is the job's user's already (make_terminal) */
+  }
+  if (dup2(fds->out[1], 1) == -1 || dup2(fds->err[1], 2) == -1) fail(STAGE_INIT, "dup2");
+  if (fds->in[0] >= 0 && dup2(fds->in[0], 0) == -1) fail(STAGE_INIT, "dup2");
+  /* Pipes belong to their creator (mode 0600): without this, reopening
+   * /dev/stdout (/proc/self/fd/1) as the job's user fails with EACCES. */
+  for (int fd = fds->in[0] >= 0 ? 0 : 1; fd <= 2; fd++)
+    if (fchown(fd, spec->uid, spec->gid) != 0) fail(STAGE_CREDS, "fchown");
+}
+
 /* The job: drop privileges, re-arm the death signal, clean fds and signals, filter, exec. */
 static _Noreturn void run_job(const struct spec *spec, const struct fds *fds, int exec_fd) {
   report_to(exec_fd);
   if (setsid() == -1) fail(STAGE_CREDS, "setsid");
-  if (dup2(fds->out[1], 1) == -1 || dup2(fds->err[1], 2) == -1) fail(STAGE_INIT, "dup2");
-  /* Pipes belong to their creator (mode 0600): without this, reopening
-   * /dev/stdout (/proc/self/fd/1) as the job's user fails with EACCES. */
-  if (fchown(1, spec->uid, spec->gid) != 0 || fchown(2, spec->uid, spec->gid) != 0)
-    fail(STAGE_CREDS, "fchown");
+  job_stdio(spec, fds);
   if (setgroups(0, NULL) != 0) fail(STAGE_CREDS, "setgroups");
   if (setresgid(spec->gid, spec->gid, spec->gid) != 0) fail(STAGE_CREDS, "setresgid");
   if (setresuid(spec->uid, spec->uid, spec->uid) != 0) fail(STAGE_CREDS, "setresuid");
@@ -553,8 +690,11 @@ static pid_t fork_job(const struct spec *spec, struct fds *fds) {
     run_job(spec, fds, exec_pipe[1]);
   }
   close(exec_pipe[1]);
-  close(fds->out[1]);
-  close(fds->err[1]);
+  close_fd(&fds->out[1]);
+  close_fd(&fds->err[1]);
+  close_fd(&fds->in[0]);
+  /* Only the job holds the slave: once it and its children are gone, the master reads EOF. */
+  close_fd(&fds->tty_slave);
   char record[LIMIT_LINE];
   ssize_t n;
   while ((n = read(exec_pipe[0], record, sizeof record - 1)) == -1 && errno == EINTR) {
@@ -606,12 +746,20 @@ static _Noreturn void reap_and_forward(pid_t job) {
 static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   report_to(fds->report[1]);
   hide_cmdline();
-  close(fds->out[0]);
-  close(fds->err[0]);
+  close_fd(&fds->out[0]);
+  close_fd(&fds->err[0]);
+  close_fd(&fds->in[1]);
+  close_fd(&fds->tty_sock[0]);
   close(fds->report[0]);
   close(fds->release[1]);
   close(fds->sigfd);
   close(FD_STATUS); /* the helper alone writes the status channel */
+  /* fd 0 may be the server's stdin connection, which only the helper reads: the job
+   * gets this /dev/null (the host's, opened before the mounts) unless it has stdin. */
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd == -1) fail(STAGE_INIT, "open");
+  if (dup2(null_fd, 0) == -1) fail(STAGE_INIT, "dup2");
+  close(null_fd);
   /* Armed before waiting: if the helper dies first, the release pipe reads EOF. Its
    * parent is outside the new PID namespace (getppid() is 0): nothing to compare. */
   const char *call = die_with_parent(0);
@@ -625,6 +773,7 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
    * shows neither the server's cgroup nor its group's name, which the state dir gives. */
   if (unshare(CLONE_NEWCGROUP) != 0) fail(STAGE_CGROUP, "unshare");
   make_mounts(spec);
+  if (has_tty(spec)) make_terminal(spec, fds);
   if (!spec->host_network) bring_up_loopback();
   if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) != 0)
     fail(STAGE_UTS, "sethostname");
@@ -641,15 +790,48 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
 
 /* ---- helper: relay and report ---------------------------------------- */
 
-/* One job pipe relayed to one of our fds. */
+/* Bytes one copying relay holds at most (the pty's relays: splice needs a pipe on one side). */
+enum { COPY_BUF = 1 << 16 };
+
+/*
+ * One descriptor relayed to another without blocking: spliced when one of
+ * them is a pipe, else through a buffer of its own that is refilled only
+ * once `to` took all of it. Either way nothing is read from `from` while
+ * `to` is full: this is the flow control of the job's output and input.
+ */
 struct relay {
-  int from, to;
+  int from, to; /* -1 until known (a terminal's master arrives from init) */
+  int open;     /* `from` has not reached its end */
   int blocked;  /* `to` is full: wait for POLLOUT instead of POLLIN */
-  int dropping; /* the server closed `to`: discard, so that the job never blocks on us */
+  int dropping; /* output: the server closed `to`: discard, so that the job never blocks on us */
+  int input;    /* the job's input: when `to` is gone, close `from` (the server's writes fail) */
+  int tty;      /* input to a terminal: its end writes the terminal's VEOF character */
+  int done_eof; /* the end of `from` is read (and, tty, VEOF queued) */
+  char *buf;    /* copying; NULL: splice */
+  size_t len, off;
 };
 
-/* Moves what is available without blocking; returns 0 at EOF. */
-static int pump(struct relay *r) {
+/* How a relay step ended: more to come, or the relay is over. */
+enum { RELAY_OPEN = 1, RELAY_OVER = 0 };
+
+/* `to` failed with errno: output discards from now on; input is over. */
+static int target_gone(struct relay *r) {
+  if (r->input) return RELAY_OVER;
+  r->dropping = 1;
+  r->len = r->off = 0;
+  return RELAY_OPEN;
+}
+
+/* The end of a terminal's input: its VEOF character (^D unless the job changed it), queued. */
+static void queue_veof(struct relay *r) {
+  struct termios t;
+  r->buf[0] = tcgetattr(r->to, &t) == 0 ? (char)t.c_cc[VEOF] : 4;
+  r->len = 1;
+  r->off = 0;
+}
+
+/* Splices what is available; RELAY_OVER at EOF or when the input's target is gone. */
+static int pump_splice(struct relay *r) {
   for (;;) {
     ssize_t n;
     if (r->dropping) {
@@ -659,18 +841,80 @@ static int pump(struct relay *r) {
       n = splice(r->from, NULL, r->to, NULL, 1 << 16, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     }
     if (n > 0) continue;
-    if (n == 0) return 0;
+    if (n == 0) return RELAY_OVER;
     if (errno == EINTR) continue;
     if (errno == EPIPE && !r->dropping) {
-      r->dropping = 1;
+      if (target_gone(r) == RELAY_OVER) return RELAY_OVER;
       continue;
     }
     if (errno != EAGAIN) fail(STAGE_RELAY, r->dropping ? "read" : "splice");
-    /* EAGAIN: the job pipe is empty, or our output is full if the pipe still holds data. */
+    /* EAGAIN: `from` is empty, or `to` is full if `from` still holds data. */
     int queued = 0;
     r->blocked = !r->dropping && ioctl(r->from, FIONREAD, &queued) == 0 && queued > 0;
-    return 1;
+    return RELAY_OPEN;
   }
+}
+
+/* Copies through the relay's buffer; RELAY_OVER at EOF (EIO: a master whose slaves are
+ * all closed) or when the input's target is gone. */
+static int pump_copy(struct relay *r) {
+  for (;;) {
+    while (r->off < r->len) {
+      ssize_t n = write(r->to, r->buf + r->off, r->len - r->off);
+      if (n > 0) {
+        r->off += (size_t)n;
+      } else if (errno == EAGAIN) {
+        r->blocked = 1;
+        return RELAY_OPEN;
+      } else if (errno == EIO || errno == EPIPE) {
+        if (target_gone(r) == RELAY_OVER) return RELAY_OVER;
+      } else if (errno != EINTR) {
+        fail(STAGE_RELAY, "write");
+      }
+    }
+    r->len = r->off = 0;
+    if (r->done_eof) return RELAY_OVER;
+    ssize_t n = read(r->from, r->buf, COPY_BUF);
+    if (n > 0) {
+      if (!r->dropping) r->len = (size_t)n;
+    } else if (n == 0 || errno == EIO) {
+      r->done_eof = 1;
+      if (!r->tty) return RELAY_OVER;
+      queue_veof(r);
+    } else if (errno == EAGAIN) {
+      r->blocked = 0;
+      return RELAY_OPEN;
+    } else if (errno != EINTR) {
+      fail(STAGE_RELAY, "read");
+    }
+  }
+}
+
+/* One step of a relay whose descriptors are ready. */
+static int pump(struct relay *r) {
+  r->blocked = 0;
+  return r->buf != NULL ? pump_copy(r) : pump_splice(r);
+}
+
+/* A relay made ready to copy (its buffer, its descriptors non-blocking). */
+static void start_copy(struct relay *r, int from, int to) {
+  r->buf = malloc(COPY_BUF);
+  if (r->buf == NULL) fail(STAGE_RELAY, "malloc");
+  r->from = from;
+  r->to = to;
+  set_nonblock(from, STAGE_RELAY);
+  set_nonblock(to, STAGE_RELAY);
+}
+
+/*
+ * An input relay is over (the server ended it, or the helper is ending):
+ * closing the stdin pipe gives the job its EOF. A terminal's master stays:
+ * the output relay reads it.
+ */
+static void end_input(struct relay *r, struct fds *fds) {
+  r->open = 0;
+  close(0);
+  close_fd(&fds->in[1]);
 }
 
 /* What the helper has learnt about init, for the final line. */
@@ -720,42 +964,148 @@ static void handle_signals(int sigfd, pid_t init, struct outcome *o) {
   }
 }
 
+/* Receives the descriptor init's send_fd sent: 1 (in *fd), 0 when init closed without one,
+ * -1 with errno (EAGAIN: not yet). */
+static int recv_fd(int sock, int *fd) {
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                       .msg_controllen = sizeof control.buf};
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n <= 0) return n == 0 ? 0 : -1;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg == NULL || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+    return 0;
+  memcpy(fd, CMSG_DATA(cmsg), sizeof *fd);
+  return 1;
+}
+
+/* Control lines from the server (protocol.h) on the status channel, for the terminal. */
+struct control {
+  int open;
+  char line[LIMIT_LINE];
+  size_t len;
+};
+
 /*
- * poll() loop: relays both output pipes, forwards signals and collects init's
- * reports. Done when init has been reaped and both pipes and the report pipe
- * are at EOF.
+ * Acts on one control line. An interrupt is TIOCSIG on the master, which
+ * the kernel turns into SIGINT to the terminal's foreground process group,
+ * looked up under the terminal's lock: what the line discipline does for a
+ * typed ^C, but regardless of the job's termios (raw mode, or VINTR
+ * remapped) and without naming a pid that may have gone (a TIOCGPGRP then
+ * kill could hit a reused group, and the pid is in another namespace).
+ * Failures are not the job's end: they are ignored (the terminal may be
+ * closing with the job).
  */
-static void relay_until_done(struct fds *fds, pid_t init, struct outcome *o) {
-  struct relay relays[2] = {{fds->out[0], 1, 0, 0}, {fds->err[0], 2, 0, 0}};
-  int open_relays[2] = {1, 1};
-  int report_open = 1;
-  const int ours[] = {fds->report[0], fds->out[0], fds->err[0]};
-  for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
-    if (fcntl(ours[i], F_SETFL, O_NONBLOCK) == -1) fail(STAGE_RELAY, "fcntl");
-  while (!o->init_done || open_relays[0] || open_relays[1] || report_open) {
-    struct pollfd pfd[4];
+static void apply_control(const char *line, int master) {
+  unsigned rows = 0, cols = 0;
+  char extra;
+  if (sscanf(line, CONTROL_RESIZE " %u %u%c", &rows, &cols, &extra) == 2 && rows > 0 &&
+      cols > 0 && rows <= LIMIT_MAX_TTY_DIMENSION && cols <= LIMIT_MAX_TTY_DIMENSION) {
+    struct winsize size = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    (void)ioctl(master, TIOCSWINSZ, &size);
+  } else if (strcmp(line, CONTROL_INTERRUPT) == 0) {
+    (void)ioctl(master, TIOCSIG, SIGINT);
+  }
+}
+
+/* Reads what the server sent on fd 3; a socket (fork server and spawn alike). */
+static void read_control(struct control *c, int master) {
+  char buf[LIMIT_LINE];
+  ssize_t n = recv(FD_STATUS, buf, sizeof buf, MSG_DONTWAIT);
+  if (n == -1 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    c->open = 0; /* closed, or not a socket: no control */
+    return;
+  }
+  for (ssize_t i = 0; i < n; i++) {
+    if (buf[i] != '\n') {
+      if (c->len < sizeof c->line - 1) c->line[c->len++] = buf[i];
+      continue;
+    }
+    c->line[c->len] = '\0';
+    c->len = 0;
+    if (master >= 0) apply_control(c->line, master);
+  }
+}
+
+/* The helper's relays: the job's stdout (its pipe or the terminal's master), stderr, input. */
+enum { OUT, ERR, IN, N_RELAYS };
+
+/*
+ * poll() loop: relays the job's output and input, forwards signals, collects
+ * init's reports and, with a terminal, receives its master and the server's
+ * control lines. Done when init has been reaped and the output relays and
+ * the report pipe are at EOF; the input does not hold the end up.
+ */
+static void relay_until_done(const struct spec *spec, struct fds *fds, pid_t init,
+                             struct outcome *o) {
+  struct relay relays[N_RELAYS];
+  memset(relays, 0, sizeof relays);
+  relays[OUT] = (struct relay){.from = fds->out[0], .to = 1, .open = 1};
+  relays[ERR] = (struct relay){.from = fds->err[0], .to = 2, .open = !has_tty(spec)};
+  relays[IN] = (struct relay){.from = has_tty(spec) ? -1 : 0, .to = fds->in[1],
+                              .open = spec->stdin_open, .input = 1, .tty = has_tty(spec)};
+  struct control control = {.open = has_tty(spec)};
+  int report_open = 1, master = -1;
+  if (fcntl(fds->report[0], F_SETFL, O_NONBLOCK) == -1) fail(STAGE_RELAY, "fcntl");
+  for (int i = 0; i < N_RELAYS; i++)
+    if (relays[i].open && relays[i].from >= 0) set_nonblock(relays[i].from, STAGE_RELAY);
+  while (!o->init_done || relays[OUT].open || relays[ERR].open || report_open) {
+    struct pollfd pfd[4 + N_RELAYS];
     pfd[0] = (struct pollfd){fds->sigfd, POLLIN, 0};
     pfd[1] = (struct pollfd){report_open ? fds->report[0] : -1, POLLIN, 0};
-    for (int i = 0; i < 2; i++) {
+    pfd[2] = (struct pollfd){fds->tty_sock[0], POLLIN, 0};
+    pfd[3] = (struct pollfd){control.open ? FD_STATUS : -1, POLLIN, 0};
+    for (int i = 0; i < N_RELAYS; i++) {
       struct relay *r = &relays[i];
-      pfd[2 + i] = (struct pollfd){-1, 0, 0};
-      if (open_relays[i]) pfd[2 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
-                                                  : (struct pollfd){r->from, POLLIN, 0};
+      pfd[4 + i] = (struct pollfd){-1, 0, 0};
+      if (r->open) pfd[4 + i] = r->blocked ? (struct pollfd){r->to, POLLOUT, 0}
+                                           : (struct pollfd){r->from, POLLIN, 0};
     }
     /* Only an idle job side counts: waiting for the server to read is not idleness. */
-    int idle_bound = o->init_done && !relays[0].blocked && !relays[1].blocked;
-    int ready = poll(pfd, 4, idle_bound ? DRAIN_IDLE_MS : -1);
+    int idle_bound = o->init_done && !relays[OUT].blocked && !relays[ERR].blocked;
+    int ready = poll(pfd, 4 + N_RELAYS, idle_bound ? DRAIN_IDLE_MS : -1);
     if (ready == -1) {
       if (errno == EINTR) continue;
       fail(STAGE_RELAY, "poll");
     }
     if (ready == 0) break; /* init gone and the pipes idle: see DRAIN_IDLE_MS */
     if (pfd[0].revents) handle_signals(fds->sigfd, init, o);
+    if (o->init_done) {
+      /* Every process of the job is gone: the stdin pipe and the terminal are the
+       * helper's alone, and the master reads EOF once drained. */
+      close_fd(&fds->tty_slave);
+      close_fd(&fds->in[0]);
+    }
+    /* Before the reports: init sends the master before it reports `started`, and the
+     * server's control lines (after `started`) find it. */
+    if (pfd[2].revents) {
+      int got = recv_fd(fds->tty_sock[0], &master);
+      int again = got == -1 && errno == EAGAIN;
+      if (got == 1) {
+        /* Its own slave, of the job's devpts instance (the master's): see "Flow control". */
+        fds->tty_slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fds->tty_slave == -1) fail(STAGE_TTY, "ioctl(TIOCGPTPEER)");
+        start_copy(&relays[OUT], master, 1);
+        start_copy(&relays[IN], 0, master);
+      } else if (!again) {
+        relays[OUT].open = 0; /* init failed before its terminal was made: its report says why */
+        if (relays[IN].open) end_input(&relays[IN], fds);
+      }
+      if (!again) close_fd(&fds->tty_sock[0]);
+    }
     if (pfd[1].revents) read_reports(fds->report[0], init, o, &report_open);
-    for (int i = 0; i < 2; i++) {
-      if (!pfd[2 + i].revents) continue;
-      relays[i].blocked = 0;
-      if (pump(&relays[i]) == 0) open_relays[i] = 0;
+    if (pfd[3].revents) read_control(&control, master);
+    for (int i = 0; i < N_RELAYS; i++) {
+      if (!pfd[4 + i].revents) continue;
+      if (pump(&relays[i]) == RELAY_OPEN) continue;
+      if (relays[i].input) end_input(&relays[i], fds);
+      relays[i].open = 0;
     }
   }
 }
@@ -780,10 +1130,10 @@ int run_helper(const struct spec *spec) {
   struct outcome outcome;
   memset(&outcome, 0, sizeof outcome);
   guard_parent(spec);
-  make_pipes(&fds);
+  make_pipes(spec, &fds);
   block_signals(&fds);
   pid_t init = start_init(spec, &fds);
-  relay_until_done(&fds, init, &outcome);
+  relay_until_done(spec, &fds, init, &outcome);
   return report_end(&outcome);
 }
 

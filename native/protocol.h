@@ -17,11 +17,18 @@
  *   failed TOKEN STAGE ERRNO        no helper (request, fork) or it could not connect back
  *   ended TOKEN exit CODE | ended TOKEN signal N   the helper was reaped
  * A forked helper connects back three times with TOKEN and one HANDSHAKE
- * byte (stdout, stderr, status), then waits for HANDSHAKE_GO on the status
- * connection.
+ * byte (stdout, stderr, status), four times when the launch has FIELD_STDIN
+ * (then also stdin, which becomes its fd 0), then waits for HANDSHAKE_GO on
+ * the status connection.
  *
  * The helper's status channel (fd 3), one line per event:
  *   started PID | error STAGE SYSCALL ERRNO | exit CODE | signal N
+ * and the other way, from the server once the job runs (a job with a
+ * terminal; ignored otherwise), one line each:
+ *   resize ROWS COLS               TIOCSWINSZ on the terminal (SIGWINCH follows)
+ *   interrupt                      TIOCSIG SIGINT: the terminal's foreground group
+ * Stdin bytes travel on fd 0 alone, and its EOF (the server's shutdown of
+ * that connection) is the end of input.
  */
 #ifndef JOBEXEC_PROTOCOL_H
 #define JOBEXEC_PROTOCOL_H
@@ -45,6 +52,9 @@
 #define FIELD_GID "gid"
 #define FIELD_CWD "cwd"
 #define FIELD_HOST_NETWORK "host-network"
+#define FIELD_STDIN "stdin"
+#define FIELD_TTY_ROWS "tty-rows"
+#define FIELD_TTY_COLS "tty-cols"
 #define FIELD_ARG "arg"
 #define FIELD_ENV "env"
 
@@ -63,6 +73,7 @@
 #define HANDSHAKE_STDOUT 'o'
 #define HANDSHAKE_STDERR 'e'
 #define HANDSHAKE_STATUS 's'
+#define HANDSHAKE_STDIN 'i'
 #define HANDSHAKE_GO 'g'
 
 /* Status channel words; exit and signal also end an `ended` reply. */
@@ -71,6 +82,10 @@
 #define STATUS_EXIT "exit"
 #define STATUS_SIGNAL "signal"
 
+/* Control lines from the server on the status channel. */
+#define CONTROL_RESIZE "resize"
+#define CONTROL_INTERRUPT "interrupt"
+
 /* STAGE of an error line: where the helper, init or the job failed. */
 #define STAGE_ARGS "args"
 #define STAGE_SETUP "setup"
@@ -78,6 +93,7 @@
 #define STAGE_CGROUP "cgroup"
 #define STAGE_INIT "init"
 #define STAGE_MOUNT "mount"
+#define STAGE_TTY "tty"
 #define STAGE_NET "net"
 #define STAGE_UTS "uts"
 #define STAGE_KEYRING "keyring"
@@ -94,7 +110,8 @@
 /* The helper's own exit code when it failed (an error line says where). */
 #define EXIT_HELPER_FAILED 125
 
-/* Sizes. LIMIT_MAX_REQUEST is 4 MiB: argv and env are each capped far below by the job layer. */
+/* Sizes. LIMIT_MAX_REQUEST is 4 MiB: argv and env are each capped far below by the job layer.
+ * LIMIT_MAX_TTY_DIMENSION: struct winsize holds unsigned shorts. */
 #define LIMIT_TOKEN_HEX 32
 #define LIMIT_LENGTH_BYTES 4
 #define LIMIT_MAX_REQUEST 4194304
@@ -102,5 +119,6 @@
 #define LIMIT_MAX_CGROUPS 16
 #define LIMIT_MAX_PRIVATE_DIRS 64
 #define LIMIT_LINE 256
+#define LIMIT_MAX_TTY_DIMENSION 65535
 
 #endif

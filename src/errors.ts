@@ -54,6 +54,18 @@ export const errorTable = {
     exitCode: 73, // EX_CANTCREAT
     meaning: 'the name is taken by another of your jobs that has not finished',
   },
+  StdinBusy: {
+    code: 'stdin_busy',
+    grpcStatus: 9, // FAILED_PRECONDITION
+    exitCode: 79,
+    meaning: "another attachment is already the job's stdin writer",
+  },
+  NoStdin: {
+    code: 'no_stdin',
+    grpcStatus: 9, // FAILED_PRECONDITION
+    exitCode: 80,
+    meaning: 'the job was started without stdin, or its input has ended',
+  },
   StartFailed: {
     code: 'start_failed',
     grpcStatus: 9, // FAILED_PRECONDITION

@@ -9,10 +9,10 @@
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { AttachRequest, AttachResponse } from '../gen/jobworker/v1/job_service.js';
+import type { Attachment } from '../job/index.js';
 import { linkSignals, raceAbort } from '../signals.js';
 import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse } from './convert.js';
-import type { Attachment } from './pending-tty-core.js';
 import type { BidiHandler, HandlerContext } from './seam.js';
 import { attachStart, checkWindowSize, stdinChunk } from './validate.js';
 

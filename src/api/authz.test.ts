@@ -70,6 +70,9 @@ function fakeJobs(): Jobs & { lastFilter: ListFilter | undefined } {
       async *[Symbol.asyncIterator]() {},
     }),
     shutdown: () => Promise.resolve(),
+    attach: () => {
+      throw new JobworkerError(ErrorCode.NotFound, 'not in this test');
+    },
   };
   return fake;
 }

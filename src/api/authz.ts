@@ -8,6 +8,8 @@ import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { onAbort } from '../signals.js';
 import type {
+  AttachOptions,
+  Attachment,
   DeleteOptions,
   FieldNames,
   JobSpec,
@@ -18,7 +20,6 @@ import type {
   WatchEvent,
 } from '../job/index.js';
 import type { StreamQuota } from './quota.js';
-import { attachJob, type AttachOptions, type Attachment } from './pending-tty-core.js';
 
 /** Roles known to the server. `user`: own jobs only; `admin`: every job, and host networking. */
 export const ROLES = ['user', 'admin'] as const;
@@ -178,7 +179,7 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
     attach(id, options) {
       visible(id);
       try {
-        return attachJob(jobs, id, options);
+        return jobs.attach(id, options);
       } catch (err) {
         throw sameNotFound(id, err);
       }

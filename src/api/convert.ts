@@ -21,7 +21,6 @@ import {
   type StreamSummary,
 } from '../gen/jobworker/v1/job_service.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
-import type { InteractiveStatus } from './pending-tty-core.js';
 
 const STATE: Record<LibJobState, JobState> = {
   running: JobState.JOB_STATE_RUNNING,
@@ -104,8 +103,8 @@ export function toProtoJob(job: JobStatus): Job {
     outputIncomplete: job.outputIncomplete ?? false,
     ...(job.timeoutMs ? { timeout: durationOfMs(job.timeoutMs) } : {}),
     metadata: { name: job.name ?? '', labels: { ...job.labels } },
-    stdin: (job as InteractiveStatus).stdin ?? false,
-    tty: (job as InteractiveStatus).tty ?? false,
+    stdin: job.stdin,
+    tty: job.tty,
   };
 }
 

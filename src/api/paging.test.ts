@@ -10,6 +10,8 @@ const job = (id: string, startedAtMs: number, argv = ['true']): JobStatus => ({
   argv,
   cwd: '/',
   hostNetwork: false,
+  stdin: false,
+  tty: false,
   state: 'finished',
   endReason: 'exited',
   exitCode: 0,

@@ -25,6 +25,7 @@ import {
   isValidJobId,
   isValidJobName,
   MAX_GRACE_MS,
+  MAX_TERMINAL_DIMENSION,
   MAX_TAIL_LINES,
   MAX_TIMEOUT_MS,
   type ForwardedSignal,
@@ -36,15 +37,11 @@ import {
   type ListFilter,
   type OutputOptions,
   type StopOptions,
+  type TerminalSpec,
   type WatchOptions,
 } from '../job/index.js';
 import { USER_NAME } from './authz.js';
 import { STATE_FROM_PROTO, STREAM_FROM_PROTO } from './convert.js';
-import {
-  MAX_TERMINAL_DIMENSION,
-  type InteractiveSpec,
-  type TerminalSpec,
-} from './pending-tty-core.js';
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
@@ -75,7 +72,7 @@ const PROTO_FIELD = {
   labels: 'metadata.labels',
   stdin: 'stdin',
   tty: 'terminal',
-} as const satisfies Record<keyof InteractiveSpec, string>;
+} as const satisfies Record<keyof JobSpec, string>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
 export const protoFieldName = (name: string): string =>
@@ -84,14 +81,14 @@ export const protoFieldName = (name: string): string =>
 // The job validator names job-layer field paths; this renames them (via PROTO_FIELD) to the proto's.
 /** Job-layer field paths spelled as the proto's (`limits.memoryBytes` -> `limits.memory_bytes`). */
 export const protoNames: FieldNames = (field) => {
-  const [head, ...rest] = field.split('.') as [keyof InteractiveSpec, ...string[]];
+  const [head, ...rest] = field.split('.') as [keyof JobSpec, ...string[]];
   return [PROTO_FIELD[head], ...rest].map(protoFieldName).join('.');
 };
 
 /** StartJobRequest -> JobSpec, validated by the job library with the proto's field names. */
 export function startSpec(request: StartJobRequest): JobSpec {
   const terminal = request[PROTO_FIELD.tty];
-  const spec: InteractiveSpec = {
+  const spec: JobSpec = {
     argv: request[PROTO_FIELD.argv],
     env: request[PROTO_FIELD.env],
     cwd: request[PROTO_FIELD.cwd],

@@ -7,8 +7,8 @@
  *
  * Node cannot receive descriptors over a Unix socket, so a forked helper
  * connects back to a socket this module listens on, three times (stdout,
- * stderr, status), each connection opened with the launch's random token and
- * its kind. The socket lives in a directory of its own, mode 0700, so that
+ * stderr, status; a fourth, stdin, for a launch with stdin), each connection
+ * opened with the launch's random token and its kind. The socket lives in a directory of its own, mode 0700, so that
  * only root can connect; a connection with an unknown token is closed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -38,7 +38,12 @@ export interface HelperProcess {
   readonly pid: number;
   readonly stdout: Socket;
   readonly stderr: Socket;
-  /** The status channel (see helper.ts). */
+  /**
+   * The job's input, for a launch with stdin (else null): what is written
+   * reaches the job as its pipe or terminal takes it, and end() is its end.
+   */
+  readonly stdin: Socket | null;
+  /** The status channel (see helper.ts); the server writes control lines on it (protocol.h). */
   readonly status: Socket;
   /** Resolves once the helper has been reaped, with how it ended. */
   readonly ended: Promise<HelperEnd>;
@@ -64,11 +69,12 @@ const STALE_AFTER_MS = 60_000;
 export function socketPathFits(baseDir: string): boolean {
   return Buffer.byteLength(join(baseDir, `${SOCKET_DIR_PREFIX}XXXXXX`, 's')) <= MAX_SOCKET_PATH;
 }
-type Kind = 'stdout' | 'stderr' | 'status';
+type Kind = 'stdout' | 'stderr' | 'status' | 'stdin';
 const KINDS = new Map<string, Kind>([
   [HANDSHAKE.stdout, 'stdout'],
   [HANDSHAKE.stderr, 'stderr'],
   [HANDSHAKE.status, 'status'],
+  [HANDSHAKE.stdin, 'stdin'],
 ]);
 
 /**
@@ -100,6 +106,8 @@ export function describeEnd(end: HelperEnd): string {
 interface Entry {
   pid: number | null;
   readonly sockets: Partial<Record<Kind, Socket>>;
+  /** The connections the helper makes: stdin too for a launch with stdin. */
+  readonly kinds: readonly Kind[];
   /** Why the launch cannot complete (fork or connect failed, helper died early). */
   failure: string | null;
   /** How the helper ended, once reaped. */
@@ -271,6 +279,9 @@ export class ForkServer {
     const entry: Entry = {
       pid: null,
       sockets: {},
+      kinds: request.stdin
+        ? ['stdout', 'stderr', 'status', 'stdin']
+        : ['stdout', 'stderr', 'status'],
       failure: null,
       end: null,
       collecting: true,
@@ -281,11 +292,7 @@ export class ForkServer {
     this.#entries.set(token, entry);
     this.#holdLoop(true);
     this.#child.stdin?.write(frame);
-    const ready = () =>
-      entry.pid !== null &&
-      entry.sockets.stdout !== undefined &&
-      entry.sockets.stderr !== undefined &&
-      entry.sockets.status !== undefined;
+    const ready = () => entry.pid !== null && allConnected(entry);
     const onAbort = () => {
       entry.wake();
     };
@@ -310,6 +317,7 @@ export class ForkServer {
           pid: entry.pid,
           stdout,
           stderr,
+          stdin: entry.sockets.stdin ?? null,
           status,
           ended: entry.ended,
           kill: (sig, whom) => {
@@ -374,7 +382,12 @@ export class ForkServer {
       const token = hello.subarray(0, LIMIT.tokenHex).toString('latin1');
       const kind = KINDS.get(hello.subarray(LIMIT.tokenHex).toString('latin1'));
       const entry = this.#entries.get(token);
-      if (entry === undefined || kind === undefined || entry.sockets[kind] !== undefined) {
+      if (
+        entry === undefined ||
+        kind === undefined ||
+        !entry.kinds.includes(kind) ||
+        entry.sockets[kind] !== undefined
+      ) {
         socket.destroy();
         return;
       }
@@ -404,7 +417,7 @@ export class ForkServer {
         reply.how === STATUS.exit
           ? { kind: 'exit', code: reply.value }
           : { kind: 'signal', signal: reply.value };
-      // A helper waits for 'g', sent only once all three connections are in: one that
+      // A helper waits for 'g', sent only once all its connections are in: one that
       // ended before that never ran anything, and its missing connections never come.
       if (!allConnected(entry)) {
         entry.failure ??= `helper ended (${describeEnd(end)}) before it connected`;
@@ -452,5 +465,5 @@ export class ForkServer {
 }
 
 function allConnected(entry: Entry): boolean {
-  return Object.keys(entry.sockets).length === 3;
+  return entry.kinds.every((kind) => entry.sockets[kind] !== undefined);
 }

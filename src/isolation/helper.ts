@@ -94,6 +94,8 @@ export function launchRequest(spec: LaunchSpec, args: HelperArgs): LaunchRequest
     hostname: spec.jobId,
     cwd: spec.cwd,
     hostNetwork: spec.hostNetwork,
+    stdin: spec.stdin === true || spec.tty !== undefined,
+    tty: spec.tty ?? null,
     argv: spec.argv,
     env: spec.env,
   };
@@ -109,7 +111,7 @@ export function spawnHelper(helper: string, spec: LaunchSpec, args: HelperArgs):
   const request = launchRequest(spec, args);
   const child = spawn(helper, directArgv(request, process.pid), {
     env: {},
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: [request.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     // Its own session: a Ctrl-C at the terminal of a foreground jobworkerd
     // must reach the server (which stops jobs with their grace period), not
     // every job at once. The parent-death signal does not depend on it.

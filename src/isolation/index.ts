@@ -8,13 +8,16 @@ export type {
   PreparedSandbox,
   RequestedLimits,
   Sandbox,
+  SandboxInput,
   Usage,
+  WindowSize,
 } from './types.js';
 export type { CgroupKind } from './cgroup/detect.js';
 export { createIsolation, NOBODY } from './isolation.js';
 export type { IsolationOptions, JobIsolation } from './isolation.js';
 export { lockFile, LOCK_FILE, StateDirInUseError, type FileLock } from './state-dir.js';
 export { DEFAULT_HELPER_PATH } from './helper-check.js';
+export { MAX_TERMINAL_DIMENSION } from './protocol.js';
 export { clearUidKeys } from './uid-keys.js';
 export { DEFAULT_LIMITS, hostMaxima, resolveLimits } from './limits.js';
 export {

@@ -60,6 +60,8 @@ const request: LaunchRequest = {
   gid: 65533,
   cwd: '/tmp',
   hostNetwork: true,
+  stdin: false,
+  tty: null,
   argv: ['--cwd', '/etc', '--'],
   env: ['A=1', 'B=x=y'],
 };

@@ -29,6 +29,9 @@ export const FIELD = {
   gid: 'gid',
   cwd: 'cwd',
   hostNetwork: 'host-network',
+  stdin: 'stdin',
+  ttyRows: 'tty-rows',
+  ttyCols: 'tty-cols',
   arg: 'arg',
   env: 'env',
 } as const;
@@ -44,8 +47,14 @@ export const FAILED = {
   dup2: 'dup2',
 } as const;
 
-/** The kind a helper's connection announces after its token, and the byte that lets it go on. */
-export const HANDSHAKE = { stdout: 'o', stderr: 'e', status: 's', go: 'g' } as const;
+/**
+ * The kind a helper's connection announces after its token (stdin only for
+ * a launch with stdin), and the byte that lets it go on.
+ */
+export const HANDSHAKE = { stdout: 'o', stderr: 'e', status: 's', stdin: 'i', go: 'g' } as const;
+
+/** Control lines the server writes on the status channel once the job runs (a terminal's). */
+export const CONTROL = { resize: 'resize', interrupt: 'interrupt' } as const;
 
 /** Words of the status channel; exit and signal also end an `ended` reply. */
 export const STATUS = {
@@ -63,6 +72,7 @@ export const STAGE = {
   cgroup: 'cgroup',
   init: 'init',
   mount: 'mount',
+  tty: 'tty',
   net: 'net',
   uts: 'uts',
   keyring: 'keyring',
@@ -79,7 +89,11 @@ export const FD = { status: 3, env: 4 } as const;
 /** The helper's own exit code when it failed. */
 export const EXIT = { helperFailed: 125 } as const;
 
-/** Sizes: token, length prefix, request, direct-mode environment, v1 cgroups, private dirs, status line. */
+/**
+ * Sizes: token, length prefix, request, direct-mode environment, v1
+ * cgroups, private dirs, status line, a terminal's rows or columns (struct
+ * winsize holds unsigned shorts).
+ */
 export const LIMIT = {
   tokenHex: 32,
   lengthBytes: 4,
@@ -88,7 +102,17 @@ export const LIMIT = {
   maxCgroups: 16,
   maxPrivateDirs: 64,
   line: 256,
+  maxTtyDimension: 65535,
 } as const;
+
+/** Most rows or columns of a job's terminal (the layers above validate against it). */
+export const MAX_TERMINAL_DIMENSION = LIMIT.maxTtyDimension;
+
+/** A terminal's window size. */
+export interface WindowSize {
+  readonly rows: number;
+  readonly cols: number;
+}
 
 /** What one helper is to start: the fields of a launch request. */
 export interface LaunchRequest {
@@ -101,9 +125,16 @@ export interface LaunchRequest {
   readonly gid: number;
   readonly cwd: string;
   readonly hostNetwork: boolean;
+  /** The helper's fd 0 (a fourth connection) carries the job's input. */
+  readonly stdin: boolean;
+  /** A terminal of this size inside the job's namespaces (needs stdin); null: none. */
+  readonly tty: WindowSize | null;
   readonly argv: readonly string[];
   readonly env: readonly string[];
 }
+
+/** Options that are flags: "1" in a launch request, a bare `--NAME` in the direct mode. */
+const FLAGS: ReadonlySet<string> = new Set([FIELD.hostNetwork, FIELD.stdin]);
 
 type Option = readonly [name: string, value: string];
 
@@ -115,6 +146,10 @@ function options(request: LaunchRequest): Option[] {
   out.push([FIELD.hostname, request.hostname], [FIELD.uid, String(request.uid)]);
   out.push([FIELD.gid, String(request.gid)], [FIELD.cwd, request.cwd]);
   if (request.hostNetwork) out.push([FIELD.hostNetwork, '1']);
+  if (request.stdin) out.push([FIELD.stdin, '1']);
+  if (request.tty !== null) {
+    out.push([FIELD.ttyRows, String(request.tty.rows)], [FIELD.ttyCols, String(request.tty.cols)]);
+  }
   return out;
 }
 
@@ -146,12 +181,20 @@ export function encodeLaunch(token: string, request: LaunchRequest): Buffer {
   if (request.privateDirs.length > LIMIT.maxPrivateDirs) {
     refuse(`${request.privateDirs.length} private directories`);
   }
+  if (request.tty !== null && !request.stdin) refuse('a terminal without stdin');
   const fields = [
     ...options(request),
     ...request.argv.map((arg) => [FIELD.arg, arg] as const),
     ...request.env.map((entry) => [FIELD.env, entry] as const),
   ];
   return frame([REQUEST.launch, token, ...fields.flat()]);
+}
+
+/** A control line for the status channel: a new window size, or the terminal's interrupt. */
+export function encodeControl(control: { resize: WindowSize } | 'interrupt'): string {
+  return control === 'interrupt'
+    ? `${CONTROL.interrupt}\n`
+    : `${CONTROL.resize} ${control.resize.rows} ${control.resize.cols}\n`;
 }
 
 /** `kill TOKEN SIGNAL WHOM`. */
@@ -162,7 +205,7 @@ export function encodeKill(token: string, signal: number, whom: Whom = 'group'):
 /** The direct mode's argv: `--NAME VALUE` options, `--parent-pid`, then `--` and the command. */
 export function directArgv(request: LaunchRequest, parentPid: number): string[] {
   const out = options(request).flatMap(([name, value]) =>
-    name === FIELD.hostNetwork ? [`--${name}`] : [`--${name}`, value],
+    FLAGS.has(name) ? [`--${name}`] : [`--${name}`, value],
   );
   return [...out, '--parent-pid', String(parentPid), '--', ...request.argv];
 }

@@ -4,14 +4,15 @@
  * wait for `started` or a failure, then own the helper until the job is
  * gone, its usage read and its cgroups removed.
  */
+import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { checkAborted, deadlineSignal, raceAbort } from '../signals.js';
 import type { CgroupManager, JobCgroups } from './cgroup/manager.js';
 import { describeEnd, type HelperEnd, type HelperProcess } from './fork-server.js';
 import { helperError, launchRequest, readStatus } from './helper.js';
-import type { HelperEvent, LaunchRequest } from './protocol.js';
-import type { ExitReport, LaunchSpec, PreparedSandbox, Sandbox } from './types.js';
+import { encodeControl, type HelperEvent, type LaunchRequest } from './protocol.js';
+import type { ExitReport, LaunchSpec, PreparedSandbox, Sandbox, SandboxInput } from './types.js';
 
 /** What a launch needs from the isolation instance. */
 export interface LaunchContext {
@@ -130,6 +131,7 @@ export async function prepare(
       // Nobody will read these: destroy them, or their fds stay open.
       run.proc.stdout.destroy();
       run.proc.stderr.destroy();
+      run.proc.stdin?.destroy();
       await run.done;
       await cleanUp(ctx, cgroups);
     })();
@@ -185,9 +187,15 @@ function startedSandbox(
   let terminated = false;
   let killing: Promise<void> | null = null;
 
+  const stdin =
+    proc.stdin === null
+      ? null
+      : sandboxInput(proc, proc.stdin, spec.tty !== undefined, () => !finished);
   const exited = (async (): Promise<ExitReport> => {
     await run.done;
     finished = true;
+    // The job has ended: nothing will read its input any more.
+    proc.stdin?.destroy();
     await waitEmptyBounded(cgroups);
     let data = { oomKilled: false, usage: ZERO_USAGE };
     try {
@@ -218,6 +226,7 @@ function startedSandbox(
     pid: proc.pid,
     stdout: proc.stdout,
     stderr: proc.stderr,
+    stdin,
     ended: run.done,
     exited,
     terminate() {
@@ -241,6 +250,29 @@ function startedSandbox(
         await run.done;
       })();
       return killing;
+    },
+  };
+}
+
+/** The input side of a started sandbox: its stdin connection, and control lines on the status one. */
+function sandboxInput(
+  proc: HelperProcess,
+  stream: Socket,
+  tty: boolean,
+  running: () => boolean,
+): SandboxInput {
+  // Nothing comes back on it; flowing, its end (the helper closed fd 0) is seen, and
+  // 'close' follows. A failed write is no news: only the job's end ends the input.
+  stream.resume();
+  stream.on('error', () => undefined);
+  return {
+    stream,
+    tty,
+    resize(size) {
+      if (tty && running()) proc.status.write(encodeControl({ resize: size }));
+    },
+    interrupt() {
+      if (tty && running()) proc.status.write(encodeControl('interrupt'));
     },
   };
 }

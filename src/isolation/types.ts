@@ -1,4 +1,7 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { WindowSize } from './protocol.js';
+
+export type { WindowSize } from './protocol.js';
 import type { HostBudget } from './host-budget.js';
 import type { LimitName } from './limits.js';
 
@@ -62,6 +65,37 @@ export interface LaunchSpec {
   /** uid and gid the job runs as (no supplementary groups); default the isolation's. */
   readonly uid?: number;
   readonly gid?: number;
+  /** Keep the job's stdin open for {@link Sandbox.stdin} (a pipe); /dev/null when false or absent. */
+  readonly stdin?: boolean;
+  /**
+   * A terminal of this size, made inside the job's namespaces, as the job's
+   * controlling terminal and fds 0-2 (implies stdin; the output is then
+   * `stdout` alone). Validated by the job layer, which also puts TERM in `env`.
+   */
+  readonly tty?: WindowSize;
+}
+
+/**
+ * The input side of a job launched with stdin. The stream is the only
+ * queue: the helper reads it only as the job's pipe or terminal has room,
+ * so a job that does not read makes writes wait (its 'drain' never comes),
+ * with nothing held but the socket's kernel buffers and what the writer
+ * has handed over. Owned by the sandbox: destroyed once the job has ended.
+ */
+export interface SandboxInput {
+  /**
+   * Bytes for the job. end() is the end of input: the pipe is closed, or
+   * the terminal gets its VEOF character. A job that closed its stdin is one
+   * that does not read it: writes wait until the job ends (the helper holds
+   * the pipe's read end), when the sandbox destroys the stream.
+   */
+  readonly stream: Writable;
+  /** Whether the job has a terminal (resize and interrupt act only then). */
+  readonly tty: boolean;
+  /** The terminal's new window size (the kernel sends SIGWINCH to its foreground group). */
+  resize(size: WindowSize): void;
+  /** SIGINT to the terminal's foreground process group, as a typed ^C (native/jobexec.c). */
+  interrupt(): void;
 }
 
 /** How a sandboxed job ended, with the data for its exit report. */
@@ -86,8 +120,10 @@ export interface Sandbox {
   readonly pid: number;
   /** The job's standard output (a real pipe inside the job). */
   readonly stdout: Readable;
-  /** The job's standard error. */
+  /** The job's standard error (ends at once with a terminal: its output is stdout). */
   readonly stderr: Readable;
+  /** The job's input when launched with stdin or a terminal, else null. */
+  readonly stdin: SandboxInput | null;
   /**
    * Resolves as soon as the job's process has ended, before its usage is read
    * and its cgroups removed (which `exited` waits for): from then on a stop

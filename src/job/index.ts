@@ -1,6 +1,8 @@
 /** Public entry of the job library: the only module the API layer imports. */
 export { FORWARDED_SIGNALS, type ForwardedSignal } from '../isolation/index.js';
 export type {
+  Attachment,
+  AttachOptions,
   DeleteOptions,
   EndReason,
   JobSpec,
@@ -14,6 +16,7 @@ export type {
   StreamName,
   StopOptions,
   StreamSummary,
+  TerminalSpec,
   WatchChange,
   WatchEvent,
   WatchOptions,
@@ -56,8 +59,11 @@ export {
 } from './retention.js';
 export { isValidJobId, newJobId } from './ids.js';
 export { DEFAULT_OUTPUT_CAP_BYTES } from './log-writer.js';
+export { STDIN_PIECE_BYTES } from './stdin.js';
 export {
   DEFAULT_PATH,
+  MAX_TERM_BYTES,
+  MAX_TERMINAL_DIMENSION,
   MAX_TIMEOUT_MS,
   quote,
   validateSpec,

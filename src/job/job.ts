@@ -14,11 +14,14 @@ import { setMaxListeners } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { ExitReport, ForwardedSignal, Limits, Sandbox, Usage } from '../isolation/index.js';
 import type { LogSource } from './log-reader.js';
+import { JobInput, readerAttachment, refuseWriter } from './stdin.js';
 import { SharedBlocks } from './shared-blocks.js';
 import type { OutputLogWriter } from './log-writer.js';
 import type { Notifier } from './notifier.js';
 import type { Labels } from './labels.js';
 import type {
+  Attachment,
+  AttachOptions,
   EndReason,
   JobState,
   JobStatus,
@@ -45,6 +48,10 @@ export interface JobRecord {
   readonly argv: readonly string[];
   readonly cwd: string;
   readonly hostNetwork: boolean;
+  /** Started with stdin open (also with a terminal); its bytes are never stored. */
+  readonly stdin: boolean;
+  /** Started on a terminal of its own. */
+  readonly tty: boolean;
   readonly limits: Limits;
   readonly startedAtMs: number;
   /** The job's name; null when it has none. */
@@ -100,6 +107,8 @@ export type StartFields = Pick<
   | 'argv'
   | 'cwd'
   | 'hostNetwork'
+  | 'stdin'
+  | 'tty'
   | 'limits'
   | 'startedAtMs'
   | 'timeoutMs'
@@ -188,6 +197,8 @@ export function statusOfRecord(r: JobRecord): JobStatus {
     timeoutMs: r.timeoutMs,
     name: r.name,
     labels: r.labels,
+    stdin: r.stdin,
+    tty: r.tty,
   });
 }
 
@@ -243,6 +254,8 @@ export class LiveJob implements LogSource {
   #deadline: NodeJS.Timeout | undefined;
   #followers = 0;
   #finalStatus: JobStatus | null = null;
+  /** The job's input and writer seat, while its process runs (with stdin or a terminal). */
+  #input: JobInput | null;
 
   constructor(init: JobInit) {
     this.record = init.record;
@@ -252,9 +265,14 @@ export class LiveJob implements LogSource {
     this.#live = { writer: init.writer, sandbox: init.sandbox, blocks: new SharedBlocks() };
     this.#persist = init.persist;
     this.#onChange = init.onChange;
+    this.#input =
+      init.sandbox.stdin === null ? null : new JobInput(init.record.id, init.sandbox.stdin);
     // A stop after this would signal nothing: the job ended by itself.
     const seen = (): void => {
       this.#exitSeen = true;
+      // Nothing reads its input any more: pending writes reject, the writer's seat is freed.
+      this.#input?.finish();
+      this.#input = null;
     };
     void init.sandbox.ended.then(seen, seen);
     this.#exited = init.sandbox.exited.then(
@@ -333,6 +351,14 @@ export class LiveJob implements LogSource {
     if (sandbox === undefined || this.#exitSeen) return false;
     sandbox.signal(signal, all);
     return true;
+  }
+
+  /** {@link Jobs.attach} on this job: a reader, or its one stdin writer. */
+  attach(options: AttachOptions): Attachment {
+    const facts = { id: this.record.id, tty: this.record.tty, ended: () => this.#exitSeen };
+    if (!options.write) return readerAttachment(facts);
+    if (this.#input === null) refuseWriter(facts);
+    return this.#input.attach(options, this.record.tty);
   }
 
   /** {@link LogSource.finishedStatus}. */
@@ -415,6 +441,8 @@ export class LiveJob implements LogSource {
     const closed = streams.then(() => writer.close());
     const { report, lost } = await this.#exited;
     this.#exitSeen = true;
+    this.#input?.finish();
+    this.#input = null;
     clearTimeout(this.#deadline);
     await closed;
     const final = this.#finalRecord(writer, report, lost);

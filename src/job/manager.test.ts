@@ -41,6 +41,7 @@ class FakeSandbox implements Sandbox {
   readonly pid = 4242;
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
+  readonly stdin = null;
   readonly exited: Promise<ExitReport>;
   readonly ended: Promise<void>;
   terminated = 0;

@@ -44,7 +44,10 @@ import {
 } from './store.js';
 import type { StoredJob } from './stored-job.js';
 import { WatchHub } from './watch-hub.js';
+import { readerAttachment, refuseWriter } from './stdin.js';
 import type {
+  Attachment,
+  AttachOptions,
   DeleteOptions,
   JobSpec,
   Jobs,
@@ -295,6 +298,8 @@ export class JobManager implements Jobs {
         argv: valid.argv,
         cwd: valid.cwd,
         hostNetwork,
+        stdin: valid.stdin,
+        tty: valid.tty !== null,
         limits,
         startedAtMs: Date.now(),
         timeoutMs: valid.timeoutMs,
@@ -318,6 +323,8 @@ export class JobManager implements Jobs {
             hostNetwork,
             uid,
             gid: uid,
+            ...(valid.stdin && { stdin: true }),
+            ...(valid.tty && { tty: { rows: valid.tty.rows, cols: valid.tty.cols } }),
           },
           signal,
         ),
@@ -471,6 +478,15 @@ export class JobManager implements Jobs {
   /** Open watchers (tests, metrics). */
   get watcherCount(): number {
     return this.#watchers.size;
+  }
+
+  /** {@link Jobs.attach}. A finished job restored from disk has no input: readers only. */
+  attach(id: string, options: AttachOptions): Attachment {
+    const job = this.#job(id);
+    if (job instanceof LiveJob) return job.attach(options);
+    const facts = { id, tty: job.record.tty, ended: () => true };
+    if (options.write) refuseWriter(facts);
+    return readerAttachment(facts);
   }
 
   /** {@link Jobs.output}. Checks the id and offsets at once; the file is opened on first iteration. */

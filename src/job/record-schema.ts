@@ -112,6 +112,9 @@ function fromObject(o: Obj): JobRecord {
     argv: strings(o, 'argv'),
     cwd: str(o, 'cwd'),
     hostNetwork: bool(o, 'hostNetwork'),
+    // Both absent in records written before jobs had input.
+    stdin: o['stdin'] === undefined ? false : bool(o, 'stdin'),
+    tty: o['tty'] === undefined ? false : bool(o, 'tty'),
     limits: {
       cpuMillis: count(limits, 'cpuMillis'),
       memoryBytes: count(limits, 'memoryBytes'),

@@ -7,12 +7,26 @@ import {
   MAX_ENV_BYTES,
   MAX_ARGV_COUNT,
   MAX_ENV_COUNT,
+  MAX_TERM_BYTES,
   validateSpec,
   type SpecField,
 } from './spec.js';
 import type { JobSpec } from './types.js';
 
 const base: JobSpec = { argv: ['/bin/true'], env: [], cwd: '/', limits: {}, hostNetwork: false };
+const tty = { rows: 24, cols: 80, term: 'xterm-256color' };
+
+test('a terminal implies stdin and sets TERM', () => {
+  const valid = validateSpec({ ...base, env: ['A=1'], tty });
+  assert.equal(valid.stdin, true);
+  assert.deepEqual(valid.tty, tty);
+  assert.deepEqual(valid.env, ['A=1', `PATH=${DEFAULT_PATH}`, 'TERM=xterm-256color']);
+  assert.deepEqual(validateSpec({ ...base, tty: { rows: 65535, cols: 1, term: 'vt100' } }).tty, {
+    rows: 65535,
+    cols: 1,
+    term: 'vt100',
+  });
+});
 
 test('a valid spec gets the default PATH and keeps what it has', () => {
   assert.deepEqual(validateSpec(base), {
@@ -20,8 +34,11 @@ test('a valid spec gets the default PATH and keeps what it has', () => {
     env: [`PATH=${DEFAULT_PATH}`],
     cwd: '/',
     timeoutMs: 0,
+    stdin: false,
+    tty: null,
   });
   assert.equal(validateSpec({ ...base, timeoutMs: 1500 }).timeoutMs, 1500);
+  assert.equal(validateSpec({ ...base, stdin: true }).stdin, true);
   const own = validateSpec({ ...base, env: ['PATH=/opt/bin', 'A=b=c', 'EMPTY='], cwd: '' });
   assert.deepEqual(own.env, ['PATH=/opt/bin', 'A=b=c', 'EMPTY=']);
   assert.equal(own.cwd, '/');
@@ -92,6 +109,22 @@ const invalid: [string, Partial<JobSpec>, RegExp][] = [
   ['fractional limit', { limits: { pidsMax: 1.5 } }, /^limits\.pidsMax: 1\.5 is not/],
   ['infinite limit', { limits: { ioReadBps: Infinity } }, /^limits\.ioReadBps: Infinity is/],
   ['unsafe limit', { limits: { ioWriteBps: 2 ** 60 } }, /^limits\.ioWriteBps: \d+ is not/],
+  ['no rows', { tty: { ...tty, rows: 0 } }, /^tty\.rows: 0 is not in 1\.\.65535$/],
+  ['too many cols', { tty: { ...tty, cols: 65536 } }, /^tty\.cols: 65536 is not in 1\.\.65535$/],
+  ['fractional rows', { tty: { ...tty, rows: 2.5 } }, /^tty\.rows: 2\.5 is not/],
+  ['empty TERM', { tty: { ...tty, term: '' } }, /^tty\.term "" is not printable ASCII/],
+  ['TERM with a space', { tty: { ...tty, term: 'a b' } }, /^tty\.term "a b" is not printable/],
+  ['TERM with a newline', { tty: { ...tty, term: 'xterm\n' } }, /^tty\.term "xterm\\n" is not/],
+  [
+    'TERM too long',
+    { tty: { ...tty, term: 'x'.repeat(MAX_TERM_BYTES + 1) } },
+    /^tty\.term is longer than 64 bytes$/,
+  ],
+  [
+    'TERM in env as well',
+    { env: ['A=1', 'TERM=vt100'], tty },
+    /^env\[1\] sets TERM, which tty\.term sets for a terminal$/,
+  ],
 ];
 
 for (const [name, change, message] of invalid) {
@@ -117,6 +150,7 @@ test('an edge names the fields its own way', () => {
     [{ env: ['A'] }, /^JobworkerError: <env>\[0\] "A" is not NAME=VALUE$/],
     [{ cwd: 'x' }, /^JobworkerError: <cwd> "x" is not an absolute path$/],
     [{ limits: { memoryBytes: -1 } }, /^JobworkerError: <limits\.memoryBytes>: -1 /],
+    [{ tty: { ...tty, cols: 0 } }, /^JobworkerError: <tty\.cols>: 0 is not in/],
   ];
   for (const [change, message] of cases) {
     assert.throws(() => validateSpec({ ...base, ...change }, names), message);

@@ -5,8 +5,14 @@
  */
 import { posix } from 'node:path';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import type { LaunchSpec, RequestedLimits } from '../isolation/index.js';
-import type { JobSpec } from './types.js';
+import {
+  type LaunchSpec,
+  MAX_TERMINAL_DIMENSION,
+  type RequestedLimits,
+} from '../isolation/index.js';
+import type { JobSpec, TerminalSpec } from './types.js';
+
+export { MAX_TERMINAL_DIMENSION };
 
 /** Most arguments in argv. Linux allows more; a job server has no use for them. */
 export const MAX_ARGV_COUNT = 4096;
@@ -36,6 +42,12 @@ export const MAX_CWD_BYTES = 4096;
  */
 export const MAX_TIMEOUT_MS = 7 * 24 * 60 * 60 * 1000;
 
+/** Longest TERM a terminal job may ask for (terminfo names are far shorter). */
+export const MAX_TERM_BYTES = 64;
+
+/** What a TERM may hold: printable ASCII, no space (a terminfo name). */
+const TERM_NAME = /^[\x21-\x7e]+$/;
+
 /** PATH given to a job whose environment has none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -44,7 +56,14 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A field of a {@link JobSpec} as error messages name it: its path in the job layer's names. */
 export type SpecField =
-  'argv' | 'env' | 'cwd' | 'timeoutMs' | 'name' | 'labels' | `limits.${keyof RequestedLimits}`;
+  | 'argv'
+  | 'env'
+  | 'cwd'
+  | 'timeoutMs'
+  | 'name'
+  | 'labels'
+  | `limits.${keyof RequestedLimits}`
+  | `tty.${keyof TerminalSpec}`;
 
 /** How a caller spells a field in error messages; an edge passes its own names (the API: the proto's). */
 export type FieldNames = (field: SpecField) => string;
@@ -56,7 +75,12 @@ const JOB_NAMES: FieldNames = (field) => field;
  * and completed: `env` with the default PATH added when absent, `cwd`
  * absolute and normalized ("/" when the client gave none).
  */
-export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'> & { readonly timeoutMs: number };
+export type ValidSpec = Pick<LaunchSpec, 'argv' | 'env' | 'cwd'> & {
+  readonly timeoutMs: number;
+  /** Stdin open: asked for, or implied by a terminal. */
+  readonly stdin: boolean;
+  readonly tty: TerminalSpec | null;
+};
 
 function invalid(message: string): JobworkerError {
   return new JobworkerError(ErrorCode.InvalidArgument, message);
@@ -155,15 +179,40 @@ function validateTimeout(timeoutMs: number, field: string): number {
   return timeoutMs;
 }
 
+/** A terminal's rows or columns: a whole number in 1..{@link MAX_TERMINAL_DIMENSION}. */
+export function checkTerminalDimension(value: number, field: string): void {
+  if (!Number.isSafeInteger(value) || value < 1 || value > MAX_TERMINAL_DIMENSION)
+    throw invalid(`${field}: ${String(value)} is not in 1..${MAX_TERMINAL_DIMENSION}`);
+}
+
+/** A terminal: its size, and its TERM, which becomes the job's (so `env` must not set one). */
+function validateTerminal(tty: TerminalSpec, env: readonly string[], names: FieldNames): void {
+  checkTerminalDimension(tty.rows, names('tty.rows'));
+  checkTerminalDimension(tty.cols, names('tty.cols'));
+  const field = names('tty.term');
+  if (Buffer.byteLength(tty.term) > MAX_TERM_BYTES)
+    throw invalid(`${field} is longer than ${MAX_TERM_BYTES} bytes`);
+  if (!TERM_NAME.test(tty.term))
+    throw invalid(`${field} ${quote(tty.term)} is not printable ASCII without spaces`);
+  const i = env.findIndex((entry) => entry.startsWith('TERM='));
+  if (i >= 0) throw invalid(`${names('env')}[${i}] sets TERM, which ${field} sets for a terminal`);
+}
+
 /**
  * Checks `spec` and returns what the sandbox gets; throws invalid_argument
  * naming the first bad field, spelled by `names`.
  */
 export function validateSpec(spec: JobSpec, names: FieldNames = JOB_NAMES): ValidSpec {
   const argv = validateArgv(spec.argv, names('argv'));
-  const env = validateEnv(spec.env, names('env'));
+  let env = validateEnv(spec.env, names('env'));
   const cwd = validateCwd(spec.cwd, names('cwd'));
   validateLimits(spec.limits, names);
   const timeoutMs = validateTimeout(spec.timeoutMs ?? 0, names('timeoutMs'));
-  return { argv, env, cwd, timeoutMs };
+  const tty = spec.tty ?? null;
+  if (tty !== null) {
+    validateTerminal(tty, env, names);
+    env = [...env, `TERM=${tty.term}`];
+  }
+  const stdin = spec.stdin === true || tty !== null;
+  return { argv, env, cwd, timeoutMs, stdin, tty: tty && { ...tty } };
 }

@@ -31,6 +31,8 @@ function sample(id: string): JobRecord {
     argv: ['printf', 'x\u0000y'],
     cwd: '/',
     hostNetwork: false,
+    stdin: false,
+    tty: false,
     limits: { cpuMillis: 500, memoryBytes: 1 << 20, ioReadBps: 0, ioWriteBps: 0, pidsMax: 10 },
     startedAtMs: 1_700_000_000_000,
     state: 'finished',

@@ -24,14 +24,29 @@ export type StreamName = 'stdout' | 'stderr';
  * `cwd` "" meaning "/", with `env` that gets a default PATH when it has
  * none, and with limits as requested, not yet resolved.
  */
-export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | 'gid'> {
+export interface JobSpec extends Omit<LaunchSpec, 'jobId' | 'limits' | 'uid' | 'gid' | 'tty'> {
   readonly limits: RequestedLimits;
+  /**
+   * Run the job on its own terminal (implies stdin); output is one merged
+   * stream, 'stdout'. Its TERM becomes the job's (env must not set TERM then).
+   */
+  readonly tty?: TerminalSpec;
   /** Longest run time in ms, after which the job is stopped (end reason timed_out); 0 or absent: none. */
   readonly timeoutMs?: number;
   /** Optional name, unique among the owner's unfinished jobs (labels.ts); none when absent or "". */
   readonly name?: string;
   /** Labels (labels.ts); none when absent. */
   readonly labels?: Labels;
+}
+
+/** A job's terminal as a client asks for it (validated in spec.ts). */
+export interface TerminalSpec {
+  /** 1..MAX_TERMINAL_DIMENSION. */
+  readonly rows: number;
+  /** 1..MAX_TERMINAL_DIMENSION. */
+  readonly cols: number;
+  /** The client's TERM, set as the job's: printable ASCII without spaces, at most MAX_TERM_BYTES. */
+  readonly term: string;
 }
 
 /** Per-stream output summary. */
@@ -80,6 +95,51 @@ export interface JobStatus {
   readonly name: string | null;
   /** The job's labels. */
   readonly labels: Labels;
+  /** Started with stdin open (also with a terminal). */
+  readonly stdin: boolean;
+  /** Started on a terminal of its own. */
+  readonly tty: boolean;
+}
+
+/** Options of {@link Jobs.attach}. */
+export interface AttachOptions {
+  /** Ask to be the job's one stdin writer. */
+  readonly write: boolean;
+  /** Ends the attachment (releases the writer seat); never ends the job. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One attachment to a job. A writer holds the job's one seat until its
+ * signal aborts. Input goes to the job in pieces of at most
+ * STDIN_PIECE_BYTES, each handed over only once the previous one reached
+ * the kernel: what the server holds for a job that does not read is one
+ * piece (and the caller's own buffer). Output is read with {@link Jobs.output}.
+ */
+export interface Attachment {
+  readonly writer: boolean;
+  /**
+   * Resolves once all of `data` is handed to the job's stdin path
+   * (backpressure: awaits room). One write at a time (a second before the
+   * first settled rejects with internal). Rejects with a JobworkerError:
+   * already_finished when the job has ended, no_stdin when its input was
+   * ended or closed by the job, cancelled when the attachment ended (the
+   * pieces already handed over still reach the job; the rest never do),
+   * invalid_argument on a reader.
+   */
+  write(data: Uint8Array): Promise<void>;
+  /**
+   * End of input, after what was written: closes the pipe, or (tty) sends
+   * the terminal's VEOF character (^D: an EOF only at the start of a line,
+   * as typed). Resolves once handed over; later writes and writers get no_stdin.
+   */
+  end(): Promise<void>;
+  /** tty only: new window size (validated like TerminalSpec); SIGWINCH follows from the kernel. Writer only. */
+  resize(rows: number, cols: number): void;
+  /** tty only: SIGINT to the terminal's foreground process group (what Ctrl-C does). Writer only. */
+  interrupt(): void;
+  /** Bytes handed to the job so far (for the audit line); never stored. */
+  readonly bytesIn: number;
 }
 
 /** Options of a follower of a job's output. */
@@ -216,6 +276,13 @@ export interface Jobs {
   idOfName(owner: string, name: string): string;
   /** The state changes of the jobs matching the filter, as they happen; see {@link WatchOptions}. */
   watch(options: WatchOptions): AsyncIterable<WatchEvent>;
+  /**
+   * Attaches to a job: as its one stdin writer (`write`), or as a reader.
+   * Throws not_found, stdin_busy (another writer holds the seat), no_stdin
+   * (started without stdin, or its input ended), already_finished (a writer
+   * to a job that has ended); see {@link Attachment}.
+   */
+  attach(id: string, options: AttachOptions): Attachment;
   /** The job's output from the requested offsets; see {@link OutputOptions}. not_found if no such job. */
   output(id: string, options: OutputOptions): AsyncIterable<OutputEvent>;
   /** Stops every running job with its grace period and waits until all have ended. */

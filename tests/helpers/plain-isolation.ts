@@ -83,11 +83,14 @@ export class PlainIsolation implements Isolation {
     );
     const [file, ...args] = spec.argv;
     if (file === undefined) throw new JobworkerError(ErrorCode.InvalidArgument, 'argv is empty');
+    // A terminal needs the helper (its own devpts): the tests of terminals run on the real one.
+    if (spec.tty !== undefined)
+      throw new JobworkerError(ErrorCode.Internal, 'the plain isolation has no terminals');
     const child = spawn(file, args, {
       cwd: spec.cwd,
       env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     try {
       await once(child, 'spawn');
@@ -115,11 +118,27 @@ export class PlainIsolation implements Isolation {
         });
       });
     });
+    const ended = exited.then(() => {
+      child.stdin.destroy(); // as the sandbox does: nothing reads it any more
+    });
+    // Always a pipe (a fixed stdio keeps the streams' types); closed at once without stdin.
+    const input = spec.stdin === true ? child.stdin : null;
+    if (input === null) child.stdin.end();
+    child.stdin.on('error', () => undefined); // EPIPE once the child is gone: `gone` says so
     return {
       pid,
       stdout: child.stdout,
       stderr: child.stderr,
-      ended: exited.then(() => undefined),
+      stdin:
+        input === null
+          ? null
+          : {
+              stream: input,
+              tty: false,
+              resize: () => undefined,
+              interrupt: () => undefined,
+            },
+      ended,
       exited,
       terminate: () => {
         signalGroup(pid, 'SIGTERM');

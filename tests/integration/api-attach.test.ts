@@ -184,15 +184,16 @@ describe('Attach', { timeout: 120_000 }, () => {
     assert.equal(code, Status.FAILED_PRECONDITION);
     assert.equal(errorCode, 'stdin_busy');
     assert.match(details, /writer/);
-    const readers = [openAttach(alice, { jobId: id }), openAttach(alice, { jobId: id })];
-    for (const r of readers) assert.equal((await r.attached).writer, false);
+    const reader = openAttach(alice, { jobId: id });
+    const writingReader = openAttach(alice, { jobId: id });
+    for (const r of [reader, writingReader]) assert.equal((await r.attached).writer, false);
     await writer.stdin('same for all\n');
-    await Promise.all([writer, ...readers].map((r) => r.waitFor('same for all\n')));
+    await Promise.all([writer, reader, writingReader].map((r) => r.waitFor('same for all\n')));
     // A reader may not write.
-    await readers[0]?.stdin('x');
-    assert.equal(failure((await readers[0]!.ended).error)[0], Status.INVALID_ARGUMENT);
+    await writingReader.stdin('x');
+    assert.equal(failure((await writingReader.ended).error)[0], Status.INVALID_ARGUMENT);
     await writer.send({ event: { $case: 'end', value: {} } });
-    for (const r of [writer, readers[1]!]) {
+    for (const r of [writer, reader]) {
       const end = await r.ended;
       assert.equal(end.error, null);
       assert.equal(end.finished?.exitCode, 0);

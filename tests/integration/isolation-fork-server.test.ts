@@ -56,6 +56,8 @@ function specRequest(argv: string[]): LaunchRequest {
     gid: 65534,
     cwd: '/',
     hostNetwork: false,
+    stdin: false,
+    tty: null,
     argv,
     env: ['PATH=/usr/bin:/bin'],
   };

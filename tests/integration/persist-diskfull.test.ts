@@ -118,6 +118,8 @@ function finishedRecord(id: string): JobRecord {
     uid: 60514,
     argv: ['true'],
     cwd: '/',
+    stdin: false,
+    tty: false,
     hostNetwork: false,
     limits: { cpuMillis: 1000, memoryBytes: 1 << 20, ioReadBps: 0, ioWriteBps: 0, pidsMax: 1 },
     startedAtMs: 1,

@@ -541,13 +541,14 @@ export interface StartJobRequest {
 
 /** Terminal is the terminal a job is started on. */
 export interface Terminal {
-  /** Rows, 1 to 4096. */
+  /** Rows, 1 to 65535. */
   rows: number;
-  /** Columns, 1 to 4096. */
+  /** Columns, 1 to 65535. */
   cols: number;
   /**
    * The job's TERM (the client's own, e.g. "xterm-256color"): 1 to 64
-   * printable ASCII characters.
+   * printable ASCII characters without spaces. The job's env may then not
+   * set TERM itself (INVALID_ARGUMENT).
    */
   term: string;
 }
@@ -878,9 +879,9 @@ export interface Interrupt {
 
 /** WindowSize is a terminal's size. */
 export interface WindowSize {
-  /** Rows, 1 to 4096. */
+  /** Rows, 1 to 65535. */
   rows: number;
-  /** Columns, 1 to 4096. */
+  /** Columns, 1 to 65535. */
   cols: number;
 }
 
