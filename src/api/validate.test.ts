@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
 import { parseAddress } from './server.js';
 import { checkJobRef, listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
 
@@ -71,7 +72,7 @@ test('start: every proto field lands in its JobSpec field', () => {
 
 // The rules are the job library's (src/job/spec.test.ts); here only that refusals use proto names.
 test('start: a refused field is named as the proto spells it', () => {
-  const cases: [Partial<typeof request>, RegExp][] = [
+  const cases: [Partial<StartJobRequest>, RegExp][] = [
     [{ command: [] }, /^JobworkerError: command is required$/],
     [{ command: ['a', '\0'] }, /^JobworkerError: command\[1\] contains a NUL byte$/],
     [{ env: ['1=x'] }, /^JobworkerError: env\[0\] has an invalid name "1"$/],
