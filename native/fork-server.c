@@ -16,8 +16,9 @@
  * A forked helper connects to SOCKET three times, sending TOKEN and one
  * HANDSHAKE byte (stdout, stderr, status): those connections become its fds
  * 1, 2 and 3; a launch with stdin connects a fourth time (stdin), which
- * becomes its fd 0 (else /dev/null). Once the server holds all three it writes HANDSHAKE_GO on the
- * status connection, and the helper goes on exactly as in the direct mode.
+ * becomes its fd 0 (else /dev/null). Once the server holds all of them it
+ * writes HANDSHAKE_GO on the status connection, and the helper goes on
+ * exactly as in the direct mode.
  * Only the fork server ever signals a helper, and only before reaping it:
  * the pid cannot have been reused. EOF on fd 0 ends the fork server; the
  * death signal ends the helpers still running (the server closes it only

@@ -754,12 +754,6 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   close(fds->release[1]);
   close(fds->sigfd);
   close(FD_STATUS); /* the helper alone writes the status channel */
-  /* fd 0 may be the server's stdin connection, which only the helper reads: the job
-   * gets this /dev/null (the host's, opened before the mounts) unless it has stdin. */
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd == -1) fail(STAGE_INIT, "open");
-  if (dup2(null_fd, 0) == -1) fail(STAGE_INIT, "dup2");
-  close(null_fd);
   /* Armed before waiting: if the helper dies first, the release pipe reads EOF. Its
    * parent is outside the new PID namespace (getppid() is 0): nothing to compare. */
   const char *call = die_with_parent(0);
@@ -773,6 +767,12 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
    * shows neither the server's cgroup nor its group's name, which the state dir gives. */
   if (unshare(CLONE_NEWCGROUP) != 0) fail(STAGE_CGROUP, "unshare");
   make_mounts(spec);
+  /* fd 0 may be the server's stdin connection, which only the helper reads: the job
+   * gets the /dev/null of its own /dev unless it has stdin (a host one would read as
+   * a path outside its mount namespace). */
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd == -1 || dup2(null_fd, 0) == -1) fail(STAGE_MOUNT, null_fd == -1 ? "open" : "dup2");
+  if (null_fd != 0) close(null_fd);
   if (has_tty(spec)) make_terminal(spec, fds);
   if (!spec->host_network) bring_up_loopback();
   if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) != 0)

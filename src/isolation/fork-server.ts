@@ -32,7 +32,7 @@ import {
 } from './protocol.js';
 import type { ForwardedSignal } from './types.js';
 
-/** A helper forked by the fork server, with its three connections. */
+/** A helper forked by the fork server, with its connections (three, or four with stdin). */
 export interface HelperProcess {
   /** Host pid of the helper. */
   readonly pid: number;
@@ -262,7 +262,7 @@ export class ForkServer {
   }
 
   /**
-   * Forks a helper for `request`; resolves once its three connections are
+   * Forks a helper for `request`; resolves once all its connections are
    * in. A failed or aborted launch has no process left.
    */
   async launch(request: LaunchRequest, signal?: AbortSignal): Promise<HelperProcess> {

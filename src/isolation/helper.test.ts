@@ -46,7 +46,12 @@ test('a launch request carries the spec and the cgroups, the job argv verbatim',
     hostname: 'abcdefghijklmnopqrstuvwxyz',
     cwd: '/tmp',
     hostNetwork: true,
+    stdin: false,
+    tty: null,
     argv: ['--cwd', '/etc', '--'],
     env: ['A=1'],
   });
+  // A terminal implies stdin on the wire.
+  const tty = launchRequest({ ...spec, tty: { rows: 2, cols: 3 } }, cgroups);
+  assert.deepEqual([tty.stdin, tty.tty], [true, { rows: 2, cols: 3 }]);
 });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as protocol from './protocol.js';
 import {
   directArgv,
+  encodeControl,
   encodeEnv,
   encodeKill,
   encodeLaunch,
@@ -122,6 +123,26 @@ test('the direct mode takes the same fields as options, then -- and the job argv
     ...['--host-network', '--parent-pid', '42', '--', '--cwd', '/etc', '--'],
   ]);
   assert.deepEqual(encodeEnv(['A=1', 'B=x=y', 'C=']), Buffer.from('A=1\0B=x=y\0C=\0'));
+});
+
+test('stdin is a flag, a terminal its two sizes; a terminal without stdin is refused', () => {
+  const interactive = { ...request, hostNetwork: false, stdin: true, tty: { rows: 24, cols: 80 } };
+  const [, strings] = unframe(encodeLaunch('ab'.repeat(16), interactive));
+  const at = strings.indexOf('stdin');
+  assert.deepEqual(strings.slice(at, at + 7), [
+    ...['stdin', '1', 'tty-rows', '24', 'tty-cols', '80', 'arg'],
+  ]);
+  const argv = directArgv(interactive, 7);
+  const flag = argv.indexOf('--stdin');
+  assert.deepEqual(argv.slice(flag - 1, flag + 7), [
+    ...['/tmp', '--stdin', '--tty-rows', '24', '--tty-cols', '80', '--parent-pid', '7'],
+  ]);
+  assert.throws(() => encodeLaunch('ab'.repeat(16), { ...interactive, stdin: false }), {
+    code: 'internal',
+    message: /a terminal without stdin/,
+  });
+  assert.equal(encodeControl({ resize: { rows: 50, cols: 132 } }), 'resize 50 132\n');
+  assert.equal(encodeControl('interrupt'), 'interrupt\n');
 });
 
 test('status lines parse; anything else is ignored', () => {

@@ -76,6 +76,15 @@ test('a record without a uid (every job ran as nobody) reads as uid 65534', () =
   assert.deepEqual(parseRecord(JSON.stringify(old), id), { ...sample(id), uid: 65534 });
 });
 
+test('stdin and tty read back; a record without them (no input then) reads as false', () => {
+  const id = newJobId();
+  const interactive = { ...sample(id), stdin: true, tty: true };
+  assert.deepEqual(parseRecord(serializeRecord(interactive), id), interactive);
+  const old = { ...(JSON.parse(serializeRecord(interactive)) as object), stdin: undefined };
+  assert.deepEqual(parseRecord(JSON.stringify({ ...old, tty: undefined }), id), sample(id));
+  assert.equal(parseRecord(JSON.stringify({ ...old, stdin: 1 }), id), 'stdin is not a boolean');
+});
+
 test('validation names what is wrong and never throws', () => {
   const id = newJobId();
   const good = JSON.parse(serializeRecord(sample(id))) as Record<string, unknown>;

@@ -59,8 +59,24 @@ for (const factory of isolationFactories) {
       assert.equal(result.finished.stdin, true, 'the final status says stdin');
     });
 
+    test("stdin is a pipe the job's user can reopen, and only fds 0-2 are open", async () => {
+      // No pipeline or $(...): the shell would hold a pipe's end while ls looks.
+      const script = 'readlink /proc/$$/fd/0; ls /proc/$$/fd; cat /dev/stdin';
+      const job = await fx.jobs.start('alice', { ...spec(['sh', '-c', script]), stdin: true });
+      const writer = fx.jobs.attach(job.id, { write: true, signal: new AbortController().signal });
+      await writer.write(Buffer.from('through /dev/stdin\n'));
+      await writer.end();
+      const { stdout, finished } = await readAll(fx.jobs, job.id);
+      assert.match(stdout.toString(), /^pipe:\[\d+\]\n0\n1\n2\nthrough \/dev\/stdin\n$/);
+      assert.equal(finished?.exitCode, 0);
+    });
+
     test('a job started without stdin refuses a writer with no_stdin and takes readers', async () => {
-      const job = await fx.jobs.start('alice', spec(['sleep', '30']));
+      const job = await fx.jobs.start(
+        'alice',
+        spec(['sh', '-c', 'readlink /proc/$$/fd/0; sleep 30']),
+      );
+      if (factory.real) await waitForOutput(fx.jobs, job.id, '/dev/null\n');
       assert.equal(job.stdin, false);
       const signal = new AbortController().signal;
       throwsWith(() => fx.jobs.attach(job.id, { write: true, signal }), ErrorCode.NoStdin);

@@ -43,7 +43,7 @@ describe('jobs on a terminal', { skip }, () => {
 
   test('tty and stty size report a terminal of the given size, its own devpts and TERM, owned by the job', async () => {
     const script =
-      'tty; stty size; ls -1 /dev/pts; echo "$TERM"; stat -c %u /dev/pts/0; id -u; echo to-stderr >&2; test -t 0';
+      'tty; stty size; ls -1 /dev/pts; echo "$TERM"; stat -c %u /dev/pts/0; id -u; echo to-stderr >&2; ls -1 /proc/$$/fd; test -t 0';
     const job = await fx.jobs.start('alice', ttySpec(['sh', '-c', script]));
     const { stdout, finished } = await readAll(fx.jobs, job.id);
     const lines = stdout.toString().split('\r\n');
@@ -55,6 +55,8 @@ describe('jobs on a terminal', { skip }, () => {
     assert.equal(lines[5], lines[6], "the slave belongs to the job's user");
     assert.notEqual(lines[5], '0');
     assert.equal(lines[7], 'to-stderr', 'stderr is the terminal too');
+    // No pipeline or $(...): the shell would hold a pipe's end while ls looks.
+    assert.deepEqual(lines.slice(8), ['0', '1', '2', ''], 'only fds 0-2 are open');
     assert.equal(finished?.exitCode, 0, 'stdin is a terminal');
     assert.equal(finished.stderr.storedBytes, 0, 'one merged stream: stdout');
     assert.equal(finished.tty, true);
