@@ -29,6 +29,18 @@ export interface AuditRecord {
   readonly peer: string;
   /** Why a call or connection was refused before the seam (a TLS handshake, an unknown method). */
   readonly reason?: string;
+  /** What an Attach call did (never the bytes themselves: passwords are typed at prompts). */
+  readonly attachment?: AttachmentAudit;
+}
+
+/** The audit facts of one attachment. */
+export interface AttachmentAudit {
+  /** Whether it held the writer seat. */
+  readonly writer: boolean;
+  /** From the attach to its end, in ms. */
+  readonly durationMs: number;
+  /** Stdin bytes handed to the job. */
+  readonly stdinBytes: number;
 }
 
 /** The `method` of the audit line of a refused TLS handshake or client certificate. */

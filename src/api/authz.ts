@@ -8,6 +8,8 @@ import type { PeerCertificate } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { onAbort } from '../signals.js';
 import type {
+  AttachOptions,
+  Attachment,
   DeleteOptions,
   FieldNames,
   JobSpec,
@@ -100,6 +102,8 @@ export interface ScopedJobs extends Pick<
   start(spec: JobSpec, signal: AbortSignal, names?: FieldNames): Promise<JobStatus>;
   stop(id: string, options: StopOptions): Promise<JobStatus>;
   delete(id: string, options: DeleteOptions): Promise<void>;
+  /** Attaches to the job's stdin (writer) or only watches (reader); its output is read with `output`. */
+  attach(id: string, options: AttachOptions): Attachment;
 }
 
 /** Rewrites any not_found to the one message, so the library's wording cannot tell jobs apart. */
@@ -168,6 +172,14 @@ export function scopeJobs(jobs: Jobs, principal: Principal, streams: StreamQuota
       visible(id);
       try {
         await jobs.delete(id, principal.name, options);
+      } catch (err) {
+        throw sameNotFound(id, err);
+      }
+    },
+    attach(id, options) {
+      visible(id);
+      try {
+        return jobs.attach(id, options);
       } catch (err) {
         throw sameNotFound(id, err);
       }

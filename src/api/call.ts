@@ -6,13 +6,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { linkSignals } from '../signals.js';
+import { linkSignals, raceAbort } from '../signals.js';
+import { Undecodable } from './decode.js';
 
 /** The shape of a generated grpc-js service definition. */
 export type Definition = Record<
   string,
   {
     readonly path: string;
+    readonly requestStream: boolean;
     readonly responseStream: boolean;
     readonly requestDeserialize: (bytes: Buffer) => unknown;
     readonly responseSerialize: (value: never) => Buffer;
@@ -21,7 +23,9 @@ export type Definition = Record<
 
 /** A server call of either kind handled here. */
 export type AnyCall =
-  grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
 
 /** Counts the calls inside the seam and tells when none is left. */
 export class CallTracker {
@@ -73,11 +77,13 @@ export function callSignal(
         : new JobworkerError(ErrorCode.Cancelled, 'call cancelled by the client'),
     );
   };
-  call.once('cancelled', onCancelled);
+  // Every kind of call is an EventEmitter with 'cancelled'; the union's overloads do not unify.
+  const emitter = call as grpc.ServerUnaryCall<unknown, unknown>;
+  emitter.once('cancelled', onCancelled);
   return {
     signal: link.signal,
     dispose: () => {
-      call.off('cancelled', onCancelled);
+      emitter.off('cancelled', onCancelled);
       link.dispose();
     },
   };
@@ -85,7 +91,7 @@ export function callSignal(
 
 /** Writes `message`, waiting for 'drain' when grpc-js's buffer is full; the wait ends when `signal` aborts. */
 export async function write<Res>(
-  call: grpc.ServerWritableStream<unknown, Res>,
+  call: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>,
   message: Res,
   signal: AbortSignal,
 ): Promise<void> {
@@ -93,5 +99,28 @@ export async function write<Res>(
   if (!call.write(message)) {
     // grpc-js never emits 'drain' after a cancel: the signal ends the wait (and removes the listener).
     await once(call, 'drain', { signal });
+  }
+}
+
+/**
+ * The client's messages of a bidirectional call, one at a time: grpc-js
+ * reads the next one from the HTTP/2 stream only when asked (its readable
+ * buffer holds at most 16 messages), so a handler that awaits its work
+ * before asking again is the client's backpressure. An undecodable message
+ * is an invalid_argument. Stopping early does not destroy the call: its
+ * response side still runs.
+ */
+export async function* requests<Req>(
+  call: grpc.ServerDuplexStream<Req, unknown>,
+  signal: AbortSignal,
+): AsyncGenerator<Req, void, undefined> {
+  const iterator = call.iterator({ destroyOnReturn: false })[Symbol.asyncIterator]();
+  for (;;) {
+    // A read pending at the abort is left to the stream, which grpc-js closes with the call.
+    const next = (await raceAbort(iterator.next(), signal)) as IteratorResult<unknown>;
+    if (next.done === true) return;
+    if (next.value instanceof Undecodable)
+      throw new JobworkerError(ErrorCode.InvalidArgument, next.value.message);
+    yield next.value as Req;
   }
 }

@@ -103,6 +103,8 @@ export function toProtoJob(job: JobStatus): Job {
     outputIncomplete: job.outputIncomplete ?? false,
     ...(job.timeoutMs ? { timeout: durationOfMs(job.timeoutMs) } : {}),
     metadata: { name: job.name ?? '', labels: { ...job.labels } },
+    stdin: job.stdin,
+    tty: job.tty,
   };
 }
 

@@ -4,6 +4,7 @@
  * id validation, and a scoped job library that enforces ownership.
  */
 import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
+import { attachHandler } from './attach.js';
 import { ROLES } from './authz.js';
 import { toProtoJob, toStreamResponse, toWatchResponse } from './convert.js';
 import { listPage } from './paging.js';
@@ -88,6 +89,7 @@ export const jobServiceHandlers: Handlers<typeof JobServiceService> = {
       }
     },
   },
+  attach: attachHandler,
   watchJobs: {
     roles: ANY_ROLE,
     async handle(request, ctx, send) {

@@ -33,6 +33,7 @@ async function exercised(): Promise<string> {
   const streaming = metrics.countStreamBytes({
     watch: {
       path: '/x.v1.S/Watch',
+      requestStream: false,
       responseStream: true,
       requestDeserialize: (b: Buffer) => b,
       responseSerialize: (v: never) => Buffer.from(v as string),

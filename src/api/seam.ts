@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import type { Jobs } from '../job/index.js';
-import { recordSafely, type AuditLog, type AuditOutcome } from './audit.js';
+import { recordSafely, type AttachmentAudit, type AuditLog, type AuditOutcome } from './audit.js';
 import {
   isHiddenJob,
   jobNotFound,
@@ -43,7 +43,14 @@ import type { StreamQuota } from './quota.js';
 import { toStatus } from './status-map.js';
 import { checkJobRef, type JobRef } from './validate.js';
 import { Undecodable } from './decode.js';
-import { callSignal, write, type AnyCall, type CallTracker, type Definition } from './call.js';
+import {
+  callSignal,
+  requests,
+  write,
+  type AnyCall,
+  type CallTracker,
+  type Definition,
+} from './call.js';
 
 /** What every handler gets besides its request. */
 export interface HandlerContext {
@@ -54,6 +61,24 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Records the id of a job the call created, for the audit line (requests with a job_id are recorded by the seam). */
   noteJob(id: string): void;
+  /**
+   * For a job_id that arrives in a stream's message rather than the call's
+   * request: validates it, resolves a name as the seam does (step 4) and
+   * records the id for the audit line.
+   */
+  resolveJob(value: unknown): string;
+  /** Adds what an attachment did to the call's audit line. */
+  noteAttachment(detail: AttachmentAudit): void;
+}
+
+/** A bidirectional method's handler: reads `requests` at its own pace (backpressure), sends with `send`. */
+export interface BidiHandler<Req, Res> {
+  readonly roles: readonly Role[];
+  handle(
+    requests: AsyncIterable<Req>,
+    ctx: HandlerContext,
+    send: (message: Res) => Promise<void>,
+  ): Promise<void>;
 }
 
 /** A unary method's handler. */
@@ -74,9 +99,11 @@ type ResponseOf<M extends Definition[string]> = Parameters<M['responseSerialize'
 
 /** One handler per method of `D`, of the right kind and message types. */
 export type Handlers<D extends Definition> = {
-  readonly [K in keyof D]: D[K]['responseStream'] extends true
-    ? StreamHandler<RequestOf<D[K]>, ResponseOf<D[K]>>
-    : UnaryHandler<RequestOf<D[K]>, ResponseOf<D[K]>>;
+  readonly [K in keyof D]: D[K]['requestStream'] extends true
+    ? BidiHandler<RequestOf<D[K]>, ResponseOf<D[K]>>
+    : D[K]['responseStream'] extends true
+      ? StreamHandler<RequestOf<D[K]>, ResponseOf<D[K]>>
+      : UnaryHandler<RequestOf<D[K]>, ResponseOf<D[K]>>;
 };
 
 /** What the seam needs from the server. */
@@ -134,6 +161,7 @@ async function runCall(
   let code = Status.OK;
   let principal: Principal | null = null;
   let jobId: string | null = null;
+  let attachment: AttachmentAudit | undefined;
   const { signal, dispose } = callSignal(
     call,
     deps.shutdown,
@@ -151,13 +179,15 @@ async function runCall(
         `${path} is not allowed for role ${principal.role}`,
       );
     }
-    let request: unknown = call.request;
+    // A bidirectional call has no request: its messages are the handler's to read.
+    let request: unknown = 'request' in call ? call.request : undefined;
     if (request instanceof Undecodable)
       throw new JobworkerError(ErrorCode.InvalidArgument, request.message);
     if (typeof request === 'object' && request !== null && 'jobId' in request) {
       jobId = resolveJobRef(deps.jobs, principal.name, checkJobRef(request.jobId));
       request = { ...request, jobId };
     }
+    const caller = principal;
     await body(
       {
         principal,
@@ -166,14 +196,21 @@ async function runCall(
         noteJob: (id) => {
           jobId = id;
         },
+        resolveJob: (value) => {
+          jobId = resolveJobRef(deps.jobs, caller.name, checkJobRef(value));
+          return jobId;
+        },
+        noteAttachment: (detail) => {
+          attachment = detail;
+        },
       },
       request,
     );
-    record(deps, call, path, principal, jobId, 'ok', null);
+    record(deps, call, path, principal, jobId, 'ok', null, attachment);
   } catch (caught) {
     // An aborted call fails with the abort's reason, whatever the library threw on the way out.
     const err = toJobworkerError(signal.aborted ? signal.reason : caught);
-    record(deps, call, path, principal, jobId, outcomeOf(err), err.code);
+    record(deps, call, path, principal, jobId, outcomeOf(err), err.code, attachment);
     const sent = err.code === ErrorCode.Internal ? logInternal(deps.log, caught, path) : err;
     const status = toStatus(sent);
     code = status.code;
@@ -215,6 +252,7 @@ function record(
   jobId: string | null,
   outcome: AuditOutcome,
   code: ErrorCode | null,
+  attachment?: AttachmentAudit,
 ): void {
   recordSafely(deps.audit, deps.log, {
     identity: principal?.name ?? null,
@@ -224,6 +262,7 @@ function record(
     outcome,
     code,
     peer: call.getPeer(),
+    ...(attachment === undefined ? {} : { attachment }),
   });
 }
 
@@ -238,12 +277,33 @@ export function bindService<D extends Definition>(
     const handler = (
       handlers as Record<
         string,
-        UnaryHandler<unknown, unknown> | StreamHandler<unknown, unknown> | undefined
+        | UnaryHandler<unknown, unknown>
+        | StreamHandler<unknown, unknown>
+        | BidiHandler<unknown, unknown>
+        | undefined
       >
     )[name];
     if (handler === undefined)
       throw new JobworkerError(ErrorCode.Internal, `no handler for ${method.path}`);
-    if (method.responseStream) {
+    if (method.requestStream) {
+      const bidi = handler as BidiHandler<unknown, unknown>;
+      implementation[name] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        void runCall(
+          deps,
+          method.path,
+          bidi.roles,
+          call,
+          async (ctx) => {
+            await bidi.handle(requests(call, ctx.signal), ctx, (message) =>
+              write(call, message, ctx.signal),
+            );
+            ctx.signal.throwIfAborted();
+            call.end();
+          },
+          (status) => call.emit('error', status),
+        );
+      };
+    } else if (method.responseStream) {
       const streaming = handler as StreamHandler<unknown, unknown>;
       implementation[name] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
         void runCall(

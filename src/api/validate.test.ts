@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
 import { parseAddress } from './server.js';
 import { checkJobRef, listFilter, outputOptions, startSpec, stopOptions } from './validate.js';
 
@@ -55,19 +56,32 @@ test('start: every proto field lands in its JobSpec field', () => {
     timeoutMs: 90_500,
     name: 'web',
     labels: { team: 'db' },
+    stdin: false,
   });
   assert.deepEqual(startSpec({ ...request, limits: undefined }).limits, {});
+  assert.equal(startSpec({ ...request, stdin: true }).stdin, true);
+  // A terminal is stdin: asking for one opens it.
+  assert.deepEqual(startSpec({ ...request, terminal: { rows: 24, cols: 80, term: 'xterm' } }), {
+    ...startSpec(request),
+    stdin: true,
+    tty: { rows: 24, cols: 80, term: 'xterm' },
+  });
   assert.equal(startSpec({ ...request, timeout: undefined }).timeoutMs, 0);
   assert.deepEqual(startSpec({ ...request, metadata: undefined }).labels, {});
 });
 
 // The rules are the job library's (src/job/spec.test.ts); here only that refusals use proto names.
 test('start: a refused field is named as the proto spells it', () => {
-  const cases: [Partial<typeof request>, RegExp][] = [
+  const cases: [Partial<StartJobRequest>, RegExp][] = [
     [{ command: [] }, /^JobworkerError: command is required$/],
     [{ command: ['a', '\0'] }, /^JobworkerError: command\[1\] contains a NUL byte$/],
     [{ env: ['1=x'] }, /^JobworkerError: env\[0\] has an invalid name "1"$/],
     [{ workingDir: '/a/' }, /^JobworkerError: working_dir "\/a\/" is not normalized/],
+    [
+      { terminal: { rows: 0, cols: 80, term: 'xterm' } },
+      /^JobworkerError: terminal\.rows 0 is not between 1 and 65535$/,
+    ],
+    [{ terminal: { rows: 24, cols: 80, term: 'x y' } }, /^JobworkerError: terminal\.term /],
     [
       { limits: { ...request.limits, memoryBytes: 0.5 } },
       /^JobworkerError: limits\.memory_bytes: 0\.5 is not a non-negative integer$/,

@@ -7,7 +7,11 @@
 import { constants } from 'node:os';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import type { Duration } from '../gen/google/protobuf/duration.js';
+import { MAX_STDIN_CHUNK_BYTES } from '../stdin-chunk.js';
 import type {
+  AttachStart,
+  Terminal,
+  WindowSize,
   ListJobsRequest,
   SignalJobRequest,
   StartJobRequest,
@@ -21,6 +25,7 @@ import {
   isValidJobId,
   isValidJobName,
   MAX_GRACE_MS,
+  MAX_TERMINAL_DIMENSION,
   MAX_TAIL_LINES,
   MAX_TIMEOUT_MS,
   type ForwardedSignal,
@@ -32,6 +37,7 @@ import {
   type ListFilter,
   type OutputOptions,
   type StopOptions,
+  type TerminalSpec,
   type WatchOptions,
 } from '../job/index.js';
 import { USER_NAME } from './authz.js';
@@ -64,9 +70,8 @@ const PROTO_FIELD = {
   timeoutMs: 'timeout',
   name: 'metadata.name',
   labels: 'metadata.labels',
-  // TODO(tty-edge): the proto's names once StartJobRequest has them.
   stdin: 'stdin',
-  tty: 'tty',
+  tty: 'terminal',
 } as const satisfies Record<keyof JobSpec, string>;
 
 /** ts-proto's camelCase name back to the .proto's snake_case one. */
@@ -82,6 +87,7 @@ export const protoNames: FieldNames = (field) => {
 
 /** StartJobRequest -> JobSpec, validated by the job library with the proto's field names. */
 export function startSpec(request: StartJobRequest): JobSpec {
+  const terminal = request[PROTO_FIELD.tty];
   const spec: JobSpec = {
     argv: request[PROTO_FIELD.argv],
     env: request[PROTO_FIELD.env],
@@ -91,9 +97,46 @@ export function startSpec(request: StartJobRequest): JobSpec {
     timeoutMs: timeoutMs(request[PROTO_FIELD.timeoutMs]),
     name: request.metadata?.name ?? '',
     labels: request.metadata?.labels ?? {},
+    // A terminal is the job's stdin: asking for one opens it.
+    stdin: request[PROTO_FIELD.stdin] === true || terminal !== undefined,
+    ...(terminal === undefined ? {} : { tty: terminalSpec(terminal) }),
   };
   validateSpec(spec, protoNames);
   return spec;
+}
+
+/** StartJobRequest.terminal -> the job's terminal; its size checked here, its TERM by the job library. */
+function terminalSpec(terminal: Terminal): TerminalSpec {
+  return { ...checkWindowSize(terminal, PROTO_FIELD.tty), term: terminal.term };
+}
+
+/** A window size with each side 1 to the job library's maximum, `field` naming the message in errors. */
+export function checkWindowSize(size: WindowSize, field: string): WindowSize {
+  for (const side of ['rows', 'cols'] as const) {
+    const value = size[side];
+    if (!(value >= 1 && value <= MAX_TERMINAL_DIMENSION)) {
+      throw invalid(`${field}.${side} ${value} is not between 1 and ${MAX_TERMINAL_DIMENSION}`);
+    }
+  }
+  return { rows: size.rows, cols: size.cols };
+}
+
+/** AttachStart, checked (its job_id is resolved by the seam's resolveJob). */
+export function attachStart(start: AttachStart): AttachStart {
+  if (start.tailLines !== undefined && start.tailLines > MAX_TAIL_LINES) {
+    throw invalid(`start.tail_lines ${start.tailLines} exceeds the maximum of ${MAX_TAIL_LINES}`);
+  }
+  return start;
+}
+
+/** An AttachRequest's stdin bytes, at most {@link MAX_STDIN_CHUNK_BYTES}. */
+export function stdinChunk(data: Uint8Array): Uint8Array {
+  if (data.length > MAX_STDIN_CHUNK_BYTES) {
+    throw invalid(
+      `stdin of ${data.length} bytes exceeds the maximum of ${MAX_STDIN_CHUNK_BYTES} per message`,
+    );
+  }
+  return data;
 }
 
 /** A Duration in milliseconds, checked: non-negative, normalized, at most `maxMs`. */

@@ -2,17 +2,34 @@
  * The shape every subcommand module has, so that main.ts can load only the
  * one asked for (a dynamic import per subcommand keeps start-up light).
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+
+/** The signals a command may listen for. */
+export type CliSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGWINCH';
+
+/** jobctl's stdin: a terminal (tty.ReadStream) or a pipe or file. */
+export interface Input extends Readable {
+  readonly isTTY?: boolean;
+  setRawMode?(raw: boolean): unknown;
+}
+
+/** jobctl's stdout: a terminal (tty.WriteStream, with its size) or a pipe or file. */
+export interface Output extends Writable {
+  readonly isTTY?: boolean;
+  readonly rows?: number;
+  readonly columns?: number;
+}
 
 /** What a command may touch of the process; tests pass their own. */
 export interface Io {
-  readonly stdout: Writable;
+  readonly stdin: Input;
+  readonly stdout: Output;
   readonly stderr: Writable;
   readonly env: NodeJS.ProcessEnv;
-  /** Emits 'SIGINT' on Ctrl-C (the process itself in production). */
+  /** Emits 'SIGINT' on Ctrl-C, 'SIGWINCH' when the terminal is resized (the process itself in production). */
   readonly signals: {
-    on(event: 'SIGINT', listener: () => void): unknown;
-    off(event: 'SIGINT', listener: () => void): unknown;
+    on(event: CliSignal, listener: () => void): unknown;
+    off(event: CliSignal, listener: () => void): unknown;
   };
 }
 

@@ -27,7 +27,7 @@ export function parseCompletion(args: readonly string[]): CompletionCommand {
 const connectionFlags =
   '--context --context-selector --config --server --tls-server-name --certs --user --cert --key --ca';
 const jobFlags =
-  '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout --name -l --label';
+  '--cpu --memory --io-read --io-write --pids --env -e --cwd --network --timeout --name -l --label -i --interactive -t --tty';
 
 /** The bash script: `source <(jobctl completion bash)`. */
 export const bashScript = `# bash completion for jobctl. Load it with: source <(jobctl completion bash)
@@ -53,7 +53,7 @@ _jobctl() {
   esac
   local global="${connectionFlags} --help"
   case "$cmd" in
-    "") COMPREPLY=($(compgen -W "start run stop status list logs events kill wait rm config completion --version $global" -- "$cur")) ;;
+    "") COMPREPLY=($(compgen -W "start run stop status list logs attach events kill wait rm config completion --version $global" -- "$cur")) ;;
     start|run)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "${jobFlags} $global" -- "$cur"))
       else COMPREPLY=($(compgen -c -- "$cur")); fi ;;
@@ -67,6 +67,9 @@ _jobctl() {
       else _jobctl_ids; fi ;;
     list) COMPREPLY=($(compgen -W "--state -l --selector --name --owner --limit -o --output --json -q --quiet -w --watch $global" -- "$cur")) ;;
     events) COMPREPLY=($(compgen -W "--state -l --selector --name --owner --json $global" -- "$cur")) ;;
+    attach)
+      if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--no-stdin -n --tail $global" -- "$cur"))
+      else _jobctl_ids --state running; fi ;;
     kill)
       if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "-s --signal --all $global" -- "$cur"))
       else _jobctl_ids --state running; fi ;;
@@ -119,6 +122,7 @@ _jobctl() {
     'status:show the exit report of a job'
     'list:list jobs'
     'logs:print the output of a job'
+    'attach:attach to a job (its output, and stdin when started with -i)'
     'kill:send a signal to a job'
     'wait:wait until jobs end'
     'rm:remove jobs and their output'
@@ -138,6 +142,8 @@ _jobctl() {
     '--timeout[stop the job after this long]:duration:'
     '--name[job name]:name:'
     '*'{-l,--label}'[label]:KEY=VALUE:'
+    '(-i --interactive)'{-i,--interactive}'[keep stdin open; run copies its stdin]'
+    '(-t --tty)'{-t,--tty}'[run the job on a terminal]'
   )
   filter=(
     '--state[only jobs in this state]:state:(running stopping finished)'
@@ -160,6 +166,8 @@ _jobctl() {
         list) _arguments $global $filter '--limit[at most N jobs]:count:' '(-o --output)'{-o,--output}'[format]:format:(wide json name)' \\
           '(-q --quiet)--json[print protobuf JSON]' '(-q --quiet --json)'{-q,--quiet}'[print only ids]' '(-w --watch)'{-w,--watch}'[print changes]' ;;
         events) _arguments $global $filter '--json[print protobuf JSON]' ;;
+        attach) _arguments $global '--no-stdin[only watch]' '(-n --tail)'{-n,--tail}'[first the last N lines]:lines:' \\
+          '1:job id:{_jobctl_ids --state running}' ;;
         kill) _arguments $global '(-s --signal)'{-s,--signal}'[signal name or number]:signal:' \\
           '--all[every process of the job]' '1:job id:{_jobctl_ids --state running}' ;;
         wait) _arguments $global '--timeout[give up after]:duration:' '*:job id:_jobctl_ids' ;;

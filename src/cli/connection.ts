@@ -8,16 +8,20 @@ import {
   connectivityState,
   credentials,
   Metadata,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { once } from 'node:events';
 import { createSecureContext } from 'node:tls';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { MAX_PAGE_SIZE } from '../page-size.js';
 import { type Dispose, onAbort } from '../signals.js';
 import {
   JobServiceClient,
+  type AttachRequest,
+  type AttachResponse,
   type GetJobResponse,
   type Job,
   type ListJobsRequest,
@@ -52,6 +56,14 @@ export const callTimeoutMs = 30_000;
  * setting.
  */
 export const dialTimeoutMs = 10_000;
+
+/** One Attach call: messages to send with backpressure, and the server's messages to read. */
+export interface AttachCall {
+  /** Sends `message`; resolves once grpc-js may take another (its buffer has room). */
+  send(message: AttachRequest): Promise<void>;
+  /** The server's messages; iterating them owns the call (it is cancelled when the iteration ends). */
+  readonly messages: AsyncGenerator<AttachResponse>;
+}
 
 /** A client for one command; {@link Connection.close} ends its channel. */
 export class Connection {
@@ -240,7 +252,35 @@ export class Connection {
     return this.#stream(() => this.#client.watchJobs(request, new Metadata()), signal);
   }
 
-  async *#stream<T>(open: () => ClientReadableStream<T>, signal: AbortSignal): AsyncGenerator<T> {
+  /**
+   * Opens an Attach call; aborting `signal` cancels it (the job goes on).
+   * Reading `messages` must start at once: it carries the call's errors.
+   */
+  attach(signal: AbortSignal): AttachCall {
+    const call: ClientDuplexStream<AttachRequest, AttachResponse> = this.#client.attach(
+      new Metadata(),
+    );
+    return {
+      send: async (message) => {
+        signal.throwIfAborted();
+        // A full buffer means the server (and so the job) has not taken the previous bytes yet.
+        if (!call.write(message)) {
+          try {
+            await once(call, 'drain', { signal });
+          } catch (err) {
+            signal.throwIfAborted();
+            throw fromCallError(err as ServiceError, this.#context);
+          }
+        }
+      },
+      messages: this.#stream(() => call, signal),
+    };
+  }
+
+  async *#stream<T>(
+    open: () => ClientReadableStream<T> | ClientDuplexStream<unknown, T>,
+    signal: AbortSignal,
+  ): AsyncGenerator<T> {
     signal.throwIfAborted();
     const call = open();
     const stopListening = onAbort(signal, () => {

@@ -3,7 +3,9 @@
  * directory and network, turned into a StartJobRequest. The command to run
  * is every word after the options (or after `--`), passed on untouched.
  */
-import type { StartJobRequest } from '../gen/jobworker/v1/job_service.js';
+import type { StartJobRequest, Terminal } from '../gen/jobworker/v1/job_service.js';
+import type { Io } from './command.js';
+import { DEFAULT_TERM, windowSize } from './terminal.js';
 import { serverFlags, splitAtPositional, type ParsedCommand } from './args.js';
 import { UsageError } from './failures.js';
 import { metadataOf, metadataOptions } from './metadata-flags.js';
@@ -22,6 +24,8 @@ export const jobOptions = {
   network: { type: 'string' },
   timeout: { type: 'string' },
   'no-prefix': { type: 'boolean' },
+  interactive: { type: 'boolean', short: 'i' },
+  tty: { type: 'boolean', short: 't' },
   ...metadataOptions,
 } as const;
 
@@ -32,6 +36,8 @@ export type JobCommand = ParsedCommand<
     request: StartJobRequest;
     /** run on several contexts: no `context: ` before each line. */
     noPrefix: boolean;
+    interactive: boolean;
+    tty: boolean;
   }
 >;
 
@@ -48,7 +54,12 @@ export const jobFlagsHelp = `Flags (limits take the server's defaults when absen
       --timeout DURATION stop the job after this long: 90s, 10m, 2h (default: none)
       --name NAME        name the job (a DNS label, unique among your unfinished jobs);
                          every command that takes a job id then takes the name too
-  -l, --label K=V        label the job (repeatable); 'jobctl list -l K=V' finds it`;
+  -l, --label K=V        label the job (repeatable); 'jobctl list -l K=V' finds it
+  -i, --interactive      keep the job's stdin open: run copies its own stdin to the job
+                         (end of input included), start leaves it to 'jobctl attach';
+                         without -i the job's stdin is /dev/null
+  -t, --tty              run the job on its own terminal (one merged output stream), of
+                         your window's size and with your TERM; see 'jobctl run --help'`;
 
 /** Parses `start`/`run` arguments: options up to the first positional or `--`, then the command. */
 export function parseJobCommand(command: string, args: readonly string[]): JobCommand {
@@ -93,10 +104,20 @@ export function parseJobCommand(command: string, args: readonly string[]): JobCo
     },
     ...metadataOf(values),
   };
+  const interactive = values.interactive === true;
+  const tty = values.tty === true;
+  if (interactive) request.stdin = true;
   return {
     kind: 'job',
     request,
     noPrefix: values['no-prefix'] === true,
+    interactive,
+    tty,
     connection: serverFlags.connection(values),
   };
+}
+
+/** The terminal a `-t` job gets: the local window's size (24x80 without one) and TERM. */
+export function terminalOf(io: Io): Terminal {
+  return { ...windowSize(io.stdout), term: io.env['TERM'] ?? DEFAULT_TERM };
 }

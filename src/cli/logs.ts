@@ -38,11 +38,11 @@ export type LogsCommand = ParsedCommand<
 >;
 
 /** A whole number of lines, 0 or more, that fits the request's uint32 (the server has its own maximum). */
-function parseTail(value: string): number {
+export function parseTail(command: string, value: string): number {
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!(n <= 0xffff_ffff)) {
     throw new UsageError(
-      `logs: --tail ${JSON.stringify(value)} is not a number of lines (0 or more)`,
+      `${command}: --tail ${JSON.stringify(value)} is not a number of lines (0 or more)`,
     );
   }
   return n;
@@ -88,7 +88,7 @@ export function parseLogs(args: readonly string[]): LogsCommand {
     id: oneJobId('logs', positionals),
     follow: values.follow === true,
     stream,
-    tailLines: values.tail === undefined ? undefined : parseTail(values.tail),
+    tailLines: values.tail === undefined ? undefined : parseTail('logs', values.tail),
     since: values.since === undefined ? undefined : parseSince(values.since, Date.now()),
     timestamps: values.timestamps === true,
     connection: serverFlags.connection(values),

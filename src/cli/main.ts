@@ -20,6 +20,7 @@ const commands: Readonly<Record<string, () => Promise<{ command: CommandModule }
   status: () => import('./status.js'),
   list: () => import('./list.js'),
   logs: () => import('./logs.js'),
+  attach: () => import('./attach.js'),
   kill: () => import('./kill.js'),
   wait: () => import('./wait.js'),
   rm: () => import('./rm.js'),
@@ -44,6 +45,7 @@ Commands:
   status      show a job's exit report (--json for protobuf JSON)
   list        list jobs (id, owner, state, exit, age, command)
   logs        print a job's output from the first byte (-f to follow)
+  attach      attach to a job: its output, and your stdin when started with -i
   kill        send a signal to a job (-s HUP; --all for every process)
   wait        wait until jobs end; exit with the first one's status
   rm          remove jobs and their output (--force, --all-finished)
@@ -77,6 +79,7 @@ ${exitCodeTable.map(([code, meaning]) => `  ${code.padEnd(7)}${meaning}`).join('
 
 Example:
   jobctl run -- uname -a
+  jobctl run -it -- sh
   id=$(jobctl start -- sh -c 'for i in 1 2 3; do echo $i; sleep 1; done')
   jobctl logs -f "$id"; jobctl status "$id"`;
 
@@ -148,6 +151,7 @@ for (const sink of [process.stdout, process.stderr]) {
 }
 
 const io: Io = {
+  stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,

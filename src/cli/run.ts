@@ -1,7 +1,9 @@
 /**
  * `jobctl run [flags] -- CMD [ARG...]`: start a job, stream its output as it
  * comes, and exit with its exit status. The first Ctrl-C stops the job and
- * keeps streaming until it has ended; the second detaches.
+ * keeps streaming until it has ended; the second detaches. With -i and/or
+ * -t the output comes through an attachment (attach-session.ts), which
+ * also carries stdin, the window size, and with -it the raw terminal.
  */
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { OutputStream } from '../gen/jobworker/v1/job_service.js';
@@ -11,7 +13,10 @@ import { Connection } from './connection.js';
 import { MAX_FLEET_CONTEXTS } from './contexts.js';
 import { fleetOf, runOnFleet } from './fleet-run.js';
 import { ExitCode, exitCodeForJob } from './exit-codes.js';
-import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
+import { attachSession, exitCodeOfSession } from './attach-session.js';
+import { DETACH_KEYS_TEXT } from './detach-keys.js';
+import { UsageError } from './failures.js';
+import { jobFlagsHelp, parseJobCommand, terminalOf, type JobCommand } from './job-flags.js';
 import { copyOutput } from './output.js';
 import { visible } from './visible.js';
 
@@ -22,6 +27,17 @@ its exit status: the job's exit code, 128+N if signal N ended it, 127 if it
 could not start. Ctrl-C stops the job (SIGTERM, then SIGKILL after the
 server's grace period) and keeps printing until it has ended; a second
 Ctrl-C detaches, leaving the job as it is, and prints its id (exit 130).
+
+Input: without -i the job's stdin is /dev/null (a command that reads it
+sees end of input at once). With -i jobctl's stdin is copied to the job,
+and its end closes the job's stdin: echo hello | jobctl run -i -- cat.
+-t gives the job a terminal (one merged output stream), sized as yours and
+resized with it, with your TERM. -it together: your terminal is put in raw
+mode (restored however jobctl ends), so every key, Ctrl-C and Ctrl-D
+included, goes to the job's terminal; ${DETACH_KEYS_TEXT} detaches (exit 0) and
+'jobctl attach ID' comes back. When jobctl goes away (detached, killed,
+connection lost) the job keeps running; SIGTERM or SIGHUP to jobctl
+detaches it (exit 128+N). -it needs a terminal as stdin.
 
 ${jobFlagsHelp}
       --no-prefix        on several contexts: no 'context: ' before each line
@@ -36,6 +52,8 @@ selector's: by name). Ctrl-C stops them all; a second Ctrl-C detaches.
 Example:
   jobctl run --memory 64M -- sh -c 'echo out; echo err >&2; exit 3'; echo "exit $?"
   jobctl run --context-selector env=prod -- uptime
+  printf 'b\na\n' | jobctl run -i -- sort
+  jobctl run -it -- sh
 
 ${serverFlags.helpNote}`;
 
@@ -50,8 +68,19 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     println(io.stdout, help);
     return 0;
   }
+  const raw = command.interactive && command.tty;
+  if (raw && io.stdin.isTTY !== true) {
+    throw new UsageError(
+      'run: -it needs a terminal as stdin; use -i alone to pipe input to the job',
+    );
+  }
   const fleet = await fleetOf(command.connection, io.env);
-  if (fleet !== undefined) return runOnFleet(fleet, command.request, command.noPrefix, io);
+  if (fleet !== undefined) {
+    if (command.interactive || command.tty) {
+      throw new UsageError('run: -i and -t take one context, not several');
+    }
+    return runOnFleet(fleet, command.request, command.noPrefix, io);
+  }
   const connection = await Connection.open(command.connection, io.env);
   const detach = new AbortController();
   let jobId: string | undefined;
@@ -82,9 +111,22 @@ async function main(args: readonly string[], io: Io): Promise<number> {
   };
   io.signals.on('SIGINT', onSigint);
   try {
-    const job = await connection.startJob(command.request, detach.signal);
+    const job = await connection.startJob(
+      command.tty ? { ...command.request, terminal: terminalOf(io) } : command.request,
+      detach.signal,
+    );
     jobId = job.id;
     if (interrupts === 1) stop(job.id);
+    if (command.interactive || command.tty) {
+      const end = await attachSession(
+        connection,
+        sessionOptions(job.id, command),
+        io,
+        detach.signal,
+      );
+      await stopping;
+      return exitCodeOfSession(end, job.id, io);
+    }
     const messages = connection.streamOutput(
       {
         jobId: job.id,
@@ -125,6 +167,17 @@ async function main(args: readonly string[], io: Io): Promise<number> {
     await stopping;
     connection.close();
   }
+}
+
+function sessionOptions(jobId: string, command: Extract<JobCommand, { kind: 'job' }>) {
+  return {
+    jobId,
+    // The writer seat carries the window size too: -t alone takes it without sending input.
+    write: true,
+    forwardStdin: command.interactive,
+    raw: command.interactive && command.tty,
+    resize: command.tty,
+  };
 }
 
 /** The `run` command. */

@@ -3,7 +3,7 @@ import { serverFlags } from './args.js';
 import { println, type CommandModule, type Io } from './command.js';
 import { Connection } from './connection.js';
 import { UsageError } from './failures.js';
-import { jobFlagsHelp, parseJobCommand } from './job-flags.js';
+import { jobFlagsHelp, parseJobCommand, terminalOf } from './job-flags.js';
 
 const help = `Usage: jobctl start [flags] [--] CMD [ARG...]
 
@@ -16,6 +16,7 @@ ${jobFlagsHelp}
 Example:
   id=$(jobctl start --memory 256M --cpu 0.5 -- sh -c 'echo hello; sleep 60')
   jobctl logs -f "$id"
+  id=$(jobctl start -it -- sh); jobctl attach "$id"
 
 ${serverFlags.helpNote}`;
 
@@ -28,7 +29,9 @@ async function main(args: readonly string[], io: Io): Promise<number> {
   if (command.noPrefix) throw new UsageError('start: --no-prefix is for run on several contexts');
   const connection = await Connection.open(command.connection, io.env);
   try {
-    const job = await connection.startJob(command.request);
+    const job = await connection.startJob(
+      command.tty ? { ...command.request, terminal: terminalOf(io) } : command.request,
+    );
     println(io.stdout, job.id);
     return 0;
   } finally {

@@ -311,12 +311,27 @@ describe('jobctl completion, help and version', { timeout: 60_000 }, () => {
     const zsh = await jobctl(['completion', 'zsh']);
     assert.equal(zsh.code, 0);
     assert.match(zsh.stdout.toString(), /^#compdef jobctl/);
+    for (const script of [bash, zsh].map((r) => r.stdout.toString())) {
+      assert.match(script, /attach/);
+      assert.match(script, /--interactive/);
+      assert.match(script, /--tty/);
+      assert.match(script, /--no-stdin/);
+    }
     const bad = await jobctl(['completion', 'fish']);
     assert.equal(bad.code, 64);
   });
 
   test('every command has --help with an example', async () => {
-    for (const command of ['start', 'run', 'stop', 'status', 'list', 'logs', 'completion']) {
+    for (const command of [
+      'start',
+      'run',
+      'stop',
+      'status',
+      'list',
+      'logs',
+      'attach',
+      'completion',
+    ]) {
       const r = await jobctl([command, '--help']);
       assert.equal(r.code, 0, `${command}: ${r.stderr}`);
       const text = r.stdout.toString();

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -470,7 +472,20 @@ export interface Job {
     | Duration
     | undefined;
   /** The job's name and labels, as started. */
-  metadata?: JobMetadata | undefined;
+  metadata?:
+    | JobMetadata
+    | undefined;
+  /**
+   * Whether the job was started with its stdin open for Attach; a job
+   * without it reads /dev/null. A job recovered after a server restart has
+   * its stdin closed.
+   */
+  stdin: boolean;
+  /**
+   * Whether the job runs on its own terminal (then stdin is open, and its
+   * output is one merged stream: stdout).
+   */
+  tty: boolean;
 }
 
 /** StartJobRequest describes the job to start. */
@@ -509,7 +524,36 @@ export interface StartJobRequest {
     | Duration
     | undefined;
   /** The job's name and labels; none when unset. */
-  metadata?: JobMetadata | undefined;
+  metadata?:
+    | JobMetadata
+    | undefined;
+  /**
+   * Keep the job's stdin open (a pipe) for a writer to Attach; /dev/null when
+   * unset or false. Implied by terminal.
+   */
+  stdin?:
+    | boolean
+    | undefined;
+  /**
+   * Run the job on its own terminal (a pseudo-terminal allocated inside the
+   * job's namespaces) of this size; its TERM becomes terminal.term. Unset: no
+   * terminal.
+   */
+  terminal?: Terminal | undefined;
+}
+
+/** Terminal is the terminal a job is started on. */
+export interface Terminal {
+  /** Rows, 1 to 65535. */
+  rows: number;
+  /** Columns, 1 to 65535. */
+  cols: number;
+  /**
+   * The job's TERM (the client's own, e.g. "xterm-256color"): 1 to 64
+   * printable ASCII characters without spaces. The job's env may then not
+   * set TERM itself (INVALID_ARGUMENT).
+   */
+  term: string;
 }
 
 /** StartJobResponse carries the new job. */
@@ -778,6 +822,99 @@ export interface WatchJobsResponse {
   type: WatchEventType;
   /** The job's status after the change; unset for SYNCED and RESYNC. */
   job?: Job | undefined;
+}
+
+/** AttachRequest is one message from an attached client. */
+export interface AttachRequest {
+  /**
+   * What this message carries. The first message must be start, and start
+   * only the first.
+   */
+  event?:
+    | //
+    /** Which job to attach to, and how. */
+    { $case: "start"; value: AttachStart }
+    | //
+    /** Bytes for the job's stdin (writer only), at most 65536 per message. */
+    { $case: "stdin"; value: Buffer }
+    | //
+    /**
+     * End of input (writer only): closes the job's stdin pipe, or sends the
+     * terminal's end-of-file character (Ctrl-D) on a terminal.
+     */
+    { $case: "end"; value: StdinEnd }
+    | //
+    /** The client's terminal changed size (writer of a terminal job only). */
+    { $case: "resize"; value: WindowSize }
+    | //
+    /**
+     * What Ctrl-C does: SIGINT to the terminal's foreground process group
+     * (writer of a terminal job only).
+     */
+    { $case: "interrupt"; value: Interrupt }
+    | undefined;
+}
+
+/** AttachStart opens an attachment. */
+export interface AttachStart {
+  /** Id of the job (or the name of one of the caller's own jobs). */
+  jobId: string;
+  /** Ask to be the job's one stdin writer; without it the caller only reads. */
+  write: boolean;
+  /**
+   * As StreamOutputRequest.tail_lines: send only the last this many lines
+   * of the output stored when the call starts, then everything new; unset
+   * sends all of it.
+   */
+  tailLines?: number | undefined;
+}
+
+/** StdinEnd marks the end of the job's input. */
+export interface StdinEnd {
+}
+
+/**
+ * Interrupt asks for the terminal's interrupt (SIGINT to its foreground
+ * process group).
+ */
+export interface Interrupt {
+}
+
+/** WindowSize is a terminal's size. */
+export interface WindowSize {
+  /** Rows, 1 to 65535. */
+  rows: number;
+  /** Columns, 1 to 65535. */
+  cols: number;
+}
+
+/** Attached is the server's first message: the attachment is open. */
+export interface Attached {
+  /** The job when the attachment opened. */
+  job?:
+    | Job
+    | undefined;
+  /** Whether the caller holds the writer seat. */
+  writer: boolean;
+}
+
+/** AttachResponse is one message from the server to an attached client. */
+export interface AttachResponse {
+  /** What this message carries. */
+  event?:
+    | //
+    /** Output bytes, as in StreamOutputResponse. */
+    { $case: "chunk"; value: OutputChunk }
+    | //
+    /** The output cap was reached here. */
+    { $case: "truncated"; value: OutputTruncated }
+    | //
+    /** The job's final status; the last message of the call. */
+    { $case: "finished"; value: Job }
+    | //
+    /** The attachment is open; always the first message. */
+    { $case: "attached"; value: Attached }
+    | undefined;
 }
 
 function createBaseResourceLimits(): ResourceLimits {
@@ -1220,6 +1357,8 @@ function createBaseJob(): Job {
     outputIncomplete: false,
     timeout: undefined,
     metadata: undefined,
+    stdin: false,
+    tty: false,
   };
 }
 
@@ -1287,6 +1426,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.metadata !== undefined) {
       JobMetadata.encode(message.metadata, writer.uint32(250).fork()).join();
+    }
+    if (message.stdin !== false) {
+      writer.uint32(320).bool(message.stdin);
+    }
+    if (message.tty !== false) {
+      writer.uint32(328).bool(message.tty);
     }
     return writer;
   },
@@ -1472,6 +1617,22 @@ export const Job: MessageFns<Job> = {
             message.metadata = JobMetadata.decode(reader, reader.uint32());
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.tty = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1547,6 +1708,8 @@ export const Job: MessageFns<Job> = {
         : false,
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
       metadata: isSet(object.metadata) ? JobMetadata.fromJSON(object.metadata) : undefined,
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      tty: isSet(object.tty) ? globalThis.Boolean(object.tty) : false,
     };
   },
 
@@ -1615,6 +1778,12 @@ export const Job: MessageFns<Job> = {
     if (message.metadata !== undefined) {
       obj.metadata = JobMetadata.toJSON(message.metadata);
     }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
+    if (message.tty !== false) {
+      obj.tty = message.tty;
+    }
     return obj;
   },
 
@@ -1656,6 +1825,8 @@ export const Job: MessageFns<Job> = {
     message.metadata = (object.metadata !== undefined && object.metadata !== null)
       ? JobMetadata.fromPartial(object.metadata)
       : undefined;
+    message.stdin = object.stdin ?? false;
+    message.tty = object.tty ?? false;
     return message;
   },
 };
@@ -1669,6 +1840,8 @@ function createBaseStartJobRequest(): StartJobRequest {
     hostNetwork: false,
     timeout: undefined,
     metadata: undefined,
+    stdin: undefined,
+    terminal: undefined,
   };
 }
 
@@ -1694,6 +1867,12 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     }
     if (message.metadata !== undefined) {
       JobMetadata.encode(message.metadata, writer.uint32(250).fork()).join();
+    }
+    if (message.stdin !== undefined) {
+      writer.uint32(320).bool(message.stdin);
+    }
+    if (message.terminal !== undefined) {
+      Terminal.encode(message.terminal, writer.uint32(330).fork()).join();
     }
     return writer;
   },
@@ -1767,6 +1946,22 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
             message.metadata = JobMetadata.decode(reader, reader.uint32());
             continue;
           }
+          case 40: {
+            if (tag !== 320) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.terminal = Terminal.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1796,6 +1991,8 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
         : false,
       timeout: isSet(object.timeout) ? Duration.fromJSON(object.timeout) : undefined,
       metadata: isSet(object.metadata) ? JobMetadata.fromJSON(object.metadata) : undefined,
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : undefined,
+      terminal: isSet(object.terminal) ? Terminal.fromJSON(object.terminal) : undefined,
     };
   },
 
@@ -1822,6 +2019,12 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     if (message.metadata !== undefined) {
       obj.metadata = JobMetadata.toJSON(message.metadata);
     }
+    if (message.stdin !== undefined) {
+      obj.stdin = message.stdin;
+    }
+    if (message.terminal !== undefined) {
+      obj.terminal = Terminal.toJSON(message.terminal);
+    }
     return obj;
   },
 
@@ -1843,6 +2046,111 @@ export const StartJobRequest: MessageFns<StartJobRequest> = {
     message.metadata = (object.metadata !== undefined && object.metadata !== null)
       ? JobMetadata.fromPartial(object.metadata)
       : undefined;
+    message.stdin = object.stdin ?? undefined;
+    message.terminal = (object.terminal !== undefined && object.terminal !== null)
+      ? Terminal.fromPartial(object.terminal)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTerminal(): Terminal {
+  return { rows: 0, cols: 0, term: "" };
+}
+
+export const Terminal: MessageFns<Terminal> = {
+  encode(message: Terminal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rows !== 0) {
+      writer.uint32(8).uint32(message.rows);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(16).uint32(message.cols);
+    }
+    if (message.term !== "") {
+      writer.uint32(26).string(message.term);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Terminal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTerminal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rows = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cols = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.term = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Terminal {
+    return {
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+      term: isSet(object.term) ? globalThis.String(object.term) : "",
+    };
+  },
+
+  toJSON(message: Terminal): unknown {
+    const obj: any = {};
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    if (message.term !== "") {
+      obj.term = message.term;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Terminal>): Terminal {
+    return Terminal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Terminal>): Terminal {
+    const message = createBaseTerminal();
+    message.rows = object.rows ?? 0;
+    message.cols = object.cols ?? 0;
+    message.term = object.term ?? "";
     return message;
   },
 };
@@ -3919,6 +4227,696 @@ export const WatchJobsResponse: MessageFns<WatchJobsResponse> = {
   },
 };
 
+function createBaseAttachRequest(): AttachRequest {
+  return { event: undefined };
+}
+
+export const AttachRequest: MessageFns<AttachRequest> = {
+  encode(message: AttachRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "start":
+        AttachStart.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "stdin":
+        writer.uint32(18).bytes(message.event.value);
+        break;
+      case "end":
+        StdinEnd.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+      case "resize":
+        WindowSize.encode(message.event.value, writer.uint32(34).fork()).join();
+        break;
+      case "interrupt":
+        Interrupt.encode(message.event.value, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "start", value: AttachStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "stdin", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "end", value: StdinEnd.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.event = { $case: "resize", value: WindowSize.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.event = { $case: "interrupt", value: Interrupt.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachRequest {
+    return {
+      event: isSet(object.start)
+        ? { $case: "start", value: AttachStart.fromJSON(object.start) }
+        : isSet(object.stdin)
+        ? { $case: "stdin", value: Buffer.from(bytesFromBase64(object.stdin)) }
+        : isSet(object.end)
+        ? { $case: "end", value: StdinEnd.fromJSON(object.end) }
+        : isSet(object.resize)
+        ? { $case: "resize", value: WindowSize.fromJSON(object.resize) }
+        : isSet(object.interrupt)
+        ? { $case: "interrupt", value: Interrupt.fromJSON(object.interrupt) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: AttachRequest): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "start") {
+      obj.start = AttachStart.toJSON(message.event.value);
+    } else if (message.event?.$case === "stdin") {
+      obj.stdin = base64FromBytes(message.event.value);
+    } else if (message.event?.$case === "end") {
+      obj.end = StdinEnd.toJSON(message.event.value);
+    } else if (message.event?.$case === "resize") {
+      obj.resize = WindowSize.toJSON(message.event.value);
+    } else if (message.event?.$case === "interrupt") {
+      obj.interrupt = Interrupt.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AttachRequest>): AttachRequest {
+    return AttachRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AttachRequest>): AttachRequest {
+    const message = createBaseAttachRequest();
+    switch (object.event?.$case) {
+      case "start": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "start", value: AttachStart.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "stdin": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "stdin", value: object.event.value };
+        }
+        break;
+      }
+      case "end": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "end", value: StdinEnd.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "resize": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "resize", value: WindowSize.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "interrupt": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "interrupt", value: Interrupt.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseAttachStart(): AttachStart {
+  return { jobId: "", write: false, tailLines: undefined };
+}
+
+export const AttachStart: MessageFns<AttachStart> = {
+  encode(message: AttachStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.write !== false) {
+      writer.uint32(16).bool(message.write);
+    }
+    if (message.tailLines !== undefined) {
+      writer.uint32(24).uint32(message.tailLines);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.write = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tailLines = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachStart {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      write: isSet(object.write) ? globalThis.Boolean(object.write) : false,
+      tailLines: isSet(object.tailLines)
+        ? globalThis.Number(object.tailLines)
+        : isSet(object.tail_lines)
+        ? globalThis.Number(object.tail_lines)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AttachStart): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.write !== false) {
+      obj.write = message.write;
+    }
+    if (message.tailLines !== undefined) {
+      obj.tailLines = Math.round(message.tailLines);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AttachStart>): AttachStart {
+    return AttachStart.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AttachStart>): AttachStart {
+    const message = createBaseAttachStart();
+    message.jobId = object.jobId ?? "";
+    message.write = object.write ?? false;
+    message.tailLines = object.tailLines ?? undefined;
+    return message;
+  },
+};
+
+function createBaseStdinEnd(): StdinEnd {
+  return {};
+}
+
+export const StdinEnd: MessageFns<StdinEnd> = {
+  encode(_: StdinEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StdinEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStdinEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StdinEnd {
+    return {};
+  },
+
+  toJSON(_: StdinEnd): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<StdinEnd>): StdinEnd {
+    return StdinEnd.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<StdinEnd>): StdinEnd {
+    const message = createBaseStdinEnd();
+    return message;
+  },
+};
+
+function createBaseInterrupt(): Interrupt {
+  return {};
+}
+
+export const Interrupt: MessageFns<Interrupt> = {
+  encode(_: Interrupt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Interrupt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInterrupt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): Interrupt {
+    return {};
+  },
+
+  toJSON(_: Interrupt): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<Interrupt>): Interrupt {
+    return Interrupt.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<Interrupt>): Interrupt {
+    const message = createBaseInterrupt();
+    return message;
+  },
+};
+
+function createBaseWindowSize(): WindowSize {
+  return { rows: 0, cols: 0 };
+}
+
+export const WindowSize: MessageFns<WindowSize> = {
+  encode(message: WindowSize, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rows !== 0) {
+      writer.uint32(8).uint32(message.rows);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(16).uint32(message.cols);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WindowSize {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWindowSize();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rows = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cols = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WindowSize {
+    return {
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+    };
+  },
+
+  toJSON(message: WindowSize): unknown {
+    const obj: any = {};
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WindowSize>): WindowSize {
+    return WindowSize.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WindowSize>): WindowSize {
+    const message = createBaseWindowSize();
+    message.rows = object.rows ?? 0;
+    message.cols = object.cols ?? 0;
+    return message;
+  },
+};
+
+function createBaseAttached(): Attached {
+  return { job: undefined, writer: false };
+}
+
+export const Attached: MessageFns<Attached> = {
+  encode(message: Attached, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.job !== undefined) {
+      Job.encode(message.job, writer.uint32(10).fork()).join();
+    }
+    if (message.writer !== false) {
+      writer.uint32(16).bool(message.writer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attached {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttached();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.job = Job.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.writer = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attached {
+    return {
+      job: isSet(object.job) ? Job.fromJSON(object.job) : undefined,
+      writer: isSet(object.writer) ? globalThis.Boolean(object.writer) : false,
+    };
+  },
+
+  toJSON(message: Attached): unknown {
+    const obj: any = {};
+    if (message.job !== undefined) {
+      obj.job = Job.toJSON(message.job);
+    }
+    if (message.writer !== false) {
+      obj.writer = message.writer;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Attached>): Attached {
+    return Attached.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Attached>): Attached {
+    const message = createBaseAttached();
+    message.job = (object.job !== undefined && object.job !== null) ? Job.fromPartial(object.job) : undefined;
+    message.writer = object.writer ?? false;
+    return message;
+  },
+};
+
+function createBaseAttachResponse(): AttachResponse {
+  return { event: undefined };
+}
+
+export const AttachResponse: MessageFns<AttachResponse> = {
+  encode(message: AttachResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "chunk":
+        OutputChunk.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "truncated":
+        OutputTruncated.encode(message.event.value, writer.uint32(18).fork()).join();
+        break;
+      case "finished":
+        Job.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+      case "attached":
+        Attached.encode(message.event.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "chunk", value: OutputChunk.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "truncated", value: OutputTruncated.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "finished", value: Job.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.event = { $case: "attached", value: Attached.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachResponse {
+    return {
+      event: isSet(object.chunk)
+        ? { $case: "chunk", value: OutputChunk.fromJSON(object.chunk) }
+        : isSet(object.truncated)
+        ? { $case: "truncated", value: OutputTruncated.fromJSON(object.truncated) }
+        : isSet(object.finished)
+        ? { $case: "finished", value: Job.fromJSON(object.finished) }
+        : isSet(object.attached)
+        ? { $case: "attached", value: Attached.fromJSON(object.attached) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: AttachResponse): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "chunk") {
+      obj.chunk = OutputChunk.toJSON(message.event.value);
+    } else if (message.event?.$case === "truncated") {
+      obj.truncated = OutputTruncated.toJSON(message.event.value);
+    } else if (message.event?.$case === "finished") {
+      obj.finished = Job.toJSON(message.event.value);
+    } else if (message.event?.$case === "attached") {
+      obj.attached = Attached.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AttachResponse>): AttachResponse {
+    return AttachResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AttachResponse>): AttachResponse {
+    const message = createBaseAttachResponse();
+    switch (object.event?.$case) {
+      case "chunk": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "chunk", value: OutputChunk.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "truncated": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "truncated", value: OutputTruncated.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "finished": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "finished", value: Job.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "attached": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "attached", value: Attached.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /**
  * JobService starts, stops, inspects and streams the output of jobs: Linux
  * processes run in their own namespaces and cgroups on the server's host.
@@ -4056,6 +5054,28 @@ export const JobServiceService = {
     responseSerialize: (value: WatchJobsResponse): Buffer => Buffer.from(WatchJobsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchJobsResponse => WatchJobsResponse.decode(value),
   },
+  /**
+   * Attach connects the caller to a running (or finished) job: the first
+   * client message (AttachRequest.start) names the job and whether the caller
+   * wants to write its stdin; the server answers with an AttachResponse
+   * attached, then the job's output events as StreamOutput sends them (a job
+   * with a terminal has one merged stream, stdout), then the finished job.
+   * One writer at a time: a second one is refused with FAILED_PRECONDITION
+   * (stdin_busy); readers are unlimited. Stdin has flow control end to end:
+   * the server reads the caller's next message only once the previous bytes
+   * were handed to the job, so a job that does not read makes the caller
+   * wait. The caller going away (cancel, a dropped connection) ends only its
+   * attachment; the job keeps running. Stdin bytes are never stored.
+   */
+  attach: {
+    path: "/jobworker.v1.JobService/Attach" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttachRequest): Buffer => Buffer.from(AttachRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachRequest => AttachRequest.decode(value),
+    responseSerialize: (value: AttachResponse): Buffer => Buffer.from(AttachResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachResponse => AttachResponse.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -4111,6 +5131,20 @@ export interface JobServiceServer extends UntypedServiceImplementation {
    * matching jobs again.
    */
   watchJobs: handleServerStreamingCall<WatchJobsRequest, WatchJobsResponse>;
+  /**
+   * Attach connects the caller to a running (or finished) job: the first
+   * client message (AttachRequest.start) names the job and whether the caller
+   * wants to write its stdin; the server answers with an AttachResponse
+   * attached, then the job's output events as StreamOutput sends them (a job
+   * with a terminal has one merged stream, stdout), then the finished job.
+   * One writer at a time: a second one is refused with FAILED_PRECONDITION
+   * (stdin_busy); readers are unlimited. Stdin has flow control end to end:
+   * the server reads the caller's next message only once the previous bytes
+   * were handed to the job, so a job that does not read makes the caller
+   * wait. The caller going away (cancel, a dropped connection) ends only its
+   * attachment; the job keeps running. Stdin bytes are never stored.
+   */
+  attach: handleBidiStreamingCall<AttachRequest, AttachResponse>;
 }
 
 export interface JobServiceClient extends Client {
@@ -4277,6 +5311,22 @@ export interface JobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchJobsResponse>;
+  /**
+   * Attach connects the caller to a running (or finished) job: the first
+   * client message (AttachRequest.start) names the job and whether the caller
+   * wants to write its stdin; the server answers with an AttachResponse
+   * attached, then the job's output events as StreamOutput sends them (a job
+   * with a terminal has one merged stream, stdout), then the finished job.
+   * One writer at a time: a second one is refused with FAILED_PRECONDITION
+   * (stdin_busy); readers are unlimited. Stdin has flow control end to end:
+   * the server reads the caller's next message only once the previous bytes
+   * were handed to the job, so a job that does not read makes the caller
+   * wait. The caller going away (cancel, a dropped connection) ends only its
+   * attachment; the job keeps running. Stdin bytes are never stored.
+   */
+  attach(): ClientDuplexStream<AttachRequest, AttachResponse>;
+  attach(options: Partial<CallOptions>): ClientDuplexStream<AttachRequest, AttachResponse>;
+  attach(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AttachRequest, AttachResponse>;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(
