@@ -133,14 +133,20 @@ static void connect_streams(const char *socket_path, const char *token, int with
  * kernel accepted but the server never got (it closes those when out of fds)
  * hangs up instead, and the helper ends before anything ran.
  */
-static void await_go(void) {
-  struct pollfd pfd[3] = {{1, POLLRDHUP, 0}, {2, POLLRDHUP, 0}, {FD_STATUS, POLLIN | POLLRDHUP, 0}};
+static void await_go(int stdin_open) {
+  /* The stdin connection (fd 0) too when there is one: a server that dropped it never sends GO.
+   * Without one fd 0 is /dev/null, always ready: not watched (-1). */
+  struct pollfd pfd[4] = {{1, POLLRDHUP, 0},
+                          {2, POLLRDHUP, 0},
+                          {FD_STATUS, POLLIN | POLLRDHUP, 0},
+                          {stdin_open ? 0 : -1, POLLRDHUP, 0}};
   for (;;) {
-    if (poll(pfd, 3, -1) == -1) {
+    if (poll(pfd, 4, -1) == -1) {
       if (errno == EINTR) continue;
       _exit(EXIT_HELPER_FAILED);
     }
-    if (pfd[0].revents != 0 || pfd[1].revents != 0) _exit(EXIT_HELPER_FAILED);
+    if (pfd[0].revents != 0 || pfd[1].revents != 0 || pfd[3].revents != 0)
+      _exit(EXIT_HELPER_FAILED);
     if (pfd[2].revents == 0) continue;
     char go = 0;
     if (read(FD_STATUS, &go, 1) == 1 && go == HANDSHAKE_GO) return;
@@ -155,7 +161,7 @@ static _Noreturn void run_served(const struct server *srv, const char *token,
   report_to(FD_STATUS);
   /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
   if (close_range(FD_STATUS + 1, ~0U, 0) != 0) fail(STAGE_SETUP, "close_range");
-  await_go();
+  await_go(spec->stdin_open);
   exit(run_helper(spec));
 }
 

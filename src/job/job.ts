@@ -470,6 +470,7 @@ export class LiveJob implements LogSource {
       const s = writer.summary(name);
       // What the job wrote but the log never received (discarded by the sandbox) is dropped too.
       const written = report.outputBytes?.[name] ?? 0;
+      writer.noteDiscarded(written - s.storedBytes - s.droppedBytes);
       return {
         storedBytes: s.storedBytes,
         droppedBytes: Math.max(s.droppedBytes, written - s.storedBytes),

@@ -179,6 +179,15 @@ export class OutputLogWriter {
   }
 
   /**
+   * Bytes past the cap that the sandbox discarded without handing them over
+   * (its count at the job's end, minus what reached the log): reported as
+   * dropped at the cap, as the bytes the log itself dropped are.
+   */
+  noteDiscarded(bytes: number): void {
+    if (bytes > 0) this.#onDropped('cap', bytes);
+  }
+
+  /**
    * Queues one chunk read from `stream`. Returns false when the queue is
    * above its high-water mark: the producer should pause until resumed.
    */

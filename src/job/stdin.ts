@@ -87,6 +87,13 @@ export class JobInput {
   #seat: (() => void) | null = null;
   /** Pieces in flight and an end: at most one piece per writer, and one end. */
   readonly #waiting = new Set<Waiter>();
+  /**
+   * Settles once the last piece handed to the stream has gone out (or was
+   * skipped): a writer that takes the seat while its predecessor's piece is
+   * still in Node's buffer waits for it, so the server holds one piece per
+   * job however often writers come and go.
+   */
+  #flushed: Promise<void> = Promise.resolve();
 
   constructor(id: string, input: SandboxInput) {
     this.#id = id;
@@ -134,14 +141,31 @@ export class JobInput {
     if (this.#seat === release) this.#seat = null;
   }
 
-  /** Hands one piece to the stream; resolves once it reached the kernel. */
-  send(piece: Uint8Array): Promise<void> {
+  /**
+   * Hands one piece to the stream once the previous one went out; resolves
+   * once it reached the kernel. `live` says whether its writer still holds
+   * the seat: a piece whose writer left while it waited is not handed over.
+   */
+  send(piece: Uint8Array, live: () => boolean): Promise<void> {
     return this.#wait((settle) => {
       const { stream } = this.#input;
-      stream.write(piece, (err) => {
-        // A stream destroyed with the job calls back without an error (Node's
-        // onWriteComplete) although the piece never went out: finish() settles it.
-        if (!err && !stream.destroyed) settle(null);
+      const previous = this.#flushed;
+      let flushed = (): void => undefined;
+      this.#flushed = new Promise<void>((resolve) => {
+        flushed = resolve;
+      });
+      void previous.then(() => {
+        if (this.#closed?.code === ErrorCode.AlreadyFinished || !live() || stream.destroyed) {
+          flushed();
+          settle(this.#closed ?? attachmentEnded(this.#id));
+          return;
+        }
+        stream.write(piece, (err) => {
+          flushed();
+          // A stream destroyed with the job calls back without an error (Node's
+          // onWriteComplete) although the piece never went out: finish() settles it.
+          if (!err && !stream.destroyed) settle(null);
+        });
       });
     });
   }
@@ -241,7 +265,7 @@ class Writer implements Attachment {
         this.#bytesIn += piece.length;
         await new Promise<void>((resolve, reject) => {
           this.#abandon = reject;
-          this.#input.send(piece).then(resolve, reject);
+          this.#input.send(piece, () => !this.#released).then(resolve, reject);
         });
         this.#abandon = null;
       }
