@@ -165,8 +165,11 @@ describe('Attach', { timeout: 120_000 }, () => {
     const id = await start(['sh'], onTerminal(24, 80));
     const a = openAttach(alice, { jobId: id, write: true });
     await a.attached;
-    // The shell's arithmetic keeps the awaited words out of the echo of what was typed.
-    await a.stdin('echo sleeping-$((1+1)); sleep 600\n');
+    // The shell's arithmetic keeps the awaited words out of the echo of what was typed. The
+    // word is printed by the child itself, once the shell has made it the foreground group
+    // (then it becomes the sleep): an interrupt sent earlier would reach sh alone, and the
+    // sleep would run its 600 s.
+    await a.stdin("sh -c 'echo sleeping-$((1+1)); exec sleep 600'\n");
     await a.waitFor('sleeping-2');
     await a.send({ event: { $case: 'interrupt', value: {} } });
     // An interrupted list is abandoned by the shell: ask it for the status on a new line.
