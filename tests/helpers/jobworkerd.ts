@@ -19,8 +19,6 @@ export interface JobworkerdResult {
 export interface JobworkerdOptions {
   /** The whole environment (default: PATH and HOME only). */
   readonly env?: NodeJS.ProcessEnv;
-  /** Run as this uid and gid (the test must be root). */
-  readonly uid?: number;
 }
 
 /** Runs `jobworkerd ...args` to its end (bounded: a minute). */
@@ -35,7 +33,6 @@ export function jobworkerd(
       {
         env: options.env ?? { PATH: process.env['PATH'], HOME: process.env['HOME'] },
         timeout: 60_000,
-        ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
       },
       (err, stdout, stderr) => {
         if (err !== null && typeof err.code !== 'number') {
