@@ -24,6 +24,7 @@ import * as stateScale from './state-scale.bench.js';
 import * as cli from './cli.bench.js';
 import * as logsTail from './logs-tail.bench.js';
 import * as capCpu from './cap-cpu.bench.js';
+import * as attachLatency from './attach-latency.bench.js';
 
 const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>][] = [
   [1, 'Start latency', startLatency.run],
@@ -34,6 +35,7 @@ const scenarios: [number, string, (ctx: BenchContext) => Promise<ScenarioResult>
   [6, 'CLI', cli.run],
   [7, 'Logs tail', logsTail.run],
   [8, 'Past the output cap', capCpu.run],
+  [9, 'Interactive round trip', attachLatency.run],
 ];
 
 const docsPath = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));

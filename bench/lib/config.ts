@@ -36,6 +36,8 @@ export interface BenchConfig {
   /** 8: output cap of the server, and seconds the job prints past it while CPU is measured. */
   readonly capBytes: number;
   readonly capSeconds: number;
+  /** 9: keystroke round trips of each interactive variant (after a warm-up). */
+  readonly attachSamples: number;
   /** Directory for `--cpu-prof` of the server child processes, or null. */
   readonly cpuProfDir: string | null;
   /** Where the report is written; null: not written (BENCH_DOCS=0). */
@@ -80,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, defaultDocsPath: string): Ben
     logsSamples: num(env, 'BENCH_LOGS_SAMPLES', quick ? 5 : 20),
     capBytes: num(env, 'BENCH_CAP_BYTES', MiB),
     capSeconds: num(env, 'BENCH_CAP_SECONDS', quick ? 3 : 10),
+    attachSamples: num(env, 'BENCH_ATTACH_SAMPLES', quick ? 100 : 500),
     cpuProfDir:
       env['BENCH_CPU_PROF'] === undefined || env['BENCH_CPU_PROF'] === ''
         ? null

@@ -8,7 +8,8 @@
  *   output cap the fan-out scenario can raise;
  * - `baseline`: the floor of streaming: a grpc-js JobService behind the same
  *   TLS listener whose StreamOutput sends N bytes (N given as the job id)
- *   from one buffer in memory, in chunks of the job log reader's size.
+ *   from one buffer in memory, in chunks of the job log reader's size, and
+ *   whose Attach echoes each stdin message back as an output chunk.
  *
  * The parent talks to it over the IPC channel (messages in servers.ts);
  * losing the channel (the parent died) shuts the server down.
@@ -26,6 +27,8 @@ import { loadIdentity } from '../../src/api/tls.js';
 import {
   OutputStream,
   JobServiceService,
+  type AttachRequest,
+  type AttachResponse,
   type StreamOutputRequest,
   type StreamOutputResponse,
 } from '../../src/gen/jobworker/v1/job_service.js';
@@ -72,7 +75,35 @@ async function streamFromMemory(
   }
 }
 
-/** The baseline server: only StreamOutput is implemented. */
+/**
+ * The floor of an interactive round trip: Attach answers `attached`, then
+ * sends each stdin message back at once as the chunk a job's echo would be
+ * (same message types, a stored time as live output has). No flow control
+ * beyond grpc-js's: the client sends one byte and waits for it.
+ */
+function echoAttach(call: grpc.ServerDuplexStream<AttachRequest, AttachResponse>): void {
+  let offset = 0;
+  call.on('data', (message: AttachRequest) => {
+    const event = message.event;
+    if (event?.$case === 'start') {
+      call.write({ event: { $case: 'attached', value: { job: undefined, writer: true } } });
+    } else if (event?.$case === 'stdin') {
+      const data = event.value;
+      call.write({
+        event: {
+          $case: 'chunk',
+          value: { stream: OutputStream.OUTPUT_STREAM_STDOUT, offset, data, storedAt: new Date() },
+        },
+      });
+      offset += data.length;
+    }
+  });
+  call.on('end', () => call.end());
+  // A cancelled call: grpc-js ends the stream; nothing else is held.
+  call.on('error', () => undefined);
+}
+
+/** The baseline server: only StreamOutput and Attach are implemented. */
 async function startBaseline(): Promise<{ port: number; stop: () => Promise<void> }> {
   const server = new grpc.Server({
     'grpc.max_concurrent_streams': 1000,
@@ -90,6 +121,7 @@ async function startBaseline(): Promise<{ port: number; stop: () => Promise<void
     streamOutput: (call: grpc.ServerWritableStream<StreamOutputRequest, StreamOutputResponse>) => {
       void streamFromMemory(call, buffer);
     },
+    attach: echoAttach,
   });
   // The baseline measures grpc-js alone: refused handshakes are not audited.
   const noAudit = { record: () => undefined, close: () => undefined };
