@@ -18,7 +18,6 @@ import {
   ConfigError,
   loadSettings,
   parseFlags,
-  readConfigFile,
   serveOptions,
   UsageError,
 } from './config.js';
@@ -151,7 +150,8 @@ async function main(argv: string[]): Promise<void> {
       if (sub !== 'check' || file === undefined || extra.length > 0) {
         throw new UsageError('expected: config check FILE');
       }
-      await readConfigFile(file);
+      // The file alone (no flags, no variables), with the checks of keys that go together.
+      await loadSettings({ found: {}, config: file }, {});
       process.stdout.write(`${file}: valid\n`);
       return;
     }

@@ -76,6 +76,12 @@ describe('jobworkerd configuration commands', { timeout: 60_000 }, () => {
       `jobworkerd: ${bad}: retention.max_age: "forever" is not a duration; use e.g. 500ms, 10s, 1m30s\n` +
         `${bad}: retention.max_size: unknown key\n`,
     );
+    // Keys that do not fit together are the file's problem too, not only serve's.
+    const apart = join(dir, 'apart.toml');
+    await writeFile(apart, '[metrics]\nlisten = "0.0.0.0:9464"\n');
+    const remote = await jobworkerd('config', 'check', apart);
+    assert.equal(remote.code, 78);
+    assert.match(remote.stderr, /metrics\.listen: "0\.0\.0\.0:9464" is not loopback/);
     const usage = await jobworkerd('config', 'check');
     assert.equal(usage.code, 64);
     assert.match(usage.stderr, /^jobworkerd: expected: config check FILE\n/);
