@@ -67,6 +67,11 @@ mount -t devtmpfs devtmpfs $r/dev
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts $r/dev/pts
 mount -t tmpfs -o mode=1777 shm $r/dev/shm
+# The checkout (the command's directory) stays visible wherever it is, even
+# under a directory the mounts below cover (a `mktemp -d` clone in /tmp):
+# held aside now, bound back at its own path after them.
+src=$(cat /out/src)
+mkdir -p /src && mount --bind "$r$src" /src || fail "checkout $src"
 for dir in run var/tmp var/lib root; do mount -t tmpfs -o mode=755 $dir $r/$dir; done
 chmod 1777 $r/var/tmp
 chmod 700 $r/root
@@ -80,6 +85,8 @@ mount --bind $d/tmp $r/tmp
 mount --bind $d/scratch $r/var/lib/jobworker-test
 mkdir -p $r/run/jobworker-vm
 mount --bind /out $r/run/jobworker-vm
+[ -d "$r$src" ] || mkdir -p "$r$src" || fail "mount point for $src"
+mount --bind /src "$r$src" || fail "checkout $src back"
 cg=$r/sys/fs/cgroup
 v1() {
   mount -t tmpfs -o mode=755 cgroup $cg
@@ -176,20 +183,25 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$work/disk.img"
   printf ' %q' "$@"
   echo
 } >"$work/out/cmd"
+printf '%s\n' "$PWD" >"$work/out/src"
 
 log "booting layout $layout ($cpus CPUs, $memory MiB, timeout ${timeout}s, TCG)"
 started=$(date +%s)
-# timeout(1) kills a hung VM; qemu's console is a file chardev on our stderr.
+# timeout(1) kills a hung VM. qemu's console is its stdout, a pipe that cat
+# copies to our stderr: a file chardev on /proc/self/fd/2 reopened a log
+# file truncated and wrote over it from offset 0 (NULs where this script's
+# lines had been), and the pipe keeps whatever flags qemu sets on its stdio
+# off the file we share with our caller.
 timeout -k 5 "$timeout" qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$memory" \
   -nodefaults -no-user-config -display none -no-reboot \
-  -chardev file,id=con,path=/proc/self/fd/2 -serial chardev:con \
+  -chardev stdio,id=con,signal=off -serial chardev:con \
   -kernel "$vmlinuz" -initrd "$initrd" \
   -append "console=ttyS0 loglevel=4 panic=-1 rdinit=/init jobworker.layout=$layout" \
   -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$work/out,mount_tag=out,security_model=none" \
   -drive "file=$work/disk.img,if=virtio,format=raw,cache=unsafe" \
-  </dev/null &
+  </dev/null > >(cat >&2) &
 qemu_pid=$!
 rc=0
 wait "$qemu_pid" || rc=$?
