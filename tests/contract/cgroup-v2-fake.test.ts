@@ -89,6 +89,21 @@ test('v2: the server moves into a leaf, then controllers are delegated to the jo
   });
 });
 
+test('v2: a server sharing its cgroup with other processes refuses to start, naming the fix', async () => {
+  const fake = await FakeCgroupFs.create({ own: OWN, pids: [SERVER_PID, 4343] });
+  try {
+    await assert.rejects(
+      manager(fake, join(fake.root, OWN)),
+      (e) =>
+        e instanceof JobworkerError &&
+        e.message.includes('holds processes other than jobworkerd') &&
+        e.message.includes('a cgroup of its own'),
+    );
+  } finally {
+    await fake.destroy();
+  }
+});
+
 test('v2: limits are written to the kernel files with the kernel syntax', async () => {
   await withFake(async (fake, own) => {
     const job = await (await manager(fake, own)).create(JOB, limits);

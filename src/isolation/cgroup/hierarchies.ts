@@ -121,7 +121,22 @@ async function prepareV2(layout: CgroupLayout, options: PrepareOptions): Promise
     const leaf = `${own}/${options.group}.server`;
     await ensureDir(fs, leaf);
     await writeControl(fs, `${leaf}/cgroup.procs`, String(options.selfPid));
-    await writeControl(fs, `${own}/cgroup.subtree_control`, enable);
+    await fs.write(`${own}/cgroup.subtree_control`, enable).catch((again: unknown) => {
+      if (errnoOf(again) !== 'EBUSY') {
+        throw cgroupError(
+          `write ${JSON.stringify(enable)}`,
+          `${own}/cgroup.subtree_control`,
+          again,
+        );
+      }
+      // Still busy with the server out: other processes share its cgroup (a
+      // login session's scope, say). Only the operator can fix that.
+      throw new JobworkerError(
+        ErrorCode.Internal,
+        `cgroup v2: ${own} holds processes other than jobworkerd, so it cannot delegate controllers to job cgroups (the kernel's no-internal-processes rule): start jobworkerd in a cgroup of its own, as deploy/jobworkerd.service does`,
+        { cause: again },
+      );
+    });
   }
   const group = `${own}/${options.group}`;
   await ensureDir(fs, group);
