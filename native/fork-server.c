@@ -17,8 +17,9 @@
  * HANDSHAKE byte (stdout, stderr, status): those connections become its fds
  * 1, 2 and 3; a launch with stdin connects a fourth time (stdin), which
  * becomes its fd 0 (else /dev/null). Once the server holds all of them it
- * writes HANDSHAKE_GO on the status connection, and the helper goes on
- * exactly as in the direct mode.
+ * writes HANDSHAKE_GO on the status connection. The helper goes on as in
+ * the direct mode meanwhile (init builds the namespaces and joins the
+ * cgroups), but runs the job's command only after that byte.
  * Only the fork server ever signals a helper, and only before reaping it:
  * the pid cannot have been reused. EOF on fd 0 ends the fork server; the
  * death signal ends the helpers still running (the server closes it only
@@ -128,12 +129,15 @@ static void connect_streams(const char *socket_path, const char *token, int with
 }
 
 /*
- * Runs nothing until the server holds all three connections, which it says
- * with one byte, HANDSHAKE_GO, on the status connection: a connection the
- * kernel accepted but the server never got (it closes those when out of fds)
- * hangs up instead, and the helper ends before anything ran.
+ * The job's command runs only once the server holds all three connections and
+ * has made the job's start record durable, which it says with one byte,
+ * HANDSHAKE_GO, on the status connection: a connection the kernel accepted but
+ * the server never got (it closes those when out of fds) hangs up instead, and
+ * the helper ends before the job ran. Called by run_helper while init builds
+ * the namespaces.
  */
-static void await_go(int stdin_open) {
+static void await_go(const struct spec *spec) {
+  int stdin_open = spec->stdin_open;
   /* The stdin connection (fd 0) too when there is one: a server that dropped it never sends GO.
    * Without one fd 0 is /dev/null, always ready: not watched (-1). */
   struct pollfd pfd[4] = {{1, POLLRDHUP, 0},
@@ -161,8 +165,7 @@ static _Noreturn void run_served(const struct server *srv, const char *token,
   report_to(FD_STATUS);
   /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
   if (close_range(FD_STATUS + 1, ~0U, 0) != 0) fail(STAGE_SETUP, "close_range");
-  await_go(spec->stdin_open);
-  exit(run_helper(spec));
+  exit(run_helper(spec, await_go));
 }
 
 /* ---- requests ---------------------------------------------------------- */

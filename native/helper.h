@@ -39,8 +39,12 @@ int spec_set(struct spec *spec, const char *field, const char *value);
 /* Whether spec is whole: a terminal has both sizes and stdin. 0, or -1 with errno EINVAL. */
 int spec_check(const struct spec *spec);
 
-/* Runs the helper for spec; its fds 1-3 (and 0 with stdin) are in place. Returns its exit code. */
-int run_helper(const struct spec *spec);
+/*
+ * Runs the helper for spec; its fds 1-3 (and 0 with stdin) are in place. Returns its exit code.
+ * await_go, when not NULL, is called once init is building the job's namespaces; the job's
+ * command runs only after it returned (it exits the helper to run nothing).
+ */
+int run_helper(const struct spec *spec, void (*await_go)(const struct spec *));
 
 /*
  * Dies with its parent: SIGKILL on parent death, then closes the race of a

@@ -146,6 +146,7 @@ struct fds {
   int tty_sock[2];    /* init -> helper: the terminal's master (SCM_RIGHTS) */
   int report[2];      /* init -> helper: one line per event */
   int release[2];     /* helper -> init: one byte once the cgroups are joined */
+  int begin[2];       /* helper -> init: one byte to run the job (served: once the server's go came) */
   int sigfd;          /* helper's signalfd */
   int tty_slave;      /* init: the terminal's slave, for the job; the helper: one of its own */
 };
@@ -336,7 +337,8 @@ static void make_pipes(const struct spec *spec, struct fds *fds) {
                    &fds->in[0],  &fds->in[1],  &fds->tty_sock[0], &fds->tty_sock[1],
                    &fds->tty_slave};
   for (size_t i = 0; i < sizeof unused / sizeof unused[0]; i++) *unused[i] = -1;
-  if (pipe2(fds->report, O_CLOEXEC) != 0 || pipe2(fds->release, O_CLOEXEC) != 0)
+  if (pipe2(fds->report, O_CLOEXEC) != 0 || pipe2(fds->release, O_CLOEXEC) != 0 ||
+      pipe2(fds->begin, O_CLOEXEC) != 0)
     fail(STAGE_SETUP, "pipe2");
   if (has_tty(spec)) {
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds->tty_sock) != 0)
@@ -456,6 +458,7 @@ static pid_t start_init(const struct spec *spec, struct fds *fds) {
     fail(STAGE_CLONE, "write");
   }
   close(fds->release[1]);
+  close(fds->begin[0]);
   return pid;
 }
 
@@ -755,6 +758,7 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
   close_fd(&fds->tty_sock[0]);
   close(fds->report[0]);
   close(fds->release[1]);
+  close(fds->begin[1]);
   close(fds->sigfd);
   close(FD_STATUS); /* the helper alone writes the status channel */
   /* Armed before waiting: if the helper dies first, the release pipe reads EOF. Its
@@ -787,6 +791,11 @@ static _Noreturn void run_init(const struct spec *spec, struct fds *fds) {
     fail(STAGE_KEYRING, "keyctl");
   /* The job inherits it: under memory pressure jobs go before the host's processes. */
   if (set_oom_score_adj(OOM_SCORE_ADJ_JOB) != 0) fail(STAGE_INIT, "write");
+  /* Everything above is ours; the job's command runs only once the helper says so. EOF: the
+   * helper died (or gave up waiting for the server's go), and nothing of the job ran. */
+  char begin;
+  if (read(fds->begin[0], &begin, 1) != 1) _exit(EXIT_HELPER_FAILED);
+  close(fds->begin[0]);
   pid_t job = fork_job(spec, fds);
   reap_and_forward(job);
 }
@@ -1164,7 +1173,7 @@ static int report_end(const struct outcome *o) {
   return EXIT_HELPER_FAILED;
 }
 
-int run_helper(const struct spec *spec) {
+int run_helper(const struct spec *spec, void (*await_go)(const struct spec *)) {
   struct fds fds;
   struct outcome outcome;
   memset(&outcome, 0, sizeof outcome);
@@ -1172,6 +1181,13 @@ int run_helper(const struct spec *spec) {
   make_pipes(spec, &fds);
   block_signals(&fds);
   pid_t init = start_init(spec, &fds);
+  /* init builds the namespaces and joins the cgroups meanwhile: the server's go waits for the
+   * job's start record to be durable, and the two overlap. */
+  if (await_go != NULL) await_go(spec);
+  /* A failed write means init is gone: its report (or its end) comes through the relay. */
+  ssize_t unused = write(fds.begin[1], "b", 1);
+  (void)unused;
+  close(fds.begin[1]);
   relay_until_done(spec, &fds, init, &outcome);
   return report_end(&outcome);
 }
@@ -1210,5 +1226,5 @@ int main(int argc, char **argv) {
   struct spec spec;
   parse_args(argc, argv, &spec);
   read_env(&spec);
-  return run_helper(&spec);
+  return run_helper(&spec, NULL);
 }

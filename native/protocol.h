@@ -18,8 +18,9 @@
  *   ended TOKEN exit CODE | ended TOKEN signal N   the helper was reaped
  * A forked helper connects back three times with TOKEN and one HANDSHAKE
  * byte (stdout, stderr, status), four times when the launch has FIELD_STDIN
- * (then also stdin, which becomes its fd 0), then waits for HANDSHAKE_GO on
- * the status connection.
+ * (then also stdin, which becomes its fd 0); it runs the job's command only
+ * after HANDSHAKE_GO on the status connection (the namespaces are built
+ * meanwhile).
  *
  * The helper's status channel (fd 3), one line per event:
  *   started PID | error STAGE SYSCALL ERRNO | exit CODE | signal N

@@ -1,6 +1,7 @@
 /**
  * One launch in two phases. prepare: create the job's cgroups (limits
- * written) and fork the helper, which waits for its go. start: let it go,
+ * written) and fork the helper, whose init builds the namespaces while the
+ * command waits for its go. start: let it go,
  * wait for `started` or a failure, then own the helper until the job is
  * gone, its usage read and its cgroups removed.
  */
@@ -130,7 +131,7 @@ export async function prepare(
   }
   let starting: Promise<Sandbox> | null = null;
   let undoing: Promise<void> | null = null;
-  // The helper waits (before its clone) for its go, so killing it ends
+  // The command waits for the helper's go, so killing the helper ends
   // everything: its init and the namespace follow through the parent-death signal.
   const undo = (): Promise<void> => {
     undoing ??= (async () => {

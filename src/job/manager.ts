@@ -34,14 +34,7 @@ import {
   DEFAULT_RETENTION_MS,
 } from './retention.js';
 import { removeJob, RetentionSweeper } from './retention-sweeper.js';
-import {
-  LOG_FILE,
-  reserveRecordSpace,
-  storageError,
-  syncDir,
-  writeFinalRecord,
-  writeRecord,
-} from './store.js';
+import { LOG_FILE, storageError, writeFinalRecord, writeStartRecord } from './store.js';
 import type { StoredJob } from './stored-job.js';
 import { WatchHub } from './watch-hub.js';
 import { readerAttachment, refuseWriter } from './stdin.js';
@@ -300,15 +293,6 @@ export class JobManager implements Jobs {
     const notifier = new Notifier();
     let writer: OutputLogWriter | undefined;
     try {
-      writer = await OutputLogWriter.create(logPath, {
-        capBytes: this.#capBytes,
-        notifier,
-        onDropped: (reason, bytes) => {
-          this.#onEvent({ type: 'output_dropped', reason, bytes });
-        },
-      }).catch((err: unknown) => {
-        throw storageError(err, `cannot create the output log of job ${id}`);
-      });
       const record = startRecord({
         id,
         owner,
@@ -326,11 +310,20 @@ export class JobManager implements Jobs {
       });
       // Persisted (with room reserved for the final record) before anything
       // runs: a start on a full disk fails before a process exists, and a job
-      // a client knows of is found after a restart. The isolation makes the
-      // cgroups and the helper meanwhile, and runs nothing before start(). A
-      // crash in between leaves a record of a job that never ran: it is
-      // reported lost.
-      const [prepared, persisted] = await Promise.allSettled([
+      // a client knows of is found after a restart. The output log is created
+      // and the isolation makes the cgroups, the helper and the namespaces
+      // meanwhile, and runs nothing before start(). A crash in between leaves
+      // a record of a job that never ran: it is reported lost.
+      const created = OutputLogWriter.create(logPath, {
+        capBytes: this.#capBytes,
+        notifier,
+        onDropped: (reason, bytes) => {
+          this.#onEvent({ type: 'output_dropped', reason, bytes });
+        },
+      }).catch((err: unknown) => {
+        throw storageError(err, `cannot create the output log of job ${id}`);
+      });
+      const [prepared, made, persisted] = await Promise.allSettled([
         this.#isolation.prepare(
           {
             jobId: id,
@@ -346,9 +339,16 @@ export class JobManager implements Jobs {
           },
           signal,
         ),
-        this.#persistStart(dir, record),
+        created,
+        writeStartRecord(this.#jobsDir, dir, record, created),
       ]);
+      // All three have settled: the cleanup below may close the log and remove `dir`.
+      if (made.status === 'fulfilled') writer = made.value;
       if (prepared.status === 'rejected') throw prepared.reason;
+      if (made.status === 'rejected') {
+        await prepared.value.cancel();
+        throw made.reason;
+      }
       if (persisted.status === 'rejected') {
         await prepared.value.cancel();
         throw persisted.reason;
@@ -358,7 +358,7 @@ export class JobManager implements Jobs {
         record,
         dir,
         logPath,
-        writer,
+        writer: made.value,
         notifier,
         sandbox,
         timeoutGraceMs: DEFAULT_GRACE_MS,
@@ -383,15 +383,6 @@ export class JobManager implements Jobs {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
-  }
-
-  /** Writes and syncs the start record of the job in `dir`, with room reserved for its final one. */
-  async #persistStart(dir: string, record: JobRecord): Promise<void> {
-    await reserveRecordSpace(dir, record);
-    await writeRecord(dir, record);
-    await syncDir(this.#jobsDir).catch((err: unknown) => {
-      throw storageError(err, 'cannot sync the jobs directory');
-    });
   }
 
   #job(id: string): AnyJob {

@@ -62,12 +62,12 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Atomically replaces `<dir>/<name>` with `text`: a uniquely named temp file
- * (two writes of one file never share one), fsynced, renamed over it, then
- * the directory fsynced. Rejects with the failed call's error; the old file,
- * if any, is then still intact, and no temp file is left behind.
+ * Writes `text` into a uniquely named temp file in `dir` (two writes of one
+ * file never share one), fsyncs it and renames it over `<dir>/<name>`; the
+ * directory's fsync is the caller's. Rejects with the failed call's error;
+ * the old file, if any, is then still intact, and no temp file is left behind.
  */
-export async function replaceFile(dir: string, name: string, text: string): Promise<void> {
+async function renameIntoPlace(dir: string, name: string, text: string): Promise<void> {
   const tmp = join(dir, `${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await open(tmp, 'wx', 0o600);
@@ -78,11 +78,51 @@ export async function replaceFile(dir: string, name: string, text: string): Prom
       await handle.close();
     }
     await rename(tmp, join(dir, name));
-    await syncDir(dir);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** Atomically replaces `<dir>/<name>` with `text` ({@link renameIntoPlace}), then fsyncs `dir`. */
+export async function replaceFile(dir: string, name: string, text: string): Promise<void> {
+  await renameIntoPlace(dir, name, text);
+  await syncDir(dir);
+}
+
+/** Waits for every promise; then rejects with the first failure, if any. */
+async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
+/**
+ * Persists a starting job in `dir`, a new directory of `jobsDir`: its start
+ * record and the room for its final one ({@link reserveRecordSpace}), written
+ * side by side, then both directories fsynced side by side (the round trips
+ * overlap; docs/benchmarks.md, issue 18). `alongside` is the creation of
+ * another entry of `dir` (the output log, whose failure is its creator's to
+ * report): the directory is fsynced once it settled. When this resolves, the
+ * record, the reservation, that entry and the job's directory are durable.
+ * Rejects with a coded error once every write has ended, so the caller may
+ * remove `dir`.
+ */
+export async function writeStartRecord(
+  jobsDir: string,
+  dir: string,
+  record: JobRecord,
+  alongside: Promise<unknown>,
+): Promise<void> {
+  await settleAll([
+    reserveRecordSpace(dir, record),
+    renameIntoPlace(dir, RECORD_FILE, serializeRecord(record)).catch((err: unknown) => {
+      throw storageError(err, `cannot write the record of job ${record.id}`);
+    }),
+    alongside.catch(() => undefined),
+  ]);
+  await settleAll([syncDir(dir), syncDir(jobsDir)]).catch((err: unknown) => {
+    throw storageError(err, `cannot sync the directory of job ${record.id}`);
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  readlink,
   rm,
   stat,
   utimes,
@@ -299,7 +300,24 @@ describe('isolation fork server', { skip }, () => {
         );
       const prepared = await fx.iso.prepare(specFor(fx.iso, argv('late')));
       assert.equal((await jobCgroups()).length, fx.iso.cgroupGroupDirs.length, 'cgroups made');
-      assert.equal((await helpers()).length, 1, 'helper forked');
+      const [helper] = await helpers();
+      assert.ok(helper !== undefined, 'helper forked');
+      // The namespaces are built before start() (overlapping the server's start record):
+      // the helper's init already runs in a PID namespace of its own; only the command waits.
+      let init: number | undefined;
+      for (let waited = 0; init === undefined && waited < 5000; waited += 10) {
+        const children = await readFile(
+          `/proc/${String(helper)}/task/${String(helper)}/children`,
+          'utf8',
+        );
+        init = children.split(' ').filter(Boolean).map(Number)[0];
+        if (init === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(init !== undefined, 'init cloned before start()');
+      assert.notEqual(
+        await readlink(`/proc/${String(init)}/ns/pid`),
+        await readlink('/proc/self/ns/pid'),
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(await ran('late'), false, 'ran before start()');
       const { report } = await collect(await prepared.start());
