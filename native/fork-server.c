@@ -17,9 +17,10 @@
  * HANDSHAKE byte (stdout, stderr, status): those connections become its fds
  * 1, 2 and 3; a launch with stdin connects a fourth time (stdin), which
  * becomes its fd 0 (else /dev/null). Once the server holds all of them it
- * writes HANDSHAKE_GO on the status connection. The helper goes on as in
- * the direct mode meanwhile (init builds the namespaces and joins the
- * cgroups), but runs the job's command only after that byte.
+ * writes HANDSHAKE_HELD on the status connection, and the helper goes on as
+ * in the direct mode (init builds the namespaces and joins the cgroups), but
+ * runs the job's command only after HANDSHAKE_GO, once the server made the
+ * job's start record durable.
  * Only the fork server ever signals a helper, and only before reaping it:
  * the pid cannot have been reused. EOF on fd 0 ends the fork server; the
  * death signal ends the helpers still running (the server closes it only
@@ -129,34 +130,51 @@ static void connect_streams(const char *socket_path, const char *token, int with
 }
 
 /*
- * The job's command runs only once the server holds all three connections and
- * has made the job's start record durable, which it says with one byte,
- * HANDSHAKE_GO, on the status connection: a connection the kernel accepted but
- * the server never got (it closes those when out of fds) hangs up instead, and
- * the helper ends before the job ran. Called by run_helper while init builds
- * the namespaces.
+ * Waits for the byte `want` from the server on the status connection: a
+ * connection the kernel accepted but the server never got (it closes those
+ * when out of fds) hangs up instead, and the helper ends before the job ran.
+ * With sigfd (>= 0, signals blocked), a terminating signal ends it too, as
+ * it would have unblocked.
  */
-static void await_go(const struct spec *spec) {
-  int stdin_open = spec->stdin_open;
+static void await_byte(const struct spec *spec, char want, int sigfd) {
   /* The stdin connection (fd 0) too when there is one: a server that dropped it never sends GO.
    * Without one fd 0 is /dev/null, always ready: not watched (-1). */
-  struct pollfd pfd[4] = {{1, POLLRDHUP, 0},
+  struct pollfd pfd[5] = {{1, POLLRDHUP, 0},
                           {2, POLLRDHUP, 0},
                           {FD_STATUS, POLLIN | POLLRDHUP, 0},
-                          {stdin_open ? 0 : -1, POLLRDHUP, 0}};
+                          {spec->stdin_open ? 0 : -1, POLLRDHUP, 0},
+                          {sigfd, POLLIN, 0}};
   for (;;) {
-    if (poll(pfd, 4, -1) == -1) {
+    if (poll(pfd, 5, -1) == -1) {
       if (errno == EINTR) continue;
       _exit(EXIT_HELPER_FAILED);
     }
     if (pfd[0].revents != 0 || pfd[1].revents != 0 || pfd[3].revents != 0)
       _exit(EXIT_HELPER_FAILED);
+    if (pfd[4].revents != 0) {
+      /* Left pending for the relay, which reaps init on SIGCHLD. */
+      sigset_t pending;
+      if (sigpending(&pending) != 0 || sigismember(&pending, SIGTERM) ||
+          sigismember(&pending, SIGINT) || sigismember(&pending, SIGHUP) ||
+          sigismember(&pending, SIGQUIT))
+        _exit(EXIT_HELPER_FAILED);
+      /* SIGCHLD (init failed: its report waits in the pipe) or SIGUSR*: stop watching.
+       * TODO(signals): a terminating signal after that, before GO, reaches the job. */
+      pfd[4].fd = -1;
+    }
     if (pfd[2].revents == 0) continue;
-    char go = 0;
-    if (read(FD_STATUS, &go, 1) == 1 && go == HANDSHAKE_GO) return;
+    char byte = 0;
+    if (read(FD_STATUS, &byte, 1) == 1 && byte == want) return;
     _exit(EXIT_HELPER_FAILED);
   }
 }
+
+/*
+ * The job's command runs only once the server has made the job's start
+ * record durable, which it says with HANDSHAKE_GO. Called by run_helper
+ * while init builds the namespaces.
+ */
+static void await_go(const struct spec *spec, int sigfd) { await_byte(spec, HANDSHAKE_GO, sigfd); }
 
 /* The forked helper: streams back to the server on fds 1-3, then the direct mode's work. */
 static _Noreturn void run_served(const struct server *srv, const char *token,
@@ -165,6 +183,9 @@ static _Noreturn void run_served(const struct server *srv, const char *token,
   report_to(FD_STATUS);
   /* The request pipe, the signalfd, the listening side of nothing: only 0-3 stay. */
   if (close_range(FD_STATUS + 1, ~0U, 0) != 0) fail(STAGE_SETUP, "close_range");
+  /* Nothing more before the server holds every connection: from then on a failure's
+   * report reaches it on the status connection it holds. */
+  await_byte(spec, HANDSHAKE_HELD, -1);
   exit(run_helper(spec, await_go));
 }
 

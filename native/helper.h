@@ -41,10 +41,11 @@ int spec_check(const struct spec *spec);
 
 /*
  * Runs the helper for spec; its fds 1-3 (and 0 with stdin) are in place. Returns its exit code.
- * await_go, when not NULL, is called once init is building the job's namespaces; the job's
- * command runs only after it returned (it exits the helper to run nothing).
+ * await_go, when not NULL, is called once init is building the job's namespaces, with the
+ * helper's signalfd (signals blocked); the job's command runs only after it returned (it
+ * exits the helper to run nothing).
  */
-int run_helper(const struct spec *spec, void (*await_go)(const struct spec *));
+int run_helper(const struct spec *spec, void (*await_go)(const struct spec *, int sigfd));
 
 /*
  * Dies with its parent: SIGKILL on parent death, then closes the race of a

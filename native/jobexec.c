@@ -1173,7 +1173,7 @@ static int report_end(const struct outcome *o) {
   return EXIT_HELPER_FAILED;
 }
 
-int run_helper(const struct spec *spec, void (*await_go)(const struct spec *)) {
+int run_helper(const struct spec *spec, void (*await_go)(const struct spec *, int sigfd)) {
   struct fds fds;
   struct outcome outcome;
   memset(&outcome, 0, sizeof outcome);
@@ -1183,7 +1183,7 @@ int run_helper(const struct spec *spec, void (*await_go)(const struct spec *)) {
   pid_t init = start_init(spec, &fds);
   /* init builds the namespaces and joins the cgroups meanwhile: the server's go waits for the
    * job's start record to be durable, and the two overlap. */
-  if (await_go != NULL) await_go(spec);
+  if (await_go != NULL) await_go(spec, fds.sigfd);
   /* A failed write means init is gone: its report (or its end) comes through the relay. */
   ssize_t unused = write(fds.begin[1], "b", 1);
   (void)unused;

@@ -18,9 +18,10 @@
  *   ended TOKEN exit CODE | ended TOKEN signal N   the helper was reaped
  * A forked helper connects back three times with TOKEN and one HANDSHAKE
  * byte (stdout, stderr, status), four times when the launch has FIELD_STDIN
- * (then also stdin, which becomes its fd 0); it runs the job's command only
- * after HANDSHAKE_GO on the status connection (the namespaces are built
- * meanwhile).
+ * (then also stdin, which becomes its fd 0), then waits for HANDSHAKE_HELD
+ * on the status connection before doing anything else (so its failures from
+ * then on reach the server on connections it holds), builds the namespaces,
+ * and runs the job's command only after HANDSHAKE_GO.
  *
  * The helper's status channel (fd 3), one line per event:
  *   started PID | error STAGE SYSCALL ERRNO | exit CODE | signal N
@@ -70,11 +71,14 @@
 #define FAILED_CONNECT "connect"
 #define FAILED_DUP2 "dup2"
 
-/* What a forked helper sends after its token, and what lets it go on. */
+/* What a forked helper sends after its token, and what lets it go on: HELD, the server
+ * holds every connection (build the namespaces); GO, the start record is durable (run
+ * the command). */
 #define HANDSHAKE_STDOUT 'o'
 #define HANDSHAKE_STDERR 'e'
 #define HANDSHAKE_STATUS 's'
 #define HANDSHAKE_STDIN 'i'
+#define HANDSHAKE_HELD 'h'
 #define HANDSHAKE_GO 'g'
 
 /* Status channel words; exit and signal also end an `ended` reply. */

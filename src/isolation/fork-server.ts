@@ -310,6 +310,7 @@ export class ForkServer {
     if (entry.failure === null && !aborted()) {
       const { stdout, stderr, status } = entry.sockets;
       if (entry.pid !== null && stdout && stderr && status) {
+        status.write(HANDSHAKE.held);
         return {
           go: () => {
             status.write(HANDSHAKE.go);
@@ -417,7 +418,7 @@ export class ForkServer {
         reply.how === STATUS.exit
           ? { kind: 'exit', code: reply.value }
           : { kind: 'signal', signal: reply.value };
-      // A helper waits for 'g', sent only once all its connections are in: one that
+      // A helper waits for 'h', sent only once all its connections are in: one that
       // ended before that never ran anything, and its missing connections never come.
       if (!allConnected(entry)) {
         entry.failure ??= `helper ended (${describeEnd(end)}) before it connected`;

@@ -49,9 +49,18 @@ export const FAILED = {
 
 /**
  * The kind a helper's connection announces after its token (stdin only for
- * a launch with stdin), and the byte that lets it go on.
+ * a launch with stdin), and the bytes that let it go on: `held` once the
+ * server holds every connection (it builds the namespaces), `go` once the
+ * start record is durable (it runs the command).
  */
-export const HANDSHAKE = { stdout: 'o', stderr: 'e', status: 's', stdin: 'i', go: 'g' } as const;
+export const HANDSHAKE = {
+  stdout: 'o',
+  stderr: 'e',
+  status: 's',
+  stdin: 'i',
+  held: 'h',
+  go: 'g',
+} as const;
 
 /** Control lines the server writes on the status channel once the job runs (a terminal's). */
 export const CONTROL = { resize: 'resize', interrupt: 'interrupt' } as const;

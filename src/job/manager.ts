@@ -314,16 +314,9 @@ export class JobManager implements Jobs {
       // and the isolation makes the cgroups, the helper and the namespaces
       // meanwhile, and runs nothing before start(). A crash in between leaves
       // a record of a job that never ran: it is reported lost.
-      const created = OutputLogWriter.create(logPath, {
-        capBytes: this.#capBytes,
-        notifier,
-        onDropped: (reason, bytes) => {
-          this.#onEvent({ type: 'output_dropped', reason, bytes });
-        },
-      }).catch((err: unknown) => {
-        throw storageError(err, `cannot create the output log of job ${id}`);
-      });
-      const [prepared, made, persisted] = await Promise.allSettled([
+      // Called first, and made async: a prepare that throws at once still leaves
+      // the two writes below to be awaited before the cleanup removes `dir`.
+      const preparing = (async () =>
         this.#isolation.prepare(
           {
             jobId: id,
@@ -338,7 +331,18 @@ export class JobManager implements Jobs {
             ...(valid.tty && { tty: { rows: valid.tty.rows, cols: valid.tty.cols } }),
           },
           signal,
-        ),
+        ))();
+      const created = OutputLogWriter.create(logPath, {
+        capBytes: this.#capBytes,
+        notifier,
+        onDropped: (reason, bytes) => {
+          this.#onEvent({ type: 'output_dropped', reason, bytes });
+        },
+      }).catch((err: unknown) => {
+        throw storageError(err, `cannot create the output log of job ${id}`);
+      });
+      const [prepared, made, persisted] = await Promise.allSettled([
+        preparing,
         created,
         writeStartRecord(this.#jobsDir, dir, record, created),
       ]);

@@ -103,7 +103,9 @@ async function settleAll(promises: readonly Promise<unknown>[]): Promise<void> {
  * overlap; docs/benchmarks.md, issue 18). `alongside` is the creation of
  * another entry of `dir` (the output log, whose failure is its creator's to
  * report): the directory is fsynced once it settled. When this resolves, the
- * record, the reservation, that entry and the job's directory are durable.
+ * record, that entry, the job's directory and the reservation's entry are
+ * durable (the reservation's zeros need no fsync: its blocks are allocated
+ * at the write, or it fails with ENOSPC, and its content is overwritten).
  * Rejects with a coded error once every write has ended, so the caller may
  * remove `dir`.
  */

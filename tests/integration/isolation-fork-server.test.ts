@@ -208,7 +208,7 @@ describe('isolation fork server', { skip }, () => {
         const kind = hello?.toString('latin1').at(-1);
         if (kind === HANDSHAKE.stdout && dropStdout) socket.destroy();
         if (kind === HANDSHAKE.status) status = socket;
-        if (held.length === 3 && !dropStdout) status?.write(HANDSHAKE.go);
+        if (held.length === 3 && !dropStdout) status?.write(HANDSHAKE.held + HANDSHAKE.go);
       });
     });
     let status: Socket | undefined;
@@ -329,6 +329,16 @@ describe('isolation fork server', { skip }, () => {
       await never.cancel();
       await assert.rejects(never.start(), { code: 'cancelled' });
       assert.equal(await ran('never'), false);
+      assert.deepEqual([await jobCgroups(), await helpers()], [[], []]);
+
+      // A terminating signal to the helper before the go (systemd stopping the server's
+      // cgroup, say): the helper ends, and the command never runs.
+      const signalled = await fx.iso.prepare(specFor(fx.iso, argv('signalled')));
+      const [signalledHelper] = await helpers();
+      assert.ok(signalledHelper !== undefined);
+      process.kill(signalledHelper, 'SIGTERM');
+      await assert.rejects(signalled.start(), { code: 'internal' });
+      assert.equal(await ran('signalled'), false);
       assert.deepEqual([await jobCgroups(), await helpers()], [[], []]);
 
       // An abort between prepare and start: start() refuses and undoes.

@@ -28,7 +28,8 @@ export interface JobCgroups {
   /**
    * Resolves once the unified cgroup reports `populated 0` (an inotify event,
    * not polling); resolves at once without a unified cgroup (pure v1: the
-   * helper's exit is the signal) or when `signal` aborts.
+   * helper's exit, or the kill before the removal, is the signal; the removal
+   * retries EBUSY) or when `signal` aborts.
    */
   waitEmpty(signal?: AbortSignal): Promise<void>;
   /** OOM kills and usage, read before removal. */
