@@ -83,12 +83,15 @@ async function socketDirs(stateDir: string): Promise<string[]> {
 }
 
 /** Pids of the helpers our fork servers have forked and not yet reaped. */
+/** The pids of a process's children (its main thread's). */
+async function childrenOf(pid: number | string): Promise<number[]> {
+  const children = await readFile(`/proc/${String(pid)}/task/${String(pid)}/children`, 'utf8');
+  return children.split(' ').filter(Boolean).map(Number);
+}
+
 async function helpers(): Promise<number[]> {
   const pids: number[] = [];
-  for (const server of await forkServers()) {
-    const children = await readFile(`/proc/${server}/task/${server}/children`, 'utf8');
-    pids.push(...children.split(' ').filter(Boolean).map(Number));
-  }
+  for (const server of await forkServers()) pids.push(...(await childrenOf(server)));
   return pids;
 }
 
@@ -306,11 +309,7 @@ describe('isolation fork server', { skip }, () => {
       // the helper's init already runs in a PID namespace of its own; only the command waits.
       let init: number | undefined;
       for (let waited = 0; init === undefined && waited < 5000; waited += 10) {
-        const children = await readFile(
-          `/proc/${String(helper)}/task/${String(helper)}/children`,
-          'utf8',
-        );
-        init = children.split(' ').filter(Boolean).map(Number)[0];
+        init = (await childrenOf(helper))[0];
         if (init === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       assert.ok(init !== undefined, 'init cloned before start()');
