@@ -11,15 +11,13 @@
  * Variants run in interleaved rounds, so that a change of the machine's load
  * hits all of them alike.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { createIsolation, type JobIsolation, type LaunchSpec } from '../src/isolation/index.js';
 import { newJobId } from '../src/job/index.js';
 import { waitFinished, startJob } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
-import { findRunc, makeBundle, type RuncBundle } from './lib/runc.js';
+import { findRunc } from './lib/runc.js';
 import { startBenchServer } from './lib/servers.js';
 import {
   distributionRow,
@@ -29,7 +27,7 @@ import {
   type Row,
   type ScenarioResult,
 } from './lib/stats.js';
-import { HelperFloor } from './lib/helper-floor.js';
+import { startSpawner, type Spawner } from './lib/spawner.js';
 
 const API = 'StartJob -> finished (mTLS)';
 const SPAWN = '(a) spawn /bin/true';
@@ -38,24 +36,16 @@ const LAUNCH = "(b') isolation.launch()";
 const RUNC = '(c) runc run';
 const WARMUP = 5;
 
-async function timeSpawn(): Promise<number> {
-  const start = process.hrtime.bigint();
-  const child = spawn('/bin/true', { stdio: 'ignore' });
-  await once(child, 'exit');
-  return msSince(start);
-}
-
 /** The variants of one round, each returning its milliseconds. */
 function variants(
-  floor: HelperFloor,
+  spawner: Spawner,
   isolation: JobIsolation,
   spec: () => LaunchSpec,
   client: JobServiceClient,
-  bundle: RuncBundle | null,
 ): [string, () => Promise<number>][] {
   const list: [string, () => Promise<number>][] = [
-    [SPAWN, timeSpawn],
-    [HELPER, () => floor.timeOne()],
+    [SPAWN, () => spawner.time('spawn')],
+    [HELPER, () => spawner.time('helper')],
     [
       LAUNCH,
       async () => {
@@ -77,18 +67,7 @@ function variants(
       },
     ],
   ];
-  if (bundle !== null) {
-    let n = 0;
-    list.push([
-      RUNC,
-      async () => {
-        const start = process.hrtime.bigint();
-        const code = await bundle.run(`bench-${String(process.pid)}-${String(n++)}`);
-        if (code !== 0) throw new Error(`runc run exited with ${String(code)}`);
-        return msSince(start);
-      },
-    ]);
-  }
+  if (spawner.runc === 'ok') list.push([RUNC, () => spawner.time('runc')]);
   return list;
 }
 
@@ -130,28 +109,18 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
       '(c) skipped: runc is not on PATH; install it with `apt-get install runc` (the bench does not).',
     );
   // Every resource below is released in reverse order of creation, whatever fails.
-  let made: RuncBundle | null = null;
   try {
-    const floor = await HelperFloor.create(group, limits, spec());
+    const spawner = await startSpawner({ group, limits, spec: spec(), runcPath });
     try {
+      if (runcPath !== null && spawner.runc !== 'ok') notes.push(`(c) skipped: ${spawner.runc}.`);
+      if (spawner.runc === 'ok') times.set(RUNC, []);
       const server = await startBenchServer('jobworker', ctx.certsDir, {
         cpuProfDir: ctx.config.cpuProfDir,
       });
       try {
         const client = await server.client();
         try {
-          let bundle: RuncBundle | null = null;
-          if (runcPath !== null) {
-            made = await makeBundle(runcPath, limits);
-            const code = await made.run(`bench-${String(process.pid)}-check`);
-            if (code === 0) {
-              bundle = made;
-              times.set(RUNC, []);
-            } else {
-              notes.push(`(c) skipped: runc run of the bundle exited with ${String(code)}.`);
-            }
-          }
-          await measure(ctx, samples, times, variants(floor, isolation, spec, client, bundle));
+          await measure(ctx, samples, times, variants(spawner, isolation, spec, client));
         } finally {
           client.close();
         }
@@ -159,12 +128,11 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
         await server.close();
       }
     } finally {
-      await floor.close();
+      await spawner.close();
     }
   } finally {
     // Ends its fork server and removes the group directories made for this scenario.
     await isolation.close();
-    await made?.remove();
   }
   const rows: Row[] = [
     distributionRow(API, 'ms', times.get(API) ?? [], { vs: HELPER }),
@@ -197,6 +165,7 @@ export async function run(ctx: BenchContext): Promise<ScenarioResult> {
     ),
   ];
   notes.push(
+    '(a), (b) and (c) are spawned and timed by a small process of their own (bench/lib/spawner-child.ts): spawn() forks the caller, and the bench process grows.',
     `${String(samples)} samples per variant after ${String(WARMUP)} warm-up rounds, interleaved; one client, one TLS connection kept open.`,
     'StartJob -> finished = StartJob unary call, then StreamOutput(stderr, follow) until its `finished` event: two RPCs.',
   );

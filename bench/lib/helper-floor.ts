@@ -4,13 +4,8 @@
  * same limits); each sample spawns the helper with the isolation's own argv
  * into them and waits for its exit and the close of its status channel,
  * which is the floor any jobworker start pays. The cgroups are reused: an
- * empty cgroup can be joined again.
- *
- * TODO(bench): Node's spawn() forks the bench process itself, whose size grows
- * with the scenarios run before: in runs 2 and 3 of a BENCH_RUNS=3 run (b)
- * came out slower than (b'), which does more (docs/benchmarks.md, issue 18).
- * Spawning from a small process of its own would keep (b) a floor; until
- * then, take goal 1 across runs with BENCH_ONLY=1.
+ * empty cgroup can be joined again. Timed in spawner-child.ts, a small
+ * process of its own.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
