@@ -3,6 +3,16 @@
  * random points through one client channel break no other call on it, and
  * the per-identity stream quota never refuses a client that holds fewer
  * streams than the quota.
+ *
+ * TODO(grpc-js client): this test fails about once in 12 runs on Node 24
+ * (one false refusal in 10,000; seen in CI on 2026-12-03). Measured then: a
+ * cancel at once ends the call in grpc-js 1.14's client, but its HTTP/2
+ * stream still reaches the server and is never reset (700 cancels, 5 at a
+ * time: 216 streams left open on the server, as many as were cancelled at
+ * once; cancelled after a turn: none), so the server, which cannot tell,
+ * holds them in alice's quota until the connection closes. Moving the
+ * cancels at once to another identity did not stop the refusals at 150 at a
+ * time: not understood yet, and not changed here.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
