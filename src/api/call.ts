@@ -4,7 +4,6 @@
  * decoding: decode.ts). Every listener added here is removed when the call ends.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { once } from 'node:events';
 import { ErrorCode, JobworkerError } from '../errors.js';
 import { linkSignals, raceAbort } from '../signals.js';
 import { Undecodable } from './decode.js';
@@ -89,17 +88,44 @@ export function callSignal(
   };
 }
 
-/** Writes `message`, waiting for 'drain' when grpc-js's buffer is full; the wait ends when `signal` aborts. */
-export async function write<Res>(
+/**
+ * Most messages a call has in grpc-js at once (queued, or being written to
+ * its HTTP/2 stream) before the handler waits. grpc-js's own bound is 16
+ * messages, 1 MiB of output chunks per follower; two keep the HTTP/2
+ * stream fed (one being written, the next one ready) and keep fan-out
+ * memory down (docs/benchmarks.md).
+ */
+const SEND_WINDOW = 2;
+
+/**
+ * The send function of one streaming call: writes a message and returns
+ * once fewer than {@link SEND_WINDOW} are in grpc-js; the wait ends when
+ * `signal` aborts (grpc-js completes no write after a cancel).
+ */
+export function sender<Res>(
   call: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>,
-  message: Res,
   signal: AbortSignal,
-): Promise<void> {
-  signal.throwIfAborted();
-  if (!call.write(message)) {
-    // grpc-js never emits 'drain' after a cancel: the signal ends the wait (and removes the listener).
-    await once(call, 'drain', { signal });
-  }
+): (message: Res) => Promise<void> {
+  let inFlight = 0;
+  // Senders waiting for room: one, unless a handler sends without awaiting the last send.
+  const waiting: (() => void)[] = [];
+  const written = (): void => {
+    inFlight--;
+    for (const wake of waiting.splice(0)) wake();
+  };
+  return async (message) => {
+    signal.throwIfAborted();
+    inFlight++;
+    call.write(message, written);
+    while (inFlight >= SEND_WINDOW) {
+      await raceAbort(
+        new Promise<void>((resolve) => {
+          waiting.push(resolve);
+        }),
+        signal,
+      );
+    }
+  };
 }
 
 /**

@@ -46,7 +46,7 @@ import { Undecodable } from './decode.js';
 import {
   callSignal,
   requests,
-  write,
+  sender,
   type AnyCall,
   type CallTracker,
   type Definition,
@@ -294,9 +294,7 @@ export function bindService<D extends Definition>(
           bidi.roles,
           call,
           async (ctx) => {
-            await bidi.handle(requests(call, ctx.signal), ctx, (message) =>
-              write(call, message, ctx.signal),
-            );
+            await bidi.handle(requests(call, ctx.signal), ctx, sender(call, ctx.signal));
             ctx.signal.throwIfAborted();
             call.end();
           },
@@ -312,7 +310,7 @@ export function bindService<D extends Definition>(
           streaming.roles,
           call,
           async (ctx, request) => {
-            await streaming.handle(request, ctx, (message) => write(call, message, ctx.signal));
+            await streaming.handle(request, ctx, sender(call, ctx.signal));
             // A handler whose source ended quietly on abort must not report success.
             ctx.signal.throwIfAborted();
             call.end();

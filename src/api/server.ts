@@ -22,6 +22,7 @@ import { StreamQuota } from './quota.js';
 import { auditUnknownMethods, auditUnreceived } from './refusals.js';
 import { CallTracker, type Definition } from './call.js';
 import { withSafeDecoding } from './decode.js';
+import { jobServiceWire } from './encode.js';
 import type { ServerMetrics } from './metrics.js';
 import { bindService, type SeamDeps } from './seam.js';
 import type { TlsIdentity } from './tls.js';
@@ -114,7 +115,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
   const wire = <D extends Definition>(definition: D): D =>
     withSafeDecoding(metrics ? metrics.countStreamBytes(definition) : definition);
   grpcServer.addService(
-    wire(JobServiceService),
+    wire(jobServiceWire),
     bindService(JobServiceService, jobServiceHandlers, deps),
   );
   grpcServer.addService(
