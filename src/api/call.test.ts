@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCode, JobworkerError } from '../errors.js';
-import { sender } from './call.js';
+import { EventEmitter } from 'node:events';
+import { callSignal, sender } from './call.js';
 
 /** The one method sender() uses, recording each write's completion callback. */
 function fakeCall(): { call: grpc.ServerWritableStream<unknown, string>; done: (() => void)[] } {
@@ -43,7 +44,7 @@ test('a send returns while one message is in grpc-js and waits while two are', a
   assert.equal(done.length, 1);
 });
 
-test('a send waiting for room ends with the abort reason (grpc-js completes no write after a cancel)', async () => {
+test('a send waiting for room ends with the abort reason (after a cancel grpc-js may complete no write)', async () => {
   const { call } = fakeCall();
   const controller = new AbortController();
   const send = sender(call, controller.signal);
@@ -52,4 +53,23 @@ test('a send waiting for room ends with the abort reason (grpc-js completes no w
   controller.abort(new JobworkerError(ErrorCode.Cancelled, 'call cancelled by the client'));
   await assert.rejects(waiting, { code: ErrorCode.Cancelled });
   await assert.rejects(send('c'), { code: ErrorCode.Cancelled });
+});
+
+test('a send still waiting when the call has ended is ended with it', async () => {
+  const { call, done } = fakeCall();
+  // What callSignal() uses of a call besides its 'cancelled' event.
+  const emitter = Object.assign(new EventEmitter(), { getDeadline: () => Infinity });
+  const { signal, dispose } = callSignal(
+    emitter as unknown as grpc.ServerWritableStream<unknown, string>,
+    new AbortController().signal,
+    undefined,
+  );
+  const send = sender(call, signal);
+  await send('a');
+  const waiting = send('b');
+  assert.equal(await settled(waiting), false);
+  dispose();
+  await assert.rejects(waiting, { code: ErrorCode.Cancelled, message: 'the call has ended' });
+  assert.equal(done.length, 2, 'neither write completed: only the end of the call ended the wait');
+  assert.equal(emitter.listenerCount('cancelled'), 0);
 });

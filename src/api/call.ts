@@ -56,7 +56,8 @@ export class CallTracker {
 
 /**
  * Links the call's cancellation, deadline, the server's shutdown and the end
- * of its connection into one signal; returns it and its cleanup.
+ * of its connection into one signal; returns it and its cleanup, which aborts
+ * it too (the call has ended).
  */
 export function callSignal(
   call: AnyCall,
@@ -83,6 +84,11 @@ export function callSignal(
     signal: link.signal,
     dispose: () => {
       emitter.off('cancelled', onCancelled);
+      // Whatever still waits on the call ends with it: an attach's output
+      // pump waiting in a send to a client that does not read, after the
+      // input pump failed the call, would otherwise hold its follower.
+      if (!link.signal.aborted)
+        link.controller.abort(new JobworkerError(ErrorCode.Cancelled, 'the call has ended'));
       link.dispose();
     },
   };
@@ -100,7 +106,8 @@ const SEND_WINDOW = 2;
 /**
  * The send function of one streaming call: writes a message and returns
  * once fewer than {@link SEND_WINDOW} are in grpc-js; the wait ends when
- * `signal` aborts (grpc-js completes no write after a cancel).
+ * `signal` aborts (after a cancel grpc-js may complete no write; the seam
+ * aborts the signal when the call ends).
  */
 export function sender<Res>(
   call: grpc.ServerWritableStream<unknown, Res> | grpc.ServerDuplexStream<unknown, Res>,
@@ -115,8 +122,9 @@ export function sender<Res>(
   };
   return async (message) => {
     signal.throwIfAborted();
-    inFlight++;
+    // Counted once grpc-js took it (write callbacks never run synchronously).
     call.write(message, written);
+    inFlight++;
     while (inFlight >= SEND_WINDOW) {
       await raceAbort(
         new Promise<void>((resolve) => {
