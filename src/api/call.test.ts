@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import type * as grpc from '@grpc/grpc-js';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { ErrorCode, JobworkerError } from '../errors.js';
 import { EventEmitter } from 'node:events';
+import { test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type * as grpc from '@grpc/grpc-js';
+import { ErrorCode, JobworkerError } from '../errors.js';
 import { callSignal, sender } from './call.js';
 
 /** The one method sender() uses, recording each write's completion callback. */

@@ -28,7 +28,7 @@ function varintSize(value: number): number {
   return size;
 }
 
-/** Writes `value` (below 2^32) as a varint at `at`; returns the position after it. */
+/** Writes `value` (below 2^32: checked by the caller) as a varint at `at`; returns the position after it. */
 function putVarint(out: Buffer, at: number, value: number): number {
   let rest = value >>> 0;
   while (rest >= 0x80) {
@@ -61,6 +61,8 @@ export function chunkSerializer<T extends ChunkEvents>(
     const { data } = chunk;
     const dataField = data.length === 0 ? 0 : 1 + varintSize(data.length) + data.length;
     const inner = head.length + dataField + tail.length;
+    // Beyond a 32-bit length ts-proto's own refusal stands (no such chunk is ever read).
+    if (inner > 0xffff_ffff) return serialize(value);
     const out = Buffer.allocUnsafe(1 + varintSize(inner) + inner);
     let at = 0;
     out[at++] = CHUNK_TAG;

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
 import { deadlineSignal, raceAbort } from '../signals.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
-import { JobServiceService } from '../gen/jobworker/v1/job_service.js';
 import type { Jobs } from '../job/index.js';
 import type { AuditLog } from './audit.js';
 import { HealthState, healthHandlers } from './health.js';
@@ -116,7 +115,7 @@ export function createServer(options: ServerOptions): JobworkerServer {
     withSafeDecoding(metrics ? metrics.countStreamBytes(definition) : definition);
   grpcServer.addService(
     wire(jobServiceWire),
-    bindService(JobServiceService, jobServiceHandlers, deps),
+    bindService(jobServiceWire, jobServiceHandlers, deps),
   );
   grpcServer.addService(
     wire(HealthService),

@@ -2,12 +2,13 @@
  * Attach end to end: real jobs on a real mTLS server on port 0. Stdin
  * byte-exact through cat, flow control against a job that never reads,
  * terminals (size, resize, interrupt), the one-writer rule, authorization,
- * detach and re-attach, and the audit line.
+ * detach and re-attach, a client that stops reading and then fails the call,
+ * and the audit line.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
 import { ERROR_CODE_KEY } from '../../src/errors.js';
 import {
@@ -158,6 +159,25 @@ describe('Attach', { timeout: 120_000 }, () => {
     const [code, details] = failure((await a.ended).error);
     assert.equal(code, Status.INVALID_ARGUMENT);
     assert.match(details, /^resize\.rows 0 is not between 1 and \d+$/);
+    await unary(alice, 'stopJob', { jobId: id });
+  });
+
+  test('a client that stops reading, then sends a refused message, leaves no follower behind', async () => {
+    const id = await start(['sh', '-c', 'head -c 67108864 /dev/zero; exec sleep 600'], {});
+    const a = openAttach(alice, { jobId: id });
+    await a.attached;
+    // The client stops reading: the server's sends stall once the windows and
+    // socket buffers (a few MiB) are full, which takes milliseconds of 64 MiB.
+    a.call.pause();
+    await sleep(500);
+    await a.send({ event: { $case: 'resize', value: { rows: 0, cols: 80 } } });
+    // The call ends (its status waits behind the unread output); the output
+    // pump, stalled in a send, must end with it and close its follower.
+    await server.whenIdle();
+    await nextTurn();
+    assert.deepEqual(server.jobs.followerStats(id), { open: 0, waiting: 0 });
+    a.call.cancel();
+    await a.ended;
     await unary(alice, 'stopJob', { jobId: id });
   });
 
