@@ -14,20 +14,9 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { JobServiceClient } from '../src/gen/jobworker/v1/job_service.js';
 import { connected, startJob, waitFinished } from './lib/calls.js';
 import type { BenchContext } from './lib/context.js';
+import { cpuSeconds } from './lib/machine.js';
 import { startBenchServer } from './lib/servers.js';
 import { goalOf, MiB, type ScenarioResult } from './lib/stats.js';
-
-/** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** utime + stime of `pid` (all its threads) in seconds, 0 once it is gone. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => null);
-  if (stat === null) return 0;
-  // Fields after the command name (which may hold spaces) start at ") ".
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-}
 
 /** The children of `pid` (all its threads'). */
 async function children(pid: number): Promise<number[]> {

@@ -16,6 +16,18 @@ export interface Machine {
   readonly loadAtStart: string;
 }
 
+/** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** utime + stime of `pid` (all its threads) in seconds, 0 once it is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return 0;
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
 /** The current load averages, "a / b / c". */
 export function loadAverage(): string {
   return loadavg()
