@@ -56,3 +56,35 @@ test('every other event is ts-proto encoding unchanged', () => {
       JobServiceService.streamOutput.responseSerialize(value),
     );
 });
+
+test('the same chunk Buffer sent again reuses its encoding, only while the fields around it match', () => {
+  const serialize = jobServiceWire.streamOutput.responseSerialize;
+  const data = Buffer.alloc(65_536, 7);
+  const chunk: OutputChunk = {
+    stream: OutputStream.OUTPUT_STREAM_STDOUT,
+    offset: 4096,
+    data,
+    storedAt: new Date(1_000),
+  };
+  const first = serialize({ event: { $case: 'chunk', value: chunk } });
+  // A follower's own copy of the event, the same Buffer in it: the same encoding, not a new one.
+  assert.equal(serialize({ event: { $case: 'chunk', value: { ...chunk } } }), first);
+  const variants: OutputChunk[] = [
+    { ...chunk, offset: 4097 },
+    { ...chunk, stream: OutputStream.OUTPUT_STREAM_STDERR },
+    { ...chunk, storedAt: new Date(1_001) },
+    { ...chunk, storedAt: undefined },
+    { ...chunk, data: Buffer.from(data) },
+  ];
+  for (const changed of variants) {
+    const value: StreamOutputResponse = { event: { $case: 'chunk', value: changed } };
+    const bytes = serialize(value);
+    assert.notEqual(bytes, first);
+    assert.deepEqual(bytes, JobServiceService.streamOutput.responseSerialize(value));
+  }
+  // The other response type encodes it on its own (a different message).
+  const attached = jobServiceWire.attach.responseSerialize({
+    event: { $case: 'chunk', value: chunk },
+  });
+  assert.notEqual(attached, first);
+});

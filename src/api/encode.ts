@@ -8,6 +8,13 @@
  * bytes; the small fields around it are still ts-proto's, and the result is
  * byte for byte what ts-proto writes (encode.test.ts). Every other event
  * goes through ts-proto unchanged.
+ *
+ * Followers of one live job that cut the same chunk get the same Buffer
+ * (src/job/shared-blocks.ts): its encoding is kept beside it, in a WeakMap
+ * that lets it go with the Buffer, and given to every call that sends the
+ * same chunk (grpc-js copies a message into its frame and never writes
+ * into it). A cached encoding is used only where the fields around the
+ * data encode to the same bytes.
  */
 import { JobServiceService, OutputChunk } from '../gen/jobworker/v1/job_service.js';
 
@@ -39,10 +46,18 @@ function putVarint(out: Buffer, at: number, value: number): number {
   return at;
 }
 
+interface Encoded {
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+  readonly out: Buffer;
+}
+
 /** `serialize` with its chunk events written by hand (see the module comment). */
 export function chunkSerializer<T extends ChunkEvents>(
   serialize: (value: T) => Buffer,
 ): (value: T) => Buffer {
+  // One per response type: the same chunk is a different message in each.
+  const encoded = new WeakMap<Uint8Array, Encoded>();
   return (value) => {
     const { event } = value;
     if (event?.$case !== 'chunk') return serialize(value);
@@ -59,6 +74,8 @@ export function chunkSerializer<T extends ChunkEvents>(
             storedAt: chunk.storedAt,
           }).finish();
     const { data } = chunk;
+    const known = encoded.get(data);
+    if (known !== undefined && equal(known.head, head) && equal(known.tail, tail)) return known.out;
     const dataField = data.length === 0 ? 0 : 1 + varintSize(data.length) + data.length;
     const inner = head.length + dataField + tail.length;
     // Beyond a 32-bit length ts-proto's own refusal stands (no such chunk is ever read).
@@ -76,8 +93,13 @@ export function chunkSerializer<T extends ChunkEvents>(
       at += data.length;
     }
     out.set(tail, at);
+    encoded.set(data, { head, tail, out });
     return out;
   };
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
 }
 
 /** JobService's definition with {@link chunkSerializer} on the calls that carry output. */

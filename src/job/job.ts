@@ -458,6 +458,8 @@ export class LiveJob implements LogSource {
     Object.assign(this.record, final);
     this.#finalStatus = statusOfRecord(this.record);
     this.#finalLength = writer.committedLength;
+    // Followers now read alone: a stalled one must not keep the blocks alive.
+    this.#live?.blocks.clear();
     this.#live = null;
     // Wakes followers waiting for the end: they now see the final status.
     this.notifier.notify();

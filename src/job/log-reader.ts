@@ -10,6 +10,8 @@
  * Each read goes into a fresh Buffer, and the chunks yielded are views of
  * it (or, where consecutive pieces of one stream are joined, a fresh copy)
  * that are never written again: the consumer may keep them without copying.
+ * Followers of a live job may be given the same block and the same chunk
+ * Buffers (shared-blocks.ts): no consumer writes into them.
  */
 import { open } from 'node:fs/promises';
 import { ErrorCode, JobworkerError, toJobworkerError } from '../errors.js';
@@ -156,6 +158,8 @@ export async function* followLog(
       let base = pos;
       let buf: Buffer;
       const blocks = skipping || headerCut ? null : (source.sharedBlocks?.() ?? null);
+      // Set once `buf` is a shared block: its chunks are then shared too.
+      let shared: SharedBlocks | null = null;
       if (blocks !== null) {
         // From the aligned block start (shared with followers anywhere in the block) unless
         // that re-reads more than is new: a follower at the tail of a job that commits
@@ -167,9 +171,14 @@ export async function* followLog(
         const blockStart = base;
         // A shared read that failed (say, on the file of a follower that has gone) is
         // done again on this follower's own file; that failure is the real one.
-        buf = await blocks
-          .read(blockStart, blockEnd, () => readAt(blockStart, blockEnd - blockStart))
-          .catch(() => readAt(blockStart, blockEnd - blockStart));
+        try {
+          buf = await blocks.read(blockStart, blockEnd, () =>
+            readAt(blockStart, blockEnd - blockStart),
+          );
+          shared = blocks;
+        } catch {
+          buf = await readAt(blockStart, blockEnd - blockStart);
+        }
       } else {
         buf = await readAt(
           pos,
@@ -196,7 +205,10 @@ export async function* followLog(
         if (run === null) return null;
         const { stream, offset, parts, bytes, storedAtMs } = run;
         run = null;
-        const data = parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, bytes);
+        const join = (): Buffer =>
+          parts.length === 1 && parts[0] ? parts[0] : Buffer.concat(parts, bytes);
+        const data =
+          shared === null ? join() : shared.chunk(buf, base, stream, offset, bytes, join);
         return { type: 'chunk', stream, offset, data, storedAtMs };
       };
       let i = pos - base;

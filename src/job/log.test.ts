@@ -160,6 +160,103 @@ test('live followers sharing blocks each get every byte from their offsets, read
   assert.equal(log.followers(), 0);
 });
 
+test('followers reading the same shared blocks get the same chunk Buffers, each its own bytes', async () => {
+  let joins = 0;
+  const shared = new (class extends SharedBlocks {
+    override chunk(
+      buffer: Buffer,
+      start: number,
+      stream: string,
+      offset: number,
+      bytes: number,
+      join: () => Buffer,
+    ): Buffer {
+      return super.chunk(buffer, start, stream, offset, bytes, () => {
+        joins++;
+        return join();
+      });
+    }
+  })();
+  const log = await newLog(1 << 30, undefined, shared);
+  // Pairs with the same options share; the others cut other chunks from the same blocks.
+  const options: OutputOptions[] = [
+    { follow: true },
+    { follow: true },
+    { follow: true, stream: 'stdout' },
+    { follow: true, stream: 'stdout' },
+    { follow: true, stream: 'stderr' },
+    { follow: true, stdoutOffset: 1 },
+  ];
+  const followers = options.map((o) => collect(log.source, o));
+  const want = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  // Many small records per block, in pairs of one size on both streams (so the two streams
+  // have chunks at the same offset and length, and each stream chunks of one length at other
+  // offsets): both-stream followers cut one record a chunk, stdout-only ones a block's stdout.
+  for (let batch = 0; batch < 10; batch++) {
+    for (let i = 0; i < 30; i++) {
+      const size = [100, 300, 700][i % 3] ?? 1;
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const chunk = randomBytes(size);
+        want[stream].push(chunk);
+        log.writer.append(stream, chunk);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await log.finish();
+  const all = { stdout: Buffer.concat(want.stdout), stderr: Buffer.concat(want.stderr) };
+  const got = await Promise.all(followers);
+  got.forEach((g, k) => {
+    const { stream, stdoutOffset = 0 } = options[k] ?? {};
+    const stdout = stream === 'stderr' ? Buffer.alloc(0) : all.stdout.subarray(stdoutOffset);
+    const stderr = stream === 'stdout' ? Buffer.alloc(0) : all.stderr;
+    assert.ok(g.stdout.equals(stdout), `follower ${k}: stdout`);
+    assert.ok(g.stderr.equals(stderr), `follower ${k}: stderr`);
+  });
+  const chunksOf = (k: number) =>
+    got[k]?.events.flatMap((e) => (e.type === 'chunk' ? [e] : [])) ?? [];
+  let cut = 0;
+  for (const [a, b] of [
+    [0, 1],
+    [2, 3],
+  ] as const) {
+    const first = chunksOf(a);
+    const second = chunksOf(b);
+    cut += first.length;
+    const same = second.filter((e, i) => first[i]?.data === e.data).length;
+    assert.ok(same * 2 > second.length, `followers ${a}, ${b}: ${same} of ${second.length} shared`);
+  }
+  for (const k of [4, 5]) cut += chunksOf(k).length;
+  assert.ok(joins < cut + cut / 2, `${joins} chunks cut for ${cut} per distinct follower`);
+});
+
+test('a kept block keeps chunks up to three times its bytes, each charged 1 KiB more; a dropped or other block keeps none', async () => {
+  const shared = new SharedBlocks();
+  const block = Buffer.alloc(10_000);
+  await shared.read(0, 10_000, () => Promise.resolve(block));
+  let joins = 0;
+  const cut = (offset: number, bytes: number, buffer = block, start = 0) =>
+    shared.chunk(buffer, start, 'stdout', offset, bytes, () => {
+      joins++;
+      return Buffer.from(buffer.subarray(0, bytes));
+    });
+  // 3 x 10,000 bytes of room: two chunks of 10,000 (+ 1,024 each), then one of 6,900 (+ 1,024).
+  const kept = [cut(0, 10_000), cut(10_000, 10_000), cut(20_000, 6_900)];
+  assert.equal(joins, 3);
+  assert.deepEqual([cut(0, 10_000), cut(10_000, 10_000), cut(20_000, 6_900)], kept);
+  assert.equal(joins, 3);
+  // Full: 28 bytes of room are left, less than a 1-byte chunk's charge.
+  assert.notEqual(cut(26_900, 1), cut(26_900, 1));
+  assert.equal(joins, 5);
+  // The same range read into another Buffer (after a drop) keeps nothing; a range not kept neither.
+  const again = Buffer.alloc(10_000);
+  assert.notEqual(cut(0, 10, again), cut(0, 10, again));
+  assert.notEqual(cut(0, 10, block, 50_000), cut(0, 10, block, 50_000));
+  assert.equal(joins, 9);
+  shared.clear();
+  assert.notEqual(cut(0, 10_000), kept[0]);
+});
+
 test('followers at the tail of a job committing small pieces do not re-read whole blocks', async () => {
   let loaded = 0;
   const shared = new (class extends SharedBlocks {
