@@ -38,13 +38,14 @@ async function fanOut(
   const window = new AbortController();
   // One listener per follower on this one signal: not a leak.
   setMaxListeners(channels.length + 1, window.signal);
+  // Read before the window's timer starts, so that the window holds all of the measurement.
+  const cpu0 = await cpuSeconds(server.pid);
   const timer =
     windowSeconds > 0
       ? setTimeout(() => {
           window.abort();
         }, windowSeconds * 1000)
       : null;
-  const cpu0 = await cpuSeconds(server.pid);
   const t0 = process.hrtime.bigint();
   let counts;
   try {

@@ -163,14 +163,8 @@ test('live followers sharing blocks each get every byte from their offsets, read
 test('followers reading the same shared blocks get the same chunk Buffers, each its own bytes', async () => {
   let joins = 0;
   const shared = new (class extends SharedBlocks {
-    override chunk(
-      buffer: Buffer,
-      start: number,
-      stream: string,
-      offset: number,
-      bytes: number,
-      join: () => Buffer,
-    ): Buffer {
+    override chunk(...args: Parameters<SharedBlocks['chunk']>): Buffer {
+      const [buffer, start, stream, offset, bytes, join] = args;
       return super.chunk(buffer, start, stream, offset, bytes, () => {
         joins++;
         return join();
